@@ -1,0 +1,230 @@
+package flows
+
+import (
+	"cmp"
+	"slices"
+	"net/netip"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+)
+
+// Config bounds the table.
+type Config struct {
+	// MaxFlows caps the flows tracked at once; when it is reached the
+	// least recently active flow is evicted (decided and handed to
+	// OnDone). 0 means no cap.
+	MaxFlows int
+	// IdleHandshake is how long a flow that never completed its
+	// handshake may stay silent before it is decided (0: 3 minutes).
+	IdleHandshake time.Duration
+	// IdleEstablished is how long an established flow may stay silent
+	// (0: 2 hours).
+	IdleEstablished time.Duration
+	// IdleClosed is how long a closed or reset flow is kept for late
+	// packets (0: 60 s, like TIME_WAIT).
+	IdleClosed time.Duration
+	// OnDone receives every flow once it is decided: expired, evicted,
+	// replaced by a reuse of its 4-tuple, or flushed. The table forgets
+	// the flow afterwards.
+	OnDone func(f *Flow)
+}
+
+// Update is what the table says about one segment.
+type Update struct {
+	// Flow is the flow the segment belongs to (nil for an ICMP error
+	// that matches no flow).
+	Flow *Flow
+	// Dir is the sender's side: Client or Server.
+	Dir int
+	// New is set when the segment started the flow.
+	New bool
+	// WIRING: Seq is Wireshark's analysis of the segment.
+	// Seq SeqResult
+}
+
+type flowKey struct{ a, b netip.AddrPort }
+
+func keyOf(src, dst netip.AddrPort) flowKey {
+	if src.Compare(dst) < 0 {
+		return flowKey{src, dst}
+	}
+	return flowKey{dst, src}
+}
+
+// Table is the flow table. Create it with NewTable.
+type Table struct {
+	cfg     Config
+	flows   map[flowKey]*Flow
+	head    *Flow // least recently active
+	tail    *Flow
+	nextID  int64
+	now     time.Time
+	sweepAt time.Time
+
+	// Evicted counts flows decided early because MaxFlows was reached.
+	Evicted int64
+	// Peak is the largest number of flows tracked at once.
+	Peak int
+	// StrayICMP counts ICMP errors that matched no flow.
+	StrayICMP int64
+}
+
+// NewTable returns an empty table.
+func NewTable(cfg Config) *Table {
+	if cfg.IdleHandshake == 0 {
+		cfg.IdleHandshake = 3 * time.Minute
+	}
+	if cfg.IdleEstablished == 0 {
+		cfg.IdleEstablished = 2 * time.Hour
+	}
+	if cfg.IdleClosed == 0 {
+		cfg.IdleClosed = 60 * time.Second
+	}
+	return &Table{cfg: cfg, flows: make(map[flowKey]*Flow)}
+}
+
+// Len returns the number of flows tracked.
+func (t *Table) Len() int { return len(t.flows) }
+
+// Add feeds one segment (in capture order) and returns what it updated.
+func (t *Table) Add(seg *capture.Segment) Update {
+	if seg.Time.After(t.now) {
+		t.now = seg.Time
+	}
+	if !t.now.Before(t.sweepAt) {
+		t.expire()
+		t.sweepAt = t.now.Add(time.Second)
+	}
+	src, dst := seg.SrcAddrPort(), seg.DstAddrPort()
+	k := keyOf(src, dst)
+	f := t.flows[k]
+	if seg.Kind == capture.KindICMPError {
+		if f == nil {
+			t.StrayICMP++
+			return Update{}
+		}
+		d := f.DirOf(src)
+		f.icmp(d, seg)
+		t.touch(f)
+		return Update{Flow: f, Dir: d}
+	}
+	isNew, reused := false, false
+	if f != nil && f.startsNewFlow(seg, src) {
+		t.remove(f)
+		t.decide(f)
+		f, reused = nil, true
+	}
+	if f == nil {
+		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows && t.head != nil {
+			old := t.head
+			t.remove(old)
+			t.Evicted++
+			t.decide(old)
+		}
+		t.nextID++
+		f = newFlow(t.nextID, k, seg)
+		f.Reused = reused
+		t.flows[k] = f
+		if len(t.flows) > t.Peak {
+			t.Peak = len(t.flows)
+		}
+		isNew = true
+	}
+	d := f.DirOf(src)
+	f.add(d, seg)
+	t.touch(f)
+	return Update{Flow: f, Dir: d, New: isNew}
+}
+
+// Flush decides every flow still tracked, in the order of their first
+// packet, and empties the table.
+func (t *Table) Flush() {
+	var all []*Flow
+	for f := t.head; f != nil; f = f.next {
+		all = append(all, f)
+	}
+	sortByID(all)
+	for _, f := range all {
+		t.remove(f)
+		t.decide(f)
+	}
+}
+
+func (t *Table) decide(f *Flow) {
+	if t.cfg.OnDone != nil {
+		t.cfg.OnDone(f)
+	}
+}
+
+func (t *Table) idleLimit(f *Flow) time.Duration {
+	switch {
+	case f.done:
+		return t.cfg.IdleClosed
+	case f.Ep[Client].State == StateSynSent || f.Ep[Server].State == StateSynReceived:
+		return t.cfg.IdleHandshake
+	default:
+		return t.cfg.IdleEstablished
+	}
+}
+
+// expire decides the flows idle past their limit. The idle list is in
+// order of last activity, but limits differ by state, so it walks until
+// it meets a flow active within the shortest limit.
+func (t *Table) expire() {
+	shortest := min(t.cfg.IdleClosed, t.cfg.IdleHandshake, t.cfg.IdleEstablished)
+	for f := t.head; f != nil; {
+		next := f.next
+		idle := t.now.Sub(f.Last.Time)
+		if idle < shortest {
+			break
+		}
+		if idle >= t.idleLimit(f) {
+			t.remove(f)
+			t.decide(f)
+		}
+		f = next
+	}
+}
+
+func (t *Table) touch(f *Flow) {
+	if t.tail == f {
+		return
+	}
+	if f.prev != nil || f.next != nil || t.head == f {
+		t.unlink(f)
+	}
+	f.prev = t.tail
+	f.next = nil
+	if t.tail != nil {
+		t.tail.next = f
+	} else {
+		t.head = f
+	}
+	t.tail = f
+}
+
+func (t *Table) unlink(f *Flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if t.head == f {
+		t.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if t.tail == f {
+		t.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+func (t *Table) remove(f *Flow) {
+	t.unlink(f)
+	if t.flows[f.key] == f {
+		delete(t.flows, f.key)
+	}
+}
+
+func sortByID(fs []*Flow) {
+	slices.SortFunc(fs, func(a, b *Flow) int { return cmp.Compare(a.ID, b.ID) })
+}

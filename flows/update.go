@@ -1,0 +1,313 @@
+package flows
+
+import (
+	"net/netip"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+)
+
+// seqAfter reports whether a comes after b in sequence space.
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// newFlow starts a flow on its first segment and decides the roles.
+func newFlow(id int64, k flowKey, seg *capture.Segment) *Flow {
+	f := &Flow{ID: id, key: k, IPv6: seg.IPVersion == 6}
+	src, dst := seg.SrcAddrPort(), seg.DstAddrPort()
+	client, server := src, dst
+	switch {
+	case seg.Flags&(capture.SYN|capture.ACK) == capture.SYN:
+		// The SYN sender is the client.
+	case seg.Flags&(capture.SYN|capture.ACK) == capture.SYN|capture.ACK:
+		client, server = dst, src
+		f.RolesGuessed = true
+	default:
+		f.RolesGuessed = true
+		if guessServer(dst.Port(), src.Port()) {
+			client, server = dst, src
+		}
+	}
+	f.Ep[Client].Addr = client
+	f.Ep[Server].Addr = server
+	f.aIsClient = client == src
+	f.First = packetOf(seg)
+	return f
+}
+
+// guessServer reports whether port a (the first packet's source) looks
+// more like a server port than port b.
+func guessServer(b, a uint16) bool {
+	// a is the sender's port; the side with the well-known or lower,
+	// non-ephemeral port is taken as the server.
+	aEph, bEph := a >= 32768, b >= 32768
+	switch {
+	case a < 1024 && b >= 1024:
+		return true
+	case b < 1024 && a >= 1024:
+		return false
+	case !aEph && bEph:
+		return true
+	case aEph && !bEph:
+		return false
+	}
+	return a < b
+}
+
+// startsNewFlow reports whether seg, a segment on f's 4-tuple, opens a
+// new connection: a SYN (without ACK) with a new ISN after the old
+// connection ended or from the side that was not its client.
+func (f *Flow) startsNewFlow(seg *capture.Segment, src netip.AddrPort) bool {
+	if seg.Flags&(capture.SYN|capture.ACK) != capture.SYN {
+		return false
+	}
+	c := &f.Ep[Client]
+	if c.Addr != src {
+		return f.done || f.Ep[Server].SYNCount == 0 || f.RolesGuessed
+	}
+	if c.SYNCount == 0 {
+		// A SYN after midstream traffic starts a new connection.
+		return f.Packets > 0
+	}
+	return seg.Seq != c.ISN
+}
+
+// icmp records an ICMP error quoting a segment sent by side d.
+func (f *Flow) icmp(d int, seg *capture.Segment) {
+	e := &f.Ep[d]
+	e.ICMPCount++
+	if e.ICMP.Number == 0 {
+		e.ICMP = packetOf(seg)
+		e.ICMPType, e.ICMPCode, e.ICMPv6, e.ICMPFrom = seg.ICMPType, seg.ICMPCode, seg.ICMPv6, seg.ICMPFrom
+	}
+	f.Last = packetOf(seg)
+	f.Last.Flags = 0
+}
+
+// add updates the flow with a TCP segment sent by side d.
+func (f *Flow) add(d int, seg *capture.Segment) {
+	e, p := &f.Ep[d], &f.Ep[1-d]
+	pkt := packetOf(seg)
+	f.Packets++
+	f.Last = pkt
+	if seg.Checksum == capture.ChecksumBad {
+		f.BadChecksums++
+	}
+	e.Packets++
+	e.LastWindow = seg.Window
+	fl := seg.Flags
+	if fl&capture.RST == 0 {
+		if !e.ttlSeen || seg.TTL < e.TTLMin {
+			e.TTLMin = seg.TTL
+		}
+		if !e.ttlSeen || seg.TTL > e.TTLMax {
+			e.TTLMax = seg.TTL
+		}
+		e.ttlSeen = true
+		e.LastIPID = seg.IPID
+	}
+	if fl&capture.SYN == 0 && seg.Opt.HasTS {
+		e.UsesTS = true
+	}
+	// A segment from the peer ends the other side's run of unanswered
+	// retransmissions.
+	p.TailRetransmits = 0
+
+	// SYN and SYN-ACK.
+	if fl&capture.SYN != 0 {
+		if e.SYNCount == 0 {
+			e.ISN = seg.Seq
+			e.SYNOpt = seg.Opt
+		}
+		if e.SYNCount < MaxSYNs {
+			e.SYNs[e.SYNCount] = pkt
+		}
+		e.SYNCount++
+		if fl&capture.ACK != 0 && d == Server && f.HandshakeAck.Number != 0 && e.SYNCount > 1 {
+			f.SynAckAfterAck++
+			if f.FirstSynAckAfterAck.Number == 0 {
+				f.FirstSynAckAfterAck = pkt
+			}
+			// Client data sent before this retransmission and never
+			// acknowledged was ignored by the server.
+			if c := &f.Ep[Client]; c.FirstData.Number != 0 && (!e.AckValid || seqAfter(c.NextSeq, e.MaxAck)) {
+				f.ClientDataIgnored = true
+			}
+		}
+	}
+
+	// The client's acknowledgment of the SYN-ACK.
+	if d == Client && fl&(capture.ACK|capture.SYN|capture.RST) == capture.ACK && p.SYNCount > 0 &&
+		seg.Ack == p.ISN+1 && f.HandshakeAck.Number == 0 {
+		f.HandshakeAck = pkt
+	}
+
+	// Sequence space: new data, retransmissions, keep-alives.
+	end := seg.Seq + seg.SeqLen()
+	isRetrans := false
+	if seg.PayloadLen > 0 || fl&capture.FIN != 0 {
+		if e.SeqValid && !seqAfter(end, e.NextSeq) && fl&capture.SYN == 0 && fl&capture.RST == 0 {
+			isRetrans = true
+			e.Retransmits++
+		}
+	}
+	if seg.PayloadLen > 0 {
+		e.DataPackets++
+		e.Bytes += int64(seg.PayloadLen)
+		if e.FirstData.Number == 0 {
+			e.FirstData = pkt
+		}
+		e.LastData = pkt
+		if !isRetrans {
+			e.LastNewData = pkt
+			if p.FIN.Number != 0 && e.DataAfterPeerFIN.Number == 0 {
+				e.DataAfterPeerFIN = pkt
+			}
+		}
+	}
+	keepAlive := fl&(capture.SYN|capture.FIN|capture.RST) == 0 && fl&capture.ACK != 0 &&
+		seg.PayloadLen <= 1 && e.SeqValid && seg.Seq == e.NextSeq-1
+	if keepAlive {
+		e.KeepAlives++
+	}
+	if isRetrans || keepAlive {
+		if e.TailRetransmits == 0 {
+			e.TailFirst = pkt
+		}
+		e.TailRetransmits++
+		e.TailLast = pkt
+	} else if seg.PayloadLen > 0 || fl&(capture.SYN|capture.FIN) != 0 {
+		e.TailRetransmits = 0
+	}
+	if fl&capture.RST == 0 || !e.SeqValid {
+		if !e.SeqValid || seqAfter(end, e.NextSeq) {
+			if fl&capture.RST == 0 || seg.Seq != 0 {
+				e.NextSeq = end
+				e.SeqValid = true
+			}
+		}
+	}
+
+	// Acknowledgments.
+	if fl&capture.ACK != 0 && fl&capture.RST == 0 {
+		if !e.AckValid || seqAfter(seg.Ack, e.MaxAck) {
+			e.MaxAck = seg.Ack
+			e.AckValid = true
+		}
+		if p.FIN.Number != 0 && p.FINAcked.Number == 0 && !seqAfter(p.FIN.Seq+uint32(p.FIN.Len)+1, seg.Ack) {
+			p.FINAcked = pkt
+		}
+	}
+
+	// FIN.
+	if fl&capture.FIN != 0 && e.FIN.Number == 0 {
+		e.FIN = pkt
+	}
+
+	// RST and challenge ACKs.
+	if fl&capture.RST != 0 {
+		if e.RST.Number == 0 {
+			e.RST = pkt
+		}
+		e.RSTCount++
+		e.LastRST = pkt
+	} else if fl == capture.ACK && seg.PayloadLen == 0 && p.RST.Number != 0 && p.LastRST.Number > e.lastPacketNumber() &&
+		f.ChallengeACK.Number == 0 && p.LastRST.Seq != e.MaxAck {
+		// The peer's RST was not exact; this pure ACK is the challenge.
+		f.ChallengeACK = pkt
+	}
+	e.lastNumber = pkt.Number
+
+	f.updateStates(d, seg)
+}
+
+func (e *Endpoint) lastPacketNumber() int64 { return e.lastNumber }
+
+// updateStates moves both endpoints' inferred TCP states.
+func (f *Flow) updateStates(d int, seg *capture.Segment) {
+	e, p := &f.Ep[d], &f.Ep[1-d]
+	fl := seg.Flags
+	if fl&capture.RST != 0 {
+		if f.rstAccepted(d, seg) {
+			e.State, p.State = StateReset, StateReset
+			f.done = true
+		}
+		return
+	}
+	switch {
+	case fl&(capture.SYN|capture.ACK) == capture.SYN:
+		e.State = StateSynSent
+		if p.State == StateClosed {
+			p.State = StateListen
+		}
+	case fl&(capture.SYN|capture.ACK) == capture.SYN|capture.ACK:
+		e.State = StateSynReceived
+	}
+	if fl&capture.ACK != 0 {
+		if e.State == StateSynSent && p.SYNCount > 0 && seg.Ack == p.ISN+1 {
+			e.State = StateEstablished
+		}
+		if p.State == StateSynReceived && fl&capture.SYN == 0 && seg.Ack == p.ISN+1 {
+			p.State = StateEstablished
+		}
+		if p.FIN.Number != 0 && p.FINAcked.Number != 0 {
+			switch p.State {
+			case StateFinWait1:
+				p.State = StateFinWait2
+			case StateClosing:
+				p.State = StateTimeWait
+			case StateLastAck:
+				p.State = StateClosed
+			}
+		}
+	}
+	if fl&(capture.SYN|capture.RST) == 0 && fl&capture.ACK != 0 && e.State == StateClosed && p.State == StateClosed {
+		// Midstream: both sides must have been established.
+		e.State, p.State = StateEstablished, StateEstablished
+	}
+	if fl&capture.FIN != 0 && e.FIN.Number == seg.Packet {
+		switch e.State {
+		case StateEstablished, StateSynReceived:
+			e.State = StateFinWait1
+		case StateCloseWait:
+			e.State = StateLastAck
+		}
+		switch p.State {
+		case StateEstablished:
+			p.State = StateCloseWait
+		case StateFinWait1:
+			p.State = StateClosing
+		case StateFinWait2:
+			p.State = StateTimeWait
+		}
+	}
+	if e.FIN.Number != 0 && p.FIN.Number != 0 && e.FINAcked.Number != 0 && p.FINAcked.Number != 0 {
+		f.done = true
+	}
+}
+
+// rstAccepted reports whether a RST sent by side d is one the receiver
+// takes: in SYN_SENT it must acknowledge the SYN; otherwise its sequence
+// number must be exactly the receiver's rcv_nxt (RFC 5961) — or, when
+// the receiver's position is unknown, it is assumed to be.
+func (f *Flow) rstAccepted(d int, seg *capture.Segment) bool {
+	p := &f.Ep[1-d]
+	if p.State == StateSynSent {
+		return seg.Flags&capture.ACK != 0 && seg.Ack == p.ISN+1
+	}
+	if !p.AckValid {
+		return true
+	}
+	return seg.Seq == p.MaxAck
+}
+
+// RSTAccepted reports whether side d's first RST took effect.
+func (f *Flow) RSTAccepted(d int) bool {
+	r := f.Ep[d].RST
+	if r.Number == 0 {
+		return false
+	}
+	return f.Ep[1-d].State == StateReset || f.Ep[d].State == StateReset
+}
+
+// Done reports whether the flow ended: both FINs acknowledged or a RST
+// accepted.
+func (f *Flow) Done() bool { return f.done }

@@ -1,0 +1,339 @@
+package capture
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// maxSnaplen is libpcap's MAXIMUM_SNAPLEN: no packet record is longer,
+// except in files whose header announces a larger snap length.
+const maxSnaplen = 262144
+
+// maxRecordLen bounds a record length read from any file header, so that
+// a corrupt length cannot make the reader allocate gigabytes.
+const maxRecordLen = 16 << 20
+
+// record is one packet as read from a file. data is owned by the reader
+// and valid until its next call to next.
+type record struct {
+	data     []byte
+	ts       time.Time
+	wireLen  int
+	linkType layers.LinkType
+	// offset is where the packet's record or block starts in the
+	// (decompressed) file.
+	offset int64
+}
+
+// packetReader reads the packets of one capture file.
+type packetReader interface {
+	// next reads the next packet into rec. It returns io.EOF at a clean
+	// end of file; any other error leaves rec.offset at the start of the
+	// bad record (-1 if unknown).
+	next(rec *record) error
+	// describe updates the format details of info.
+	describe(info *InputInfo)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// gzipError marks an error of the gzip layer, so it is not mistaken for a
+// truncated capture record.
+type gzipError struct{ err error }
+
+func (e *gzipError) Error() string {
+	if errors.Is(e.err, io.ErrUnexpectedEOF) {
+		return "compressed data ends early (truncated gzip file)"
+	}
+	return "corrupt gzip data: " + e.err.Error()
+}
+func (e *gzipError) Unwrap() error { return e.err }
+
+// gzipErrReader wraps the errors of a gzip reader, except io.EOF, in a
+// gzipError.
+type gzipErrReader struct{ r io.Reader }
+
+func (g gzipErrReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &gzipError{err}
+	}
+	return n, err
+}
+
+// File format magic numbers as the first four bytes of a file.
+var (
+	magicPCAPMicroLE = [4]byte{0xd4, 0xc3, 0xb2, 0xa1}
+	magicPCAPMicroBE = [4]byte{0xa1, 0xb2, 0xc3, 0xd4}
+	magicPCAPNanoLE  = [4]byte{0x4d, 0x3c, 0xb2, 0xa1}
+	magicPCAPNanoBE  = [4]byte{0xa1, 0xb2, 0x3c, 0x4d}
+	magicPCAPNG      = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
+)
+
+// readEOF turns the io.ReadFull errors for a record into a description.
+func readEOF(err error, what string, got, want int) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("truncated %s: got %d of %d bytes", what, got, want)
+	}
+	return err
+}
+
+// pcapReader reads the classic libpcap format, both byte orders, with
+// microsecond or nanosecond timestamps. It allocates nothing per packet.
+type pcapReader struct {
+	r        io.Reader
+	big      bool
+	nano     bool
+	snaplen  uint32
+	linkType layers.LinkType
+	maxLen   int
+	off      int64
+	hdr      [16]byte
+	buf      []byte
+}
+
+// newPCAPReader reads the 24-byte file header from r.
+func newPCAPReader(r io.Reader) (*pcapReader, error) {
+	var h [24]byte
+	if n, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, readEOF(err, "pcap file header", n, len(h))
+	}
+	p := &pcapReader{r: r, off: int64(len(h))}
+	switch [4]byte(h[:4]) {
+	case magicPCAPMicroLE:
+	case magicPCAPMicroBE:
+		p.big = true
+	case magicPCAPNanoLE:
+		p.nano = true
+	case magicPCAPNanoBE:
+		p.big, p.nano = true, true
+	default:
+		return nil, fmt.Errorf("not a pcap file (magic % x)", h[:4])
+	}
+	if major := p.u16(h[4:6]); major != 2 {
+		return nil, fmt.Errorf("unsupported pcap version %d.%d", major, p.u16(h[6:8]))
+	}
+	p.snaplen = p.u32(h[16:20])
+	// The upper bits of the link type field carry FCS information.
+	p.linkType = layers.LinkType(p.u32(h[20:24]) & 0xffff)
+	p.maxLen = min(max(int(p.snaplen), maxSnaplen), maxRecordLen)
+	return p, nil
+}
+
+func (p *pcapReader) u16(b []byte) uint16 {
+	if p.big {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func (p *pcapReader) u32(b []byte) uint32 {
+	if p.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (p *pcapReader) next(rec *record) error {
+	rec.offset = p.off
+	n, err := io.ReadFull(p.r, p.hdr[:])
+	if err != nil {
+		if err == io.EOF {
+			return io.EOF
+		}
+		return readEOF(err, "record header", n, len(p.hdr))
+	}
+	capLen := p.u32(p.hdr[8:12])
+	wireLen := p.u32(p.hdr[12:16])
+	if capLen > uint32(p.maxLen) {
+		return fmt.Errorf("corrupt record: captured length %d exceeds the maximum %d (snap length %d)", capLen, p.maxLen, p.snaplen)
+	}
+	if cap(p.buf) < int(capLen) {
+		p.buf = make([]byte, max(int(capLen), min(int(p.snaplen), maxSnaplen), 2048))
+	}
+	data := p.buf[:capLen]
+	if n, err := io.ReadFull(p.r, data); err != nil {
+		return readEOF(err, "packet data", n, len(data))
+	}
+	p.off += int64(len(p.hdr)) + int64(capLen)
+	frac := int64(p.u32(p.hdr[4:8]))
+	if !p.nano {
+		frac *= 1000
+	}
+	rec.ts = time.Unix(int64(p.u32(p.hdr[0:4])), frac).UTC()
+	rec.data = data
+	rec.wireLen = max(int(wireLen), int(capLen))
+	rec.linkType = p.linkType
+	return nil
+}
+
+func (p *pcapReader) describe(info *InputInfo) {
+	info.Format = "pcap"
+	info.Nanosecond = p.nano
+	info.Snaplen = int(p.snaplen)
+	if len(info.LinkTypes) == 0 {
+		info.LinkTypes = []string{LinkTypeName(p.linkType)}
+	}
+}
+
+// pcapng block types the reader checks before pcapgo reads them.
+const (
+	ngBlockSHB = 0x0A0D0D0A
+	ngBlockPB  = 2
+	ngBlockSPB = 3
+	ngBlockEPB = 6
+)
+
+// ngReader reads pcapng files with pcapgo, checking each block header
+// first and tracking byte offsets.
+type ngReader struct {
+	r      *pcapgo.NgReader
+	br     *bufio.Reader
+	cr     *countingReader
+	big    bool
+	nIface int
+	ifaces []pcapgo.NgInterface
+}
+
+// newNgReader reads the section header. br must read from cr and be at
+// least 4096 bytes big, so that pcapgo uses it as it is and the consumed
+// byte count is cr.n - br.Buffered().
+func newNgReader(br *bufio.Reader, cr *countingReader) (*ngReader, error) {
+	n := &ngReader{br: br, cr: cr}
+	if err := n.checkBlock(); err != nil {
+		return nil, err
+	}
+	r, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("pcapng section header: %w", err)
+	}
+	n.r = r
+	return n, nil
+}
+
+func (n *ngReader) offset() int64 { return n.cr.n - int64(n.br.Buffered()) }
+
+// checkBlock validates the length fields of the next block, which pcapgo
+// trusts.
+func (n *ngReader) checkBlock() error {
+	h, err := n.br.Peek(12)
+	if len(h) < 8 {
+		if len(h) == 0 && err == io.EOF {
+			return nil // clean end: pcapgo reports io.EOF
+		}
+		if err == io.EOF {
+			return fmt.Errorf("truncated block header: got %d of 8 bytes", len(h))
+		}
+		return err
+	}
+	if binary.LittleEndian.Uint32(h[0:4]) == ngBlockSHB {
+		if len(h) < 12 {
+			return fmt.Errorf("truncated section header block")
+		}
+		switch {
+		case binary.BigEndian.Uint32(h[8:12]) == 0x1A2B3C4D:
+			n.big = true
+		case binary.LittleEndian.Uint32(h[8:12]) == 0x1A2B3C4D:
+			n.big = false
+		default:
+			return fmt.Errorf("bad byte-order magic % x in section header block", h[8:12])
+		}
+	}
+	u32 := binary.LittleEndian.Uint32
+	if n.big {
+		u32 = binary.BigEndian.Uint32
+	}
+	typ, length := u32(h[0:4]), u32(h[4:8])
+	limit := uint32(maxRecordLen)
+	if typ == ngBlockEPB || typ == ngBlockPB || typ == ngBlockSPB {
+		limit = maxSnaplen + 65536
+	}
+	if length < 12 || length%4 != 0 || length > limit {
+		return fmt.Errorf("corrupt pcapng block (type 0x%x): bad block length %d", typ, length)
+	}
+	if typ == ngBlockEPB || typ == ngBlockPB {
+		h, _ := n.br.Peek(28)
+		if len(h) == 28 {
+			if capLen := u32(h[20:24]); capLen > length-32 {
+				return fmt.Errorf("corrupt pcapng packet block: captured length %d exceeds block length %d", capLen, length)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *ngReader) next(rec *record) error {
+	rec.offset = n.offset()
+	if err := n.checkBlock(); err != nil {
+		return err
+	}
+	data, ci, err := n.r.ZeroCopyReadPacketData()
+	if err != nil {
+		if err == io.EOF {
+			return io.EOF
+		}
+		return err
+	}
+	rec.data = data
+	rec.ts = ci.Timestamp
+	rec.wireLen = max(ci.Length, len(data))
+	rec.linkType = layers.LinkType(0xffff) // unknown until told
+	if len(ci.AncillaryData) > 0 {
+		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+			rec.linkType = lt
+		}
+	}
+	if k := n.r.NInterfaces(); k != n.nIface {
+		n.nIface = k
+		n.ifaces = n.ifaces[:0]
+		for i := range k {
+			if iface, err := n.r.Interface(i); err == nil {
+				n.ifaces = append(n.ifaces, iface)
+			}
+		}
+	}
+	return nil
+}
+
+func (n *ngReader) describe(info *InputInfo) {
+	info.Format = "pcapng"
+	info.LinkTypes = info.LinkTypes[:0]
+	info.Nanosecond = false
+	for i, iface := range n.ifaces {
+		if i == 0 {
+			info.Snaplen = int(iface.SnapLength)
+		}
+		res := iface.TimestampResolution
+		if (!res.Binary() && res.Exponent() > 6) || (res.Binary() && res.Exponent() > 20) {
+			info.Nanosecond = true
+		}
+		name := LinkTypeName(iface.LinkType)
+		dup := false
+		for _, have := range info.LinkTypes {
+			dup = dup || have == name
+		}
+		if !dup {
+			info.LinkTypes = append(info.LinkTypes, name)
+		}
+	}
+}

@@ -174,7 +174,9 @@ type Flow struct {
 	// Evidence keeps notable packets beyond the per-endpoint ones (SYN-ACK
 	// retransmissions after the client's ACK, challenge ACKs, ...).
 	Notes []Note
-	// WIRING: Seq SeqAnalysis; Zeek ZeekConn
+	// Seq is Wireshark's per-segment analysis of the flow.
+	Seq SeqAnalysis
+	// WIRING: Zeek ZeekConn
 
 	// HandshakeAck is the client's first ACK of the server's SYN-ACK.
 	HandshakeAck Packet
@@ -191,6 +193,9 @@ type Flow struct {
 	// exact (RFC 5961): the RST did not take effect.
 	ChallengeACK Packet
 
+	// Evicted is set when the flow was decided early because the table
+	// was full.
+	Evicted bool
 	// aIsClient records whether endpoint A (the first sender) is the client.
 	aIsClient bool
 	done      bool

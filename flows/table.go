@@ -39,8 +39,8 @@ type Update struct {
 	Dir int
 	// New is set when the segment started the flow.
 	New bool
-	// WIRING: Seq is Wireshark's analysis of the segment.
-	// Seq SeqResult
+	// Seq is Wireshark's analysis of the segment.
+	Seq SeqResult
 }
 
 type flowKey struct{ a, b netip.AddrPort }
@@ -120,6 +120,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 			old := t.head
 			t.remove(old)
 			t.Evicted++
+			old.Evicted = true
 			t.decide(old)
 		}
 		t.nextID++
@@ -133,8 +134,12 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	}
 	d := f.DirOf(src)
 	f.add(d, seg)
+	res := f.Seq.Observe(d, seg)
+	if isNew && reused {
+		res.Labels |= LabelPortReused
+	}
 	t.touch(f)
-	return Update{Flow: f, Dir: d, New: isNew}
+	return Update{Flow: f, Dir: d, New: isNew, Seq: res}
 }
 
 // Flush decides every flow still tracked, in the order of their first

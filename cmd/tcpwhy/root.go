@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/flows"
+	"github.com/tcpwhy/tcpwhy/report"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError marks an error that is the user's (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// options are the command line, parsed.
+type options struct {
+	files         []string
+	filter        string
+	resolve       int
+	number        bool
+	timestamps    int
+	absolute      bool
+	verbose       int
+	count         int64
+	quiet         bool
+	noAnnotations bool
+	format        string
+	jsonShort     bool
+	maxFlows      int
+	nano          bool
+}
+
+const helpText = `tcpwhy reads TCP captures and says, connection by connection and listener by
+listener, what happened and why: handshakes, SYN retransmits, FIN closes, and
+the cause of every RST (no listener, accept-queue overflow, abort, early close,
+data after close, timeouts), named with the kernel's own reasons.
+
+By default it prints every TCP packet exactly as 'tcpdump -n' does, with an
+indented '    ^ ' annotation line under each packet that carries a verdict or
+an event, then a summary: flows by verdict, the failing flows, listeners with
+a diagnosis, and the nstat counter deltas each host should show.
+
+Exit codes:
+  0  success (also when failing connections were found)
+  1  runtime error: unreadable or broken capture (the report of everything
+     read before the error is still printed), write error
+  2  usage error: bad flag, bad filter expression`
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:           "tcpwhy -r FILE [-r FILE ...] [flags] [filter expression]",
+		Short:         "Explain what happened to every TCP connection in a capture",
+		Long:          helpText,
+		Args:          cobra.ArbitraryArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.filter = strings.Join(args, " ")
+			if o.jsonShort {
+				o.format = "json"
+			}
+			return run(o, stdin, stdout, stderr)
+		},
+	}
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.files, "read", "r", nil, "read packets from `FILE` (pcap, pcapng, gzip; - for stdin); repeat to merge files by time")
+	f.CountVarP(&o.resolve, "numeric", "n", "don't resolve names (always on; accepted for tcpdump habits: -n, -nn)")
+	f.BoolVarP(&o.number, "number", "#", false, "print a packet number at the start of each line")
+	f.CountVarP(&o.timestamps, "timestamp", "t", "-t no time, -tt epoch, -ttt delta, -tttt date, -ttttt since first")
+	f.BoolVarP(&o.absolute, "absolute-tcp-sequence-numbers", "S", false, "print absolute sequence numbers")
+	f.CountVarP(&o.verbose, "verbose", "v", "print IP header details and checksums, like tcpdump -v")
+	f.Int64VarP(&o.count, "count", "c", 0, "stop after `N` packets")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print the summary only")
+	f.BoolVar(&o.noAnnotations, "no-annotations", false, "print only the packet lines, as tcpdump -n does")
+	f.StringVar(&o.format, "format", "text", "output `format`: text or json (NDJSON)")
+	f.BoolVar(&o.jsonShort, "json", false, "short for --format json")
+	f.IntVar(&o.maxFlows, "max-flows", 1_000_000, "track at most `N` flows at once; the least recently active are decided early")
+	f.BoolVar(&o.nano, "nano", false, "print nanosecond timestamps (--time-stamp-precision=nano)")
+	return cmd
+}
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := newRootCmd(stdin, stdout, stderr)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "tcpwhy: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintln(stderr, "Run 'tcpwhy --help' for usage.")
+		return exitUsage
+	}
+	return exitError
+}
+
+// run wires the pipeline: capture → flows → classify → report.
+func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(o.files) == 0 {
+		return usageError{errors.New("no input: give a capture with -r FILE")}
+	}
+	if o.format != "text" && o.format != "json" {
+		return usageError{fmt.Errorf("unknown --format %q (want text or json)", o.format)}
+	}
+	if o.filter != "" {
+		if err := capture.CompileFilter(o.filter); err != nil {
+			var fe *capture.FilterError
+			if errors.As(err, &fe) {
+				return usageError{err}
+			}
+			return err
+		}
+	}
+	files := o.files
+	for i, name := range files {
+		if name == "-" {
+			path, cleanup, err := capture.SpoolStdin()
+			if err != nil {
+				return fmt.Errorf("read standard input: %w", err)
+			}
+			defer cleanup()
+			files = append([]string(nil), files...)
+			files[i] = path
+		}
+	}
+	open := func() (capture.Source, error) {
+		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter})
+		if err != nil {
+			return nil, err
+		}
+		return src, nil
+	}
+	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows}
+	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano}
+
+	src, err := open()
+	if err != nil {
+		return err
+	}
+	var a *classify.Analysis
+	switch {
+	case o.format == "json":
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := report.JSON(stdout, a, false); err != nil {
+			return err
+		}
+	case o.quiet:
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := report.Summary(stdout, a); err != nil {
+			return err
+		}
+	case o.noAnnotations:
+		pp := report.NewPacketPrinter(stdout, nil, tdo, false)
+		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := pp.Close(); err != nil {
+			return err
+		}
+	default:
+		// Two passes: the first decides every flow, the second prints
+		// each packet with the verdicts that concern it.
+		first := classify.Analyze(src, aopts)
+		src.Close()
+		src2, err := open()
+		if err != nil {
+			return err
+		}
+		pp := report.NewPacketPrinter(stdout, first, tdo, true)
+		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		classify.Analyze(src2, aopts)
+		src2.Close()
+		if err := pp.Close(); err != nil {
+			return err
+		}
+		a = first
+		if err := report.Summary(stdout, a); err != nil {
+			return err
+		}
+	}
+	if a.Err != nil {
+		return a.Err
+	}
+	return nil
+}

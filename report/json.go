@@ -1,0 +1,267 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+// JSON record types: the NDJSON contract other tools read. Count fields
+// are always written, also when zero; counter maps list non-zero deltas.
+
+type jsonInput struct {
+	Name       string   `json:"name"`
+	Format     string   `json:"format"`
+	Compressed bool     `json:"compressed"`
+	Nanosecond bool     `json:"nanosecond"`
+	LinkTypes  []string `json:"link_types"`
+	Snaplen    int      `json:"snaplen"`
+	Packets    int64    `json:"packets"`
+}
+
+type jsonCapture struct {
+	Type         string      `json:"type"`
+	Files        []jsonInput `json:"files"`
+	LinkTypes    []string    `json:"link_types"`
+	Packets      int64       `json:"packets"`
+	TCPSegments  int64       `json:"tcp_segments"`
+	ICMPErrors   int64       `json:"icmp_errors"`
+	Fragments    int64       `json:"fragments"`
+	Other        int64       `json:"other"`
+	BadChecksums int64       `json:"bad_checksums"`
+	Truncated    int64       `json:"truncated"`
+	Dropped      *int64      `json:"dropped"`
+	First        *string     `json:"first"`
+	Last         *string     `json:"last"`
+	Errors       []string    `json:"errors"`
+}
+
+type jsonReset struct {
+	By        string `json:"by"`
+	Generator string `json:"generator"`
+	Reason    string `json:"reason"`
+	Accepted  bool   `json:"accepted"`
+	Packet    int64  `json:"packet"`
+}
+
+type jsonZeek struct {
+	ConnState string `json:"conn_state"`
+	History   string `json:"history"`
+}
+
+type jsonCounters struct {
+	Client classify.Counters `json:"client"`
+	Server classify.Counters `json:"server"`
+}
+
+type jsonFlow struct {
+	Type              string       `json:"type"`
+	ID                int64        `json:"id"`
+	Client            string       `json:"client"`
+	Server            string       `json:"server"`
+	RolesGuessed      bool         `json:"roles_guessed"`
+	Verdict           string       `json:"verdict"`
+	SYNRetransmits    int          `json:"syn_retransmits"`
+	SYNACKRetransmits int          `json:"synack_retransmits"`
+	SYNGaps           []float64    `json:"syn_gaps"`
+	SYNSchedule       []string     `json:"syn_schedule"`
+	SYNGiveUp         *float64     `json:"syn_give_up_s"`
+	SYNACKGaps        []float64    `json:"synack_gaps"`
+	HandshakeRTT      *float64     `json:"handshake_rtt_s"`
+	FirstFINBy        *string      `json:"first_fin_by"`
+	Reset             *jsonReset   `json:"reset"`
+	Zeek              jsonZeek     `json:"zeek"`
+	Counters          jsonCounters `json:"counters"`
+	Packets           [2]int64     `json:"packets"`
+	Start             string       `json:"start"`
+	End               string       `json:"end"`
+	ClientPackets     int          `json:"client_packets"`
+	ServerPackets     int          `json:"server_packets"`
+	ClientBytes       int64        `json:"client_bytes"`
+	ServerBytes       int64        `json:"server_bytes"`
+	Evidence          []int64      `json:"evidence"`
+	Explanation       string       `json:"explanation"`
+	Notes             []string     `json:"notes"`
+	Evicted           bool         `json:"evicted"`
+}
+
+type jsonDiagnosis struct {
+	Kind        string   `json:"kind"`
+	Explanation string   `json:"explanation"`
+	Checks      []string `json:"checks"`
+	Evidence    []int64  `json:"evidence"`
+}
+
+type jsonListener struct {
+	Type                string                   `json:"type"`
+	Server              string                   `json:"server"`
+	Connections         int                      `json:"connections"`
+	Verdicts            map[classify.Verdict]int `json:"verdicts"`
+	Diagnosis           []jsonDiagnosis          `json:"diagnosis"`
+	AcceptQueueEstimate *int                     `json:"accept_queue_estimate"`
+}
+
+type jsonHost struct {
+	Type     string            `json:"type"`
+	IP       string            `json:"ip"`
+	Counters classify.Counters `json:"counters"`
+}
+
+type jsonSummary struct {
+	Type      string                   `json:"type"`
+	Flows     int                      `json:"flows"`
+	Failing   int                      `json:"failing"`
+	Verdicts  map[classify.Verdict]int `json:"verdicts"`
+	Listeners int                      `json:"listeners"`
+	Evicted   int64                    `json:"evicted"`
+	PeakFlows int                      `json:"peak_flows"`
+	StrayICMP int64                    `json:"stray_icmp"`
+}
+
+func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// CaptureRecord builds the `capture` record.
+func captureRecord(info capture.Info, err error) jsonCapture {
+	c := jsonCapture{Type: "capture", Packets: info.Packets, TCPSegments: info.TCP, ICMPErrors: info.ICMPErrors,
+		Fragments: info.Fragments, Other: info.Other, BadChecksums: info.BadChecksums, Truncated: info.Truncated,
+		Files: []jsonInput{}, LinkTypes: []string{}, Errors: errorList(err)}
+	if info.Dropped >= 0 && len(info.Inputs) > 0 && info.Inputs[0].Format == "live" {
+		d := info.Dropped
+		c.Dropped = &d
+	}
+	seen := map[string]bool{}
+	for _, in := range info.Inputs {
+		c.Files = append(c.Files, jsonInput{Name: in.Name, Format: in.Format, Compressed: in.Compressed,
+			Nanosecond: in.Nanosecond, LinkTypes: nonNil(in.LinkTypes), Snaplen: in.Snaplen, Packets: in.Packets})
+		for _, l := range in.LinkTypes {
+			if !seen[l] {
+				seen[l] = true
+				c.LinkTypes = append(c.LinkTypes, l)
+			}
+		}
+	}
+	if !info.First.IsZero() {
+		f, l := timeString(info.First), timeString(info.Last)
+		c.First, c.Last = &f, &l
+	}
+	return c
+}
+
+// errorList splits joined errors into their messages.
+func errorList(err error) []string {
+	out := []string{}
+	if err == nil {
+		return out
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, errorList(e)...)
+		}
+		return out
+	}
+	return append(out, err.Error())
+}
+
+// FlowRecord builds the `flow` record of one classified flow.
+func flowRecord(r *classify.FlowResult) jsonFlow {
+	j := jsonFlow{Type: "flow", ID: r.ID, Client: r.Client.String(), Server: r.Server.String(),
+		RolesGuessed: r.RolesGuessed, Verdict: string(r.Verdict), SYNRetransmits: r.SYNRetransmits,
+		SYNACKRetransmits: r.SYNACKRetransmits, SYNGaps: []float64{}, SYNSchedule: []string{},
+		SYNACKGaps: nonNil(r.SYNACKGaps), Zeek: jsonZeek{ConnState: r.ZeekState, History: r.ZeekHistory},
+		Counters: jsonCounters{Client: r.ClientCounters, Server: r.ServerCounters},
+		Packets:  [2]int64{r.FirstPacket, r.LastPacket}, Start: timeString(r.Start), End: timeString(r.End),
+		ClientPackets: r.ClientPackets, ServerPackets: r.ServerPackets, ClientBytes: r.ClientBytes, ServerBytes: r.ServerBytes,
+		Evidence: nonNil(r.Evidence), Explanation: r.Explanation, Notes: nonNil(r.Notes), Evicted: r.Evicted}
+	if r.SYN != nil {
+		j.SYNGaps = nonNil(r.SYN.Gaps)
+		j.SYNSchedule = nonNil(r.SYN.Matches)
+		if r.SYN.GiveUp > 0 {
+			g := r.SYN.GiveUp
+			j.SYNGiveUp = &g
+		}
+	}
+	if r.HandshakeRTT >= 0 {
+		rtt := r.HandshakeRTT
+		j.HandshakeRTT = &rtt
+	}
+	if r.FirstFINBy != "" {
+		s := string(r.FirstFINBy)
+		j.FirstFINBy = &s
+	}
+	if r.Reset != nil {
+		j.Reset = &jsonReset{By: string(r.Reset.By), Generator: r.Reset.Generator, Reason: r.Reset.Reason,
+			Accepted: r.Reset.Accepted, Packet: r.Reset.Packet}
+	}
+	return j
+}
+
+func listenerRecord(l *classify.Listener) jsonListener {
+	j := jsonListener{Type: "listener", Server: l.Server.String(), Connections: l.Connections, Verdicts: l.Verdicts,
+		Diagnosis: []jsonDiagnosis{}, AcceptQueueEstimate: l.AcceptQueueEstimate}
+	for _, d := range l.Diagnosis {
+		j.Diagnosis = append(j.Diagnosis, jsonDiagnosis{Kind: d.Kind, Explanation: d.Explanation,
+			Checks: nonNil(d.Checks), Evidence: nonNil(d.Evidence)})
+	}
+	return j
+}
+
+// JSONFlow writes one `flow` record (for streaming output).
+func JSONFlow(w io.Writer, r *classify.FlowResult) error {
+	return json.NewEncoder(w).Encode(flowRecord(r))
+}
+
+// JSON writes the analysis as NDJSON: `capture` first, one `flow` per
+// connection, one `listener` per server ip:port, one `host` per IP, and
+// `summary` last. skipFlows leaves out the flow records (when they were
+// streamed already).
+func JSON(w io.Writer, a *classify.Analysis, skipFlows bool) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(captureRecord(a.Capture, a.Err)); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if !skipFlows {
+		for _, r := range a.Flows {
+			if err := enc.Encode(flowRecord(r)); err != nil {
+				return fmt.Errorf("write json: %w", err)
+			}
+		}
+	}
+	for _, l := range a.Listeners {
+		if err := enc.Encode(listenerRecord(l)); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+	}
+	for _, h := range a.Hosts {
+		if err := enc.Encode(jsonHost{Type: "host", IP: h.IP.String(), Counters: h.Counters}); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+	}
+	failing := 0
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			failing++
+		}
+	}
+	s := jsonSummary{Type: "summary", Flows: len(a.Flows), Failing: failing, Verdicts: a.Verdicts,
+		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP}
+	if err := enc.Encode(s); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}

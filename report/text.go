@@ -1,0 +1,206 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/flows"
+)
+
+// PacketPrinter prints packets as `tcpdump -n` does and, under each
+// packet that carries a verdict or a per-segment event, an indented
+// annotation line starting with "    ^ " that tcpdump never emits.
+// It is fed the segments of a second pass over the capture, with the
+// verdicts of the first (the Analysis).
+type PacketPrinter struct {
+	w           *bufio.Writer
+	tp          *TcpdumpPrinter
+	notes       map[int64][]string
+	annotations bool
+	buf         []byte
+	err         error
+}
+
+// NewPacketPrinter returns a printer writing to w. a may be nil (no
+// verdict annotations); annotations=false prints only tcpdump's lines.
+func NewPacketPrinter(w io.Writer, a *classify.Analysis, o TcpdumpOptions, annotations bool) *PacketPrinter {
+	p := &PacketPrinter{w: bufio.NewWriterSize(w, 256<<10), tp: NewTcpdumpPrinter(o), annotations: annotations,
+		notes: map[int64][]string{}}
+	if a != nil && annotations {
+		for _, r := range a.Flows {
+			for _, an := range r.Annotations {
+				p.notes[an.Packet] = append(p.notes[an.Packet], an.Text)
+			}
+		}
+	}
+	return p
+}
+
+// Segment prints one segment (TCP segments only; ICMP errors get only
+// their annotations) with its annotations.
+func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
+	if p.err != nil {
+		return
+	}
+	b := p.buf[:0]
+	if seg.Kind == capture.KindTCP {
+		b = p.tp.AppendLine(b, seg)
+		b = append(b, '\n')
+	}
+	if p.annotations {
+		if u.Seq.Labels != 0 {
+			b = append(b, "    ^ ["...)
+			b = u.Seq.AppendStrings(b)
+			b = append(b, "]\n"...)
+		}
+		if seg.Kind == capture.KindICMPError {
+			b = fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
+		}
+		for _, n := range p.notes[seg.Packet] {
+			b = append(b, "    ^ "...)
+			b = append(b, n...)
+			b = append(b, '\n')
+		}
+	}
+	p.buf = b
+	if _, err := p.w.Write(b); err != nil {
+		p.err = fmt.Errorf("write output: %w", err)
+	}
+}
+
+func icmpText(seg *capture.Segment) string {
+	if seg.ICMPv6 {
+		return fmt.Sprintf("ICMP6 destination unreachable (code %d)", seg.ICMPCode)
+	}
+	return fmt.Sprintf("ICMP destination unreachable (code %d)", seg.ICMPCode)
+}
+
+// Close flushes the output and returns the first write error.
+func (p *PacketPrinter) Close() error {
+	if err := p.w.Flush(); err != nil && p.err == nil {
+		p.err = fmt.Errorf("write output: %w", err)
+	}
+	return p.err
+}
+
+// Summary writes the text summary: flows by verdict, the failing flows
+// one line each, listeners with a diagnosis, predicted per-host counters.
+func Summary(w io.Writer, a *classify.Analysis) error {
+	bw := bufio.NewWriter(w)
+	ci := a.Capture
+	span := ""
+	if !ci.First.IsZero() {
+		span = fmt.Sprintf(", %.3f s", ci.Last.Sub(ci.First).Seconds())
+	}
+	names := make([]string, 0, len(ci.Inputs))
+	for _, in := range ci.Inputs {
+		names = append(names, in.Name)
+	}
+	fmt.Fprintf(bw, "\n== tcpwhy summary: %d flows in %s (%d packets, %d TCP%s)\n", len(a.Flows), strings.Join(names, ", "), ci.Packets, ci.TCP, span)
+	if ci.BadChecksums > 0 {
+		fmt.Fprintf(bw, "note: %d TCP segments carry a wrong checksum (checksum offload on the capturing host, or veth); they were analysed anyway\n", ci.BadChecksums)
+	}
+	if ci.Fragments > 0 {
+		fmt.Fprintf(bw, "note: %d IP fragments were counted and skipped\n", ci.Fragments)
+	}
+	if a.Evicted > 0 {
+		fmt.Fprintf(bw, "note: the flow table was full: %d flows were decided early (raise --max-flows)\n", a.Evicted)
+	}
+	fmt.Fprintf(bw, "\nflows by verdict:\n")
+	for _, v := range classify.Verdicts {
+		if n := a.Verdicts[v]; n > 0 {
+			fmt.Fprintf(bw, "  %-17s %d\n", v, n)
+		}
+	}
+	var failing []*classify.FlowResult
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			failing = append(failing, r)
+		}
+	}
+	if len(failing) > 0 {
+		fmt.Fprintf(bw, "\nfailing flows:\n")
+		for _, r := range failing {
+			fmt.Fprintf(bw, "  %s > %s  %s: %s [packets %d-%d]\n", r.Client, r.Server, r.Verdict, r.Explanation, r.FirstPacket, r.LastPacket)
+		}
+	}
+	var diag []*classify.Listener
+	for _, l := range a.Listeners {
+		if len(l.Diagnosis) > 0 {
+			diag = append(diag, l)
+		}
+	}
+	if len(diag) > 0 {
+		fmt.Fprintf(bw, "\nlisteners:\n")
+		for _, l := range diag {
+			fmt.Fprintf(bw, "  %s: %d connections (%s)\n", l.Server, l.Connections, verdictCounts(l.Verdicts))
+			for _, d := range l.Diagnosis {
+				fmt.Fprintf(bw, "    %s: %s\n", d.Kind, d.Explanation)
+				if d.Kind == "overflow" && l.AcceptQueueEstimate != nil {
+					fmt.Fprintf(bw, "      accept queue estimate: %d connections (min(backlog, somaxconn)+1)\n", *l.AcceptQueueEstimate)
+				}
+				for _, c := range d.Checks {
+					fmt.Fprintf(bw, "      check: %s\n", c)
+				}
+			}
+		}
+	}
+	var hosts []*classify.Host
+	for _, h := range a.Hosts {
+		if len(h.Counters) > 0 {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) > 0 {
+		fmt.Fprintf(bw, "\npredicted nstat deltas per host (confirm with nstat -az on the host):\n")
+		for _, h := range hosts {
+			fmt.Fprintf(bw, "  %s\n", h.IP)
+			for _, name := range counterNames(h.Counters) {
+				text := classify.NetstatText[name]
+				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, h.Counters[name], text)
+			}
+		}
+	}
+	for _, e := range errorList(a.Err) {
+		fmt.Fprintf(bw, "\nerror: %s\n", e)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// counterNames lists a counter map's names in print order.
+func counterNames(c classify.Counters) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range classify.CounterOrder {
+		if c[n] != 0 {
+			out = append(out, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range c {
+		if !seen[n] && c[n] != 0 {
+			rest = append(rest, n)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func verdictCounts(m map[classify.Verdict]int) string {
+	var parts []string
+	for _, v := range classify.Verdicts {
+		if m[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", m[v], v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

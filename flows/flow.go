@@ -143,13 +143,13 @@ type Endpoint struct {
 	ttlSeen        bool
 
 	// ICMP is the first ICMP error that quoted a segment of this side.
-	ICMP         Packet
-	ICMPType     uint8
-	ICMPCode     uint8
-	ICMPv6       bool
-	ICMPFrom     netip.Addr
-	ICMPCount    int
-	lastNumber   int64
+	ICMP       Packet
+	ICMPType   uint8
+	ICMPCode   uint8
+	ICMPv6     bool
+	ICMPFrom   netip.Addr
+	ICMPCount  int
+	lastNumber int64
 }
 
 // Flow is one TCP connection.

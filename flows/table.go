@@ -2,8 +2,8 @@ package flows
 
 import (
 	"cmp"
-	"slices"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"

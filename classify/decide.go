@@ -112,7 +112,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.annotate(c.ICMP, "unreachable: %s; connect() fails (ECONNREFUSED for port unreachable, EHOSTUNREACH otherwise); nstat on %s: TcpAttemptFails +1", r.Explanation, r.Client.Addr())
 		return
 	}
-	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 {
+	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 && c.Packets == c.SYNCount {
 		r.Verdict = SynTimeout
 		last := c.SYNs[min(c.SYNCount, flows.MaxSYNs)-1]
 		r.evidence(c.SYNs[0], last)
@@ -231,7 +231,7 @@ func overflowIgnoredCounters(f *flows.Flow, r *FlowResult) {
 func tailTimeout(f *flows.Flow, r *FlowResult) bool {
 	for d := 0; d < 2; d++ {
 		e := &f.Ep[d]
-		if e.TailRetransmits < minTailRetransmits || e.TailLast.Number != f.Last.Number {
+		if e.TailRetransmits < minTailRetransmits || e.TailLast.Number != f.Last.Number || f.Ep[1-d].Packets == 0 {
 			continue
 		}
 		r.Verdict = Timeout
@@ -288,6 +288,13 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 
 	synSent := c.SYNCount > 0 && !f.RolesGuessed
 	handshake := f.HandshakeAck.Number != 0
+
+	// Midstream: a RST with nothing before it from the other side says
+	// nothing about why.
+	if !synSent && s.SYNCount == 0 && (y.Packets == 0 || x.Packets == x.RSTCount) {
+		set(UnknownReset, "", fmt.Sprintf("%s sent a RST, but the capture holds too little of the connection before it to tell why", xa))
+		return
+	}
 
 	// Answers to a SYN.
 	if d == flows.Server && synSent && s.SYNCount == 0 {
@@ -358,7 +365,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 			return
 		}
 		// Keep-alive or user timeout.
-		if x.TailRetransmits >= minTailRetransmits {
+		if x.TailRetransmits >= minTailRetransmits && y.Packets > 0 {
 			set(Timeout, "TCP_KEEPALIVE_TIMEOUT", fmt.Sprintf("%s got no answer to %d retransmissions or keep-alive probes from %s and gave up with a RST", xa, x.TailRetransmits, ya))
 			xc.Add("TcpExtTCPAbortOnTimeout", 1)
 			r.evidence(x.TailFirst)

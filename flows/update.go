@@ -67,7 +67,7 @@ func (f *Flow) startsNewFlow(seg *capture.Segment, src netip.AddrPort) bool {
 		// A SYN after midstream traffic starts a new connection.
 		return f.Packets > 0
 	}
-	return seg.Seq != c.ISN
+	return seg.Seq != c.ISN || f.done
 }
 
 // icmp records an ICMP error quoting a segment sent by side d.

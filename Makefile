@@ -1,0 +1,39 @@
+# tcpwhy — make demo runs the main job on a bundled capture, make test runs the tests.
+GO ?= go
+PCAP_H := $(shell for d in /usr/include /usr/local/include; do [ -f $$d/pcap.h ] || [ -f $$d/pcap/pcap.h ] && echo yes; done | head -1)
+DEMO ?= testdata/pcaps/demo.pcap
+
+.PHONY: all build deps demo test lab bench fuzz vet clean
+
+all: build
+
+# deps installs libpcap's headers (for BPF filters and live capture) when missing.
+deps:
+ifeq ($(PCAP_H),)
+	@echo "installing libpcap-dev (needed for filters and live capture)"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libpcap-dev >/dev/null
+endif
+
+build: deps
+	$(GO) build -o bin/tcpwhy ./cmd/tcpwhy
+
+demo: build
+	./bin/tcpwhy -r $(DEMO)
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -count=1 -timeout 20m ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+lab: build
+	$(GO) run ./internal/lab/cmd/lab -out testdata/pcaps/lab
+
+bench: build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

@@ -321,8 +321,11 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 
 	// The server resets a valid handshake ACK: accept queue overflow
 	// with tcp_abort_on_overflow=1.
+	// The RST follows the ACK at once (within a round trip, seen from
+	// the client side).
+	prompt := rst.Time.Sub(f.HandshakeAck.Time) <= max(200*time.Millisecond, 2*time.Duration(r.HandshakeRTT*float64(time.Second))+10*time.Millisecond)
 	if d == flows.Server && handshake && gen == "passive" && rst.Seq == s.ISN+1 && s.FirstData.Number == 0 &&
-		!serverAckedClientData(f) && f.SynAckAfterAck == 0 {
+		!serverAckedClientData(f) && f.SynAckAfterAck == 0 && prompt {
 		set(Overflow, "INVALID_SYN", fmt.Sprintf("%s's accept queue was full and tcp_abort_on_overflow=1: it answered the handshake ACK from %s with a RST; connect() had succeeded, so the first read or write fails with ECONNRESET", xa, ya))
 		r.evidence(f.HandshakeAck)
 		xc.Add("TcpExtListenOverflows", 1)

@@ -127,7 +127,7 @@ func (z *ZeekConn) Observe(fromA bool, seg *capture.Segment) {
 	if !z.started {
 		z.start(fromA, seg, t)
 	}
-	if z.attemptAt != zeekNoTime && t > z.attemptAt {
+	if z.attemptAt != zeekNoTime && t >= z.attemptAt {
 		// The attempt timer fired before this segment; the caller's
 		// Expired check saw whether it removed the connection.
 		z.attemptAt = zeekNoTime
@@ -406,10 +406,9 @@ func (z *ZeekConn) Reuse(fromA bool, seg *capture.Segment) bool {
 
 // Expired reports whether Zeek's timers would have removed the connection
 // by network time now (attempt timer, close delay, inactivity timeout and
-// the linger check of ExpireTimer). Zeek runs the timers that are due after
-// processing the packet that moved network time past them, so to decide
-// whether a segment starts a new connection pass the timestamp of the
-// packet before it in the capture, not the segment's own time.
+// the linger check of ExpireTimer). Zeek runs the timers that are due
+// before it processes a packet, so to decide whether a segment starts a new
+// connection pass the segment's own timestamp.
 func (z *ZeekConn) Expired(now time.Time) bool {
 	if !z.started {
 		return false
@@ -430,7 +429,11 @@ func (z *ZeekConn) Expired(now time.Time) bool {
 		(orig.state == zeekSynSent || orig.state == zeekSynAckSent) && resp.state == zeekInactive {
 		return true
 	}
-	if n >= z.lastTime+z.inactivity {
+	// The inactivity timer re-arms itself at last_time+timeout and the
+	// re-armed timer runs only after the packet that made it due, so a
+	// packet exactly timeout after the last one still belongs to the
+	// connection (zeek core.tcp.rxmit-history retransmit-timeout).
+	if n > z.lastTime+z.inactivity {
 		return true
 	}
 	// ExpireTimer fires at start+tcp_SYN_timeout and then every

@@ -93,6 +93,7 @@ func TestZeekConnSynthetic(t *testing.T) {
 			zeekStep{false, zPA, s + 1, c + 1, 10, 3, false},
 			zeekStep{true, zA, c + 1, s + 11, 0, 4, false},
 			zeekStep{true, zPA, c + 1, s + 11, 5, 5, false},
+			zeekStep{false, zA, s + 11, c + 6, 0, 5, false},
 			zeekStep{true, zFA, c + 6, s + 11, 0, 6, false},
 			zeekStep{false, zFA, s + 11, c + 7, 0, 7, false},
 			zeekStep{true, zA, c + 7, s + 12, 0, 8, false}),
@@ -108,10 +109,13 @@ func TestZeekConnSynthetic(t *testing.T) {
 			{true, zS, c, 0, 0, 1000, false},
 			{true, zS, c, 0, 0, 3000, false}},
 			state: "S0", hist: "S", origIsA: true},
+		// A SYN with a new ISN re-bases the endpoint, so its relative
+		// sequence is 0 again and no second 'S' is recorded (a table
+		// that honours Reuse starts a new connection before it).
 		{name: "SYN new ISN", steps: []zeekStep{
 			{true, zS, c, 0, 0, 0, false},
 			{true, zS, c + 7, 0, 0, 1000, false}},
-			state: "S0", hist: "SS", origIsA: true},
+			state: "S0", hist: "S", origIsA: true},
 		{name: "originator abort", steps: with(hs,
 			zeekStep{true, zRA, c + 1, s + 1, 0, 5, false}),
 			state: "RSTO", hist: "ShAR", origIsA: true},
@@ -130,7 +134,11 @@ func TestZeekConnSynthetic(t *testing.T) {
 		{name: "SYN-ACK then peer RST", steps: []zeekStep{
 			{true, zSA, s, c + 1, 0, 0, false},
 			{false, zR, c + 1, 0, 0, 1, false}},
-			state: "RSTRH", hist: "Hr", origIsA: true},
+			state: "REJ", hist: "Hr", origIsA: true},
+		{name: "server SYN-ACK then RST", aPort: 80, bPort: 40000, steps: []zeekStep{
+			{true, zSA, s, c + 1, 0, 0, false},
+			{true, zR, s + 1, 0, 0, 1, false}},
+			state: "RSTRH", hist: "^hr", origIsA: false},
 		{name: "midstream", steps: []zeekStep{
 			{true, zPA, c, s, 100, 0, false},
 			{false, zA, s, c + 100, 0, 1, false}},
@@ -249,7 +257,11 @@ func TestZeekConnReuseAndTimers(t *testing.T) {
 	if e.Expired(last.Add(299 * time.Second)) {
 		t.Error("established connection expired before tcp_inactivity_timeout")
 	}
-	if !e.Expired(last.Add(300 * time.Second)) {
+	// Exactly the timeout later the re-armed timer has not run yet.
+	if e.Expired(last.Add(300 * time.Second)) {
+		t.Error("established connection expired exactly at tcp_inactivity_timeout")
+	}
+	if !e.Expired(last.Add(300*time.Second + time.Millisecond)) {
 		t.Error("established connection not expired after tcp_inactivity_timeout")
 	}
 }
@@ -294,13 +306,17 @@ var zeekOracleFiles = []zeekOracleFile{
 	{pcap: "zeek-modbus-and-non-modbus-p502.pcap", oracle: "zeek-modbus-and-non-modbus-p502.zeek-conn.log", noC: true},
 	{pcap: "zeek-pop3.pcap", oracle: "zeek-pop3.zeek-conn.log", noC: true},
 	{pcap: "zeek-retransmit-fast009.pcap", oracle: "zeek-retransmit-fast009.zeek-conn.log"},
-	{pcap: "zeek-retransmit-timeout.pcapng", oracle: "zeek-retransmit-timeout.zeek-conn.log"},
+	{pcap: "zeek-retransmit-timeout.pcapng", oracle: "zeek-retransmit-timeout.zeek-conn.log",
+		note: "default timers: the retransmission exactly 300 s later stays in the connection; the max_timer_expires=0 variant (two connections) is not emulated"},
 	{pcap: "zeek-ssh-client-side-half-duplex.pcap", oracle: "zeek-ssh-client-side-half-duplex.zeek-conn.log", noC: true},
 	{pcap: "zeek-ssh.pcap", oracle: "zeek-ssh.zeek-conn.log", noC: true},
 	{pcap: "zeek-wikipedia.pcap", oracle: "zeek-wikipedia.zeek-conn.log"},
-	{pcap: "zeek-ctu-64702-888.pcap", oracle: "zeek-ctu-64702-888.zeek-conn.cut"},
-	{pcap: "zeek-one-sided-2745.pcap", oracle: "zeek-one-sided-2745.zeek-conn.cut"},
-	{pcap: "zeek-syn-bad.pcap", oracle: "zeek-syn-bad.zeek-conn.cut", noC: true},
+	{pcap: "zeek-ctu-64702-888.pcap", oracle: "zeek-ctu-64702-888.zeek-conn.cut",
+		note: "history only; flipped on the ACK after a SYN-ACK from a non-server port (zeek#2191)"},
+	{pcap: "zeek-one-sided-2745.pcap", oracle: "zeek-one-sided-2745.zeek-conn.cut",
+		note: "history only; flipped on the ACK after a SYN-ACK from a non-server port (zeek#2191)"},
+	{pcap: "zeek-syn-bad.pcap", oracle: "zeek-syn-bad.zeek-conn.cut", noC: true,
+		note: "Zeek ran without -C: the bad-checksum SYN is dropped and only counted as 'C'"},
 	{pcap: "zeek-single-rst.pcap", oracle: "zeek-single-rst.zeek-state.txt"},
 	{pcap: "zeek-syn-then-rst.pcap", oracle: "zeek-syn-then-rst.zeek-state.txt"},
 	{pcap: "zeek-syn-then-ack-then-rst.pcap", oracle: "zeek-syn-then-ack-then-rst.zeek-state.txt"},
@@ -345,6 +361,10 @@ func TestZeekConnOracle(t *testing.T) {
 		}
 		var tbl strings.Builder
 		fmt.Fprintf(&tbl, "%s (%d expected, %d emulated connections)\n", f.pcap, len(rows), len(conns))
+		if f.note != "" {
+			fmt.Fprintf(&tbl, "  note: %s\n", f.note)
+		}
+		mismatches := 0
 		for _, row := range rows {
 			total++
 			g := zeekMatch(row, conns)
@@ -369,6 +389,9 @@ func TestZeekConnOracle(t *testing.T) {
 					mark = "MISMATCH"
 				}
 			}
+			if mark != "ok" {
+				mismatches++
+			}
 			fmt.Fprintf(&tbl, "  %-8s %s:%s > %s:%s  want %-6s %-12s got %-6s %-12s (our orig %s)\n",
 				mark, row.origH, row.origP, row.respH, row.respP,
 				zeekDash(row.state), zeekDash(row.history), gotState, gotHist, gotOrig)
@@ -378,7 +401,31 @@ func TestZeekConnOracle(t *testing.T) {
 				fmt.Fprintf(&tbl, "  extra    %s  got %s %s (%d pkts)\n", g.orig, g.z.ConnState(), g.z.History(), g.pkts)
 			}
 		}
+		if mismatches > 0 {
+			why := f.note
+			if why == "" {
+				why = "not explained: a Zeek rule the emulation lacks"
+			}
+			fmt.Fprintf(&tbl, "  %d mismatches; reason: %s\n", mismatches, why)
+		}
 		t.Log(tbl.String())
+	}
+	// Captures whose baseline only tells how many TCP connections Zeek
+	// made: vlan-collisions (default conn key ignores VLANs, so the three
+	// copies are one connection) and echo-connections (telemetry: 500).
+	for _, f := range []struct {
+		pcap string
+		want int
+	}{{"zeek-vlan-collisions.pcap", 1}, {"zeek-echo-connections.pcap.gz", 500}} {
+		conns, err := zeekRunCapture(filepath.Join(dir, f.pcap), f.pcap == "zeek-vlan-collisions.pcap")
+		if err != nil {
+			t.Errorf("%s: %v", f.pcap, err)
+			continue
+		}
+		t.Logf("%s: %d connections, Zeek made %d", f.pcap, len(conns), f.want)
+		if len(conns) != f.want {
+			t.Errorf("%s: %d connections, want %d", f.pcap, len(conns), f.want)
+		}
 	}
 	if stateN == 0 || histN == 0 {
 		t.Fatalf("no baseline rows compared (state %d, history %d)", stateN, histN)
@@ -490,11 +537,8 @@ func zeekRunCapture(name string, validate bool) ([]*zeekGot, error) {
 	}
 	live := map[string]*cur{}
 	var out []*zeekGot
-	var prev time.Time
 	for i := range pkts {
 		seg := &pkts[i].seg
-		now := prev
-		prev = pkts[i].ts
 		if !pkts[i].tcp {
 			continue
 		}
@@ -503,7 +547,7 @@ func zeekRunCapture(name string, validate bool) ([]*zeekGot, error) {
 		c := live[key]
 		if c != nil {
 			fromA := src == c.a
-			if c.g.z.Expired(now) || c.g.z.Reuse(fromA, seg) {
+			if c.g.z.Expired(seg.Time) || c.g.z.Reuse(fromA, seg) {
 				c = nil
 			}
 		}

@@ -248,7 +248,8 @@ func parseTCP(b []byte, l4Len int, seg *Segment) (ok, complete bool) {
 	seg.TCPChecksum = binary.BigEndian.Uint16(b[16:18])
 	seg.Urgent = binary.BigEndian.Uint16(b[18:20])
 	// A data offset below 5 words is malformed (tcpdump: "bad hdr
-	// length"); treat the header as the minimal 20 bytes.
+	// length"); treat the header as the minimal 20 bytes and leave the
+	// checksum unverified.
 	hdr := max(int(seg.DataOffset), 20)
 	opts := b[20:]
 	if len(b) < hdr {
@@ -259,8 +260,9 @@ func parseTCP(b []byte, l4Len int, seg *Segment) (ok, complete bool) {
 	seg.OptionsLen = uint8(copy(seg.RawOptions[:], opts))
 	parseOptions(seg.RawOptions[:seg.OptionsLen], &seg.Opt)
 	seg.PayloadLen = max(l4Len-hdr, 0)
-	seg.PayloadInferred = len(b)-hdr < seg.PayloadLen
-	return true, !seg.HeaderTruncated && len(b) == l4Len && l4Len >= hdr
+	seg.PayloadInferred = seg.PayloadLen > 0 && len(b)-hdr < seg.PayloadLen
+	// Like tcpdump, do not verify the checksum of a malformed header.
+	return true, !seg.HeaderTruncated && seg.DataOffset >= 20 && len(b) == l4Len && l4Len >= hdr
 }
 
 // TCP option kinds.

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# bench.sh — time tcpwhy against tcpdump, tshark and tcptrace on the same
+# generated captures (make bench).
+#
+# It builds bin/tcpwhy and bin/gencap, generates testdata/bench/big.pcap
+# (200 000 connections, ~5 M packets) and small.pcap (10x smaller) unless
+# they exist and were made by the current generator, warms the page cache,
+# then runs every tool ROUNDS times, alternating tools within each round,
+# and prints the median wall time, packets/s, ratios against tcpdump and
+# tshark, and peak RSS.
+#
+# Environment:
+#   ROUNDS=3              runs per tool and file
+#   FILES="small big"     which captures to time
+#   BIG_CONNS=200000      connections in big.pcap (small gets a tenth)
+#   BENCH_DIR=testdata/bench  where the captures live
+#   TSHARK_MAX=120        skip tshark on a file when the small file's time
+#                         extrapolates above this many seconds; the
+#                         small-file rate is then reported for it instead
+#   TOOLS="tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+FILES=${FILES:-"small big"}
+BIG_CONNS=${BIG_CONNS:-200000}
+TSHARK_MAX=${TSHARK_MAX:-120}
+TOOLS=${TOOLS:-"tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"}
+DIR=${BENCH_DIR:-testdata/bench}
+GO=${GO:-go}
+
+say() { printf '%s\n' "$*" >&2; }
+
+# --- measuring: GNU time if possible, else bash TIMEFORMAT + /proc polling.
+TIME_BIN=/usr/bin/time
+if ! "$TIME_BIN" -f %e true >/dev/null 2>&1; then
+	if command -v apt-get >/dev/null; then
+		say "installing GNU time (apt-get install time)"
+		if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+		$SUDO apt-get install -y -qq time >/dev/null 2>&1 ||
+			{ $SUDO apt-get update -qq >/dev/null 2>&1 && $SUDO apt-get install -y -qq time >/dev/null 2>&1; } || true
+	fi
+fi
+if ! "$TIME_BIN" -f %e true >/dev/null 2>&1; then
+	TIME_BIN=
+	say "GNU time unavailable: using bash's clock and polling /proc/PID/status for VmHWM"
+fi
+
+# measure OUT CMD...: runs CMD (stdout to /dev/null, stderr to $DIR/last.err)
+# and writes "seconds peak_KiB" to OUT.
+measure() {
+	local out=$1
+	shift
+	if [ -n "$TIME_BIN" ]; then
+		"$TIME_BIN" -f '%e %M' -o "$out" "$@" >/dev/null 2>"$DIR/last.err" ||
+			{ say "failed: $* (see $DIR/last.err)"; tail -3 "$DIR/last.err" >&2; return 1; }
+		tail -1 "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+		return 0
+	fi
+	local start end pid hwm=0 h rc=0
+	start=$(date +%s.%N)
+	"$@" >/dev/null 2>"$DIR/last.err" &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		h=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+		[ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+		sleep 0.02
+	done
+	wait "$pid" || rc=$?
+	end=$(date +%s.%N)
+	[ "$rc" = 0 ] || { say "failed: $* (see $DIR/last.err)"; return 1; }
+	echo "$(echo "$end - $start" | bc -l | xargs printf '%.2f') $hwm" >"$out"
+}
+
+# --- build
+mkdir -p bin "$DIR"
+HAVE_TCPWHY=
+if [ -d cmd/tcpwhy ] && ls cmd/tcpwhy/*.go >/dev/null 2>&1; then
+	if $GO build -o bin/tcpwhy ./cmd/tcpwhy; then
+		HAVE_TCPWHY=1
+	else
+		say "cmd/tcpwhy does not build yet: skipping tcpwhy"
+	fi
+else
+	say "cmd/tcpwhy does not exist yet: skipping tcpwhy"
+fi
+$GO build -o bin/gencap ./internal/gen/cmd/gencap
+
+# --- captures, regenerated when the generator's sources change
+GEN_HASH=$(cat internal/gen/*.go internal/gen/cmd/gencap/*.go | sha256sum | cut -c1-16)
+gen_file() { # name connections
+	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2
+	if [ -s "$f" ] && [ -s "$stamp" ] && grep -q "\"gen\":\"$id\"" "$stamp"; then
+		return
+	fi
+	say "generating $f ($2 connections)"
+	bin/gencap -o "$f" -connections "$2" -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
+}
+packets() { # file -> packet count
+	local stamp=$1.json
+	if [ -s "$stamp" ]; then
+		sed -E 's/.*"packets":([0-9]+).*/\1/' "$stamp"
+	else
+		capinfos -c -M "$1" | awk '/Number of packets/{print $NF}'
+	fi
+}
+for name in $FILES; do
+	case $name in
+	big) gen_file big "$BIG_CONNS" ;;
+	small) gen_file small $((BIG_CONNS / 10)) ;;
+	*) say "unknown file $name (want small or big)"; exit 2 ;;
+	esac
+done
+
+# --- tools
+cmd_for() { # tool file -> command words on stdout, empty when unavailable
+	case $1 in
+	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2 --json" ;;
+	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2 -q" ;;
+	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2" ;;
+	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
+	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
+	tcptrace) command -v tcptrace >/dev/null && echo "tcptrace -n $2" ;;
+	esac
+	return 0
+}
+mode_of() {
+	case $1 in
+	tcpwhy-json) echo "--json" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-text) echo "annotated text" ;;
+	tcpdump) echo "-nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;
+	esac
+}
+for t in $TOOLS; do
+	case $t in
+	tcpdump | tshark | tcptrace)
+		command -v "$t" >/dev/null || say "$t not installed: skipping (apt-get install $t)" ;;
+	esac
+done
+
+RES=$(mktemp -d)
+trap 'rm -rf "$RES"' EXIT
+median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print ""}else if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
+
+# tshark runs on the big file only when the small file's time, scaled by
+# the packet ratio, stays under TSHARK_MAX seconds.
+skip_tshark_big=
+for name in $FILES; do
+	f=$DIR/$name.pcap
+	say "warming the page cache: $f"
+	cat "$f" >/dev/null
+	if [ "$name" = big ] && [ -n "$skip_tshark_big" ]; then
+		say "tshark: skipped on $f (extrapolated > ${TSHARK_MAX}s); its small-file rate is used"
+	fi
+	for round in $(seq "$ROUNDS"); do
+		for t in $TOOLS; do
+			[ "$t" = tshark ] && [ "$name" = big ] && [ -n "$skip_tshark_big" ] && continue
+			c=$(cmd_for "$t" "$f")
+			[ -n "$c" ] || continue
+			say "round $round/$ROUNDS  $name  $c"
+			# shellcheck disable=SC2086
+			measure "$RES/$name.$t.$round" $c || rm -f "$RES/$name.$t.$round"
+		done
+	done
+	if [ "$name" = small ] && [[ " $FILES " == *" big "* ]] && ls "$RES"/small.tshark.* >/dev/null 2>&1; then
+		s=$(cat "$RES"/small.tshark.* | awk '{print $1}' | median)
+		ratio=$(awk -v a="$(packets "$DIR/big.pcap")" -v b="$(packets "$f")" 'BEGIN{print a/b}')
+		if awk -v s="$s" -v r="$ratio" -v m="$TSHARK_MAX" 'BEGIN{exit !(s*r > m)}'; then
+			skip_tshark_big=1
+		fi
+	fi
+done
+
+# --- table
+printf '\n%-12s %-20s %-6s %10s %9s %12s %10s %9s %9s\n' tool mode file packets seconds packets/s x-tcpdump x-tshark "RSS MiB"
+for name in $FILES; do
+	f=$DIR/$name.pcap
+	n=$(packets "$f")
+	declare -A pps=() sec=() rss=() note=()
+	for t in $TOOLS; do
+		src=$name
+		if [ "$t" = tshark ] && [ "$name" = big ] && [ -n "$skip_tshark_big" ]; then
+			src=small
+			note[$t]="*"
+		fi
+		ls "$RES/$src.$t".* >/dev/null 2>&1 || continue
+		sec[$t]=$(cat "$RES/$src.$t".* | awk '{print $1}' | median)
+		rss[$t]=$(cat "$RES/$src.$t".* | awk '{print $2}' | sort -n | tail -1)
+		np=$n
+		[ "$src" = "$name" ] || np=$(packets "$DIR/$src.pcap")
+		pps[$t]=$(awk -v n="$np" -v s="${sec[$t]}" 'BEGIN{printf "%.0f", (s > 0 ? n/s : 0)}')
+	done
+	for t in $TOOLS; do
+		[ -n "${pps[$t]:-}" ] || continue
+		xd=$(awk -v a="${pps[$t]}" -v b="${pps[tcpdump]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
+		xs=$(awk -v a="${pps[$t]}" -v b="${pps[tshark]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
+		s=${sec[$t]}
+		[ -n "${note[$t]:-}" ] && s="(${s})*"
+		printf '%-12s %-20s %-6s %10s %9s %12s %10s %9s %9.1f\n' "$t" "$(mode_of "$t")" "$name" "$n" "$s" "${pps[$t]}" "$xd" "$xs" \
+			"$(awk -v k="${rss[$t]}" 'BEGIN{print k/1024}')"
+	done
+	unset pps sec rss note
+done
+if [ -n "$skip_tshark_big" ]; then
+	echo "* tshark was not run on big.pcap: seconds and RSS shown are the small file's; packets/s and ratios use its rate."
+fi
+echo "median of $ROUNDS alternating runs; page cache warm; $(nproc) CPUs; $(uname -r)"

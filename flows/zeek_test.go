@@ -721,3 +721,43 @@ func zeekDecode(lt layers.LinkType, data []byte, seg *capture.Segment) bool {
 	}
 	return true
 }
+
+// FuzzZeekConn feeds arbitrary segment sequences: Observe must not panic,
+// the history stays bounded and conn_state is always one of Zeek's values.
+func FuzzZeekConn(f *testing.F) {
+	f.Add([]byte{0, 2, 0, 0, 0, 1, 1, 18, 0, 0, 0, 9, 0, 16, 0, 0, 0, 2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var z ZeekConn
+		z.validateChecksums(len(data)%2 == 0)
+		base := time.Unix(1000, 0)
+		for i := 0; i+6 <= len(data); i += 6 {
+			b := data[i : i+6]
+			seg := zeekSeg(zeekStep{
+				fromA: b[0]&1 == 0,
+				flags: capture.Flags(b[1]) & (capture.FIN | capture.SYN | capture.RST | capture.PSH | capture.ACK),
+				seq:   uint32(b[2]) << uint(b[5]%32),
+				ack:   uint32(b[3]) << uint(b[4]%32),
+				len:   int(b[4]) * 20,
+				ms:    int64(i) * int64(b[5]),
+				win0:  b[0]&2 != 0,
+			}, 40000, uint16(b[0])*3)
+			if b[0]&4 != 0 {
+				seg.Checksum = capture.ChecksumBad
+			}
+			if b[0]&8 != 0 {
+				seg.PayloadInferred = true
+			}
+			_ = z.Reuse(seg.SrcPort == 40000, &seg)
+			_ = z.Expired(base.Add(time.Duration(i) * time.Second))
+			z.Observe(seg.SrcPort == 40000, &seg)
+		}
+		if h := z.History(); len(h) > zeekHistMax {
+			t.Fatalf("history %q longer than %d", h, zeekHistMax)
+		}
+		switch s := z.ConnState(); s {
+		case "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH":
+		default:
+			t.Fatalf("conn_state %q", s)
+		}
+	})
+}

@@ -17,7 +17,10 @@ type ReadError struct {
 	// File is the input's name as given ("-" for standard input).
 	File string
 	// Packet is the number the broken packet would have had (1 when the
-	// file header itself is bad).
+	// file header itself is bad). With several inputs it is counted when
+	// the damage is found, and the merge reads one packet ahead in each
+	// input, so it may be a little lower than the position the packet
+	// would have had in the merged stream.
 	Packet int64
 	// Offset is the byte offset in the (decompressed) file where the bad
 	// record or block starts, -1 when unknown.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"io"
+	"strconv"
 	"net"
 	"net/netip"
 	"os"
@@ -317,3 +319,7 @@ func gopacketPayload(b []byte) gopacket.Payload { return gopacket.Payload(b) }
 const timeStep = time.Millisecond
 
 func durationN(i int) time.Duration { return time.Duration(i) }
+
+func newGzipWriter(w io.Writer) *gzip.Writer { return gzip.NewWriter(w) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

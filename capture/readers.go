@@ -292,6 +292,9 @@ func (n *ngReader) next(rec *record) error {
 		if err == io.EOF {
 			return io.EOF
 		}
+		if err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("truncated pcapng block: %w", err)
+		}
 		return err
 	}
 	rec.data = data

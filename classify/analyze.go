@@ -108,13 +108,13 @@ func (a *Analysis) take(fs []*flows.Flow, end time.Time, on func(*FlowResult)) {
 // finish orders the flows and builds the listener and host views.
 func (a *Analysis) finish() {
 	slices.SortFunc(a.Flows, func(x, y *FlowResult) int { return cmp.Compare(x.ID, y.ID) })
+	a.Listeners = listeners(a.Flows)
 	for _, v := range Verdicts {
 		a.Verdicts[v] = 0
 	}
 	for _, r := range a.Flows {
 		a.Verdicts[r.Verdict]++
 	}
-	a.Listeners = listeners(a.Flows)
 	a.Hosts = hosts(a.Flows, a.Listeners)
 }
 

@@ -101,6 +101,10 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		overflowIgnoredCounters(f, r)
 		r.evidence(f.HandshakeAck, f.FirstSynAckAfterAck)
 		r.Explanation = fmt.Sprintf("%s's accept queue was full: it ignored the handshake ACK from %s and retransmitted its SYN-ACK %d times (tcp_abort_on_overflow=0)", sa, ca, f.SynAckAfterAck)
+		if f.SynAckAfterAck == 0 {
+			r.Explanation = fmt.Sprintf("%s's accept queue was full: it dropped the handshake ACK and %d more segments from %s without a word, and never retransmitted its SYN-ACK — a SYN cookie (its SYN queue was full too)", sa, f.ClientSegsIgnored-1, ca)
+			r.evidence(c.FirstData)
+		}
 		r.annotate(f.FirstSynAckAfterAck, "overflow: %s; nstat on %s: TcpExtListenOverflows and TcpExtListenDrops +%d", r.Explanation, r.Server.Addr(), r.OverflowDrops)
 		return
 	}
@@ -117,16 +121,11 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		last := c.SYNs[min(c.SYNCount, flows.MaxSYNs)-1]
 		r.evidence(c.SYNs[0], last)
 		msg := fmt.Sprintf("%s sent %d SYNs to %s and got no answer", ca, c.SYNCount, sa)
-		gaveUp := false
-		if ng := nextGap(r.SYN); ng > 0 && captureEnd.Sub(last.Time).Seconds() >= ng {
-			gaveUp = true
-		} else if r.SYN == nil && captureEnd.Sub(last.Time) >= 3*time.Second && c.SYNCount == 1 {
-			gaveUp = false
-		}
-		if gaveUp {
-			r.ClientCounters.Add("TcpAttemptFails", 1)
-			msg += "; it gave up (connect() fails with ETIMEDOUT)"
-		}
+		// A capture holds no record of its own end, so the give-up is
+		// predicted, not seen: connect() fails with ETIMEDOUT once the
+		// retries run out.
+		r.ClientCounters.Add("TcpAttemptFails", 1)
+		r.ClientCounters.Add("TcpExtTCPAbortOnTimeout", 1)
 		if r.SYN != nil && len(r.SYN.Matches) > 0 {
 			msg += fmt.Sprintf("; the retransmit gaps match %s, which gives up after about %.0f s with default tcp_syn_retries", strings.Join(r.SYN.Matches, " or "), r.SYN.GiveUp)
 		}
@@ -209,18 +208,35 @@ func icmpName(e *flows.Endpoint) string {
 // or the SYN-ACK resent more than once. A single retransmission with no
 // data sent is what a lost handshake ACK looks like.
 func overflowIgnored(f *flows.Flow) bool {
-	return f.SynAckAfterAck > 0 && (f.ClientDataIgnored || f.SynAckAfterAck >= 2)
+	if f.SynAckAfterAck > 0 && (f.ClientDataIgnored || f.SynAckAfterAck >= 2) {
+		return true
+	}
+	return cookieIgnored(f)
+}
+
+// cookieIgnored is the SYN-cookie variant: the handshake completed, the
+// server never sent anything but its (single, never retransmitted)
+// SYN-ACK, and the client's data went unanswered through retransmissions.
+// A live socket would have acknowledged the data whatever its
+// application did; only a handshake dropped at a full accept queue (with
+// no request left to retransmit the SYN-ACK) stays this silent.
+func cookieIgnored(f *flows.Flow) bool {
+	c, s := f.Client(), f.Server()
+	return f.HandshakeAck.Number != 0 && !f.ServerSpoke && s.Packets == s.SYNCount && s.SYNCount == 1 &&
+		c.FirstData.Number != 0 && c.Retransmits >= 2
 }
 
 // overflowIgnoredCounters estimates ListenOverflows/ListenDrops: each
 // client segment that reached the full queue (the ACK, data, and the
 // answers to retransmitted SYN-ACKs) was dropped and counted.
 func overflowIgnoredCounters(f *flows.Flow, r *FlowResult) {
-	n := 1 + f.SynAckAfterAck
-	if f.ClientDataIgnored {
-		n += f.Client().Retransmits + 1
-	}
+	n := max(f.ClientSegsIgnored, 1)
 	r.OverflowDrops = n
+	if c := f.Client(); c.TailRetransmits >= minTailRetransmits && c.TailLast.Number == f.Last.Number {
+		// The client gave up on its unanswered data.
+		r.ClientCounters.Add("TcpExtTCPAbortOnTimeout", 1)
+		r.ClientCounters.Add("TcpEstabResets", 1)
+	}
 	r.ServerCounters.Add("TcpExtListenOverflows", n)
 	r.ServerCounters.Add("TcpExtListenDrops", n)
 }
@@ -346,14 +362,21 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	}
 
 	// Data after close: x sent its FIN, y sent more data, x reset it.
-	if x.FIN.Number != 0 && x.FIN.Number < rst.Number && y.DataAfterPeerFIN.Number != 0 && y.DataAfterPeerFIN.Number < rst.Number && gen == "passive" {
-		if x.FINAcked.Number != 0 && x.FINAcked.Number < y.DataAfterPeerFIN.Number {
+	// The data may also have crossed the FIN on the wire (seen before the
+	// FIN at this capture point): it lies beyond what the FIN acknowledged.
+	late := y.DataAfterPeerFIN
+	if late.Number == 0 && x.FIN.Number != 0 && x.FIN.Flags&capture.ACK != 0 && y.LastNewData.Number != 0 &&
+		seqAfter(y.LastNewData.Seq+uint32(y.LastNewData.Len), x.FIN.Ack) {
+		late = y.LastNewData
+	}
+	if x.FIN.Number != 0 && x.FIN.Number < rst.Number && late.Number != 0 && late.Number < rst.Number && gen == "passive" {
+		if x.FINAcked.Number != 0 && x.FINAcked.Number < late.Number {
 			set(DataAfterClose, "TCP_TIMEWAIT_SOCKET", fmt.Sprintf("%s had closed (its FIN was acknowledged, so only a FIN_WAIT2 mini-socket was left) when %s sent more data; the mini-socket answered with a RST", xa, ya))
 		} else {
 			set(DataAfterClose, "TCP_ABORT_ON_DATA", fmt.Sprintf("%s had closed (FIN sent) when %s sent more data; the closed socket cannot deliver it and reset the connection", xa, ya))
 			xc.Add("TcpExtTCPAbortOnData", 1)
 		}
-		r.evidence(x.FIN, y.DataAfterPeerFIN)
+		r.evidence(x.FIN, late)
 		estabResets(f, r, 1-d)
 		return
 	}
@@ -402,6 +425,8 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	}
 	estabResets(f, r, 1-d)
 }
+
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 
 // acceptedLater reports whether a later RST from side d was accepted.
 func acceptedLater(f *flows.Flow, d int) bool {

@@ -105,6 +105,20 @@ func diagnose(l *Listener, rs []*FlowResult) {
 		}
 	}
 	if len(over) > 0 {
+		// Unanswered SYNs to a listener whose accept queue was full were
+		// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
+		// on their own they look like syn-timeout.
+		for _, r := range rs {
+			if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) && !r.Start.After(t1) {
+				r.Verdict = Overflow
+				r.Explanation = fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
+				for i := range r.Annotations {
+					r.Annotations[i].Text = "overflow: " + r.Explanation
+				}
+				over = append(over, r)
+				ev = addEvidence(ev, r.Evidence...)
+			}
+		}
 		how := "the server ignored their handshake ACKs and retransmitted SYN-ACKs (tcp_abort_on_overflow=0)"
 		if abort1 == len(over) {
 			how = "the server reset them right after the handshake (tcp_abort_on_overflow=1)"

@@ -176,7 +176,8 @@ type Flow struct {
 	Notes []Note
 	// Seq is Wireshark's per-segment analysis of the flow.
 	Seq SeqAnalysis
-	// WIRING: Zeek ZeekConn
+	// Zeek is Zeek's connection state machine for the flow.
+	Zeek ZeekConn
 
 	// HandshakeAck is the client's first ACK of the server's SYN-ACK.
 	HandshakeAck Packet
@@ -189,6 +190,13 @@ type Flow struct {
 	// handshake that the server neither acknowledged nor answered before
 	// retransmitting its SYN-ACK.
 	ClientDataIgnored bool
+	// ClientSegsIgnored counts the client's segments after its handshake
+	// ACK while the server had sent nothing but SYN-ACKs since (a server
+	// whose accept queue is full drops each of them).
+	ClientSegsIgnored int
+	// ServerSpoke is set once the server sent a segment other than a
+	// SYN-ACK after the client's handshake ACK.
+	ServerSpoke bool
 	// ChallengeACK is a pure ACK sent right after a RST that was not
 	// exact (RFC 5961): the RST did not take effect.
 	ChallengeACK Packet

@@ -106,6 +106,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 		}
 		d := f.DirOf(src)
 		f.icmp(d, seg)
+		f.Zeek.Observe((d == Client) == f.aIsClient, seg)
 		t.touch(f)
 		return Update{Flow: f, Dir: d}
 	}
@@ -135,6 +136,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	d := f.DirOf(src)
 	f.add(d, seg)
 	res := f.Seq.Observe(d, seg)
+	f.Zeek.Observe((d == Client) == f.aIsClient, seg)
 	if isNew && reused {
 		res.Labels |= LabelPortReused
 	}

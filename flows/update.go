@@ -140,6 +140,14 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 		f.HandshakeAck = pkt
 	}
 
+	if f.HandshakeAck.Number != 0 && fl&capture.SYN == 0 {
+		if d == Server {
+			f.ServerSpoke = true
+		} else if !f.ServerSpoke {
+			f.ClientSegsIgnored++
+		}
+	}
+
 	// Sequence space: new data, retransmissions, keep-alives.
 	end := seg.Seq + seg.SeqLen()
 	isRetrans := false

@@ -233,15 +233,28 @@ func TestVerdicts(t *testing.T) {
 				add(0.001, true, RA, cISN+2, sISN+1, 502, 0, true)
 		}},
 		{name: "retransmission timeout", verdict: Timeout, conv: func() *conv {
-			v := newConv().handshake().add(0.01, true, PA, cISN+1, sISN+1, 502, 5, true)
-			for i, gap := range []float64{0.2, 0.4, 0.8, 1.6} {
-				_ = i
-				v.add(gap, true, PA, cISN+1, sISN+1, 502, 5, true)
+			v := newConv().handshake().
+				add(0.01, true, PA, cISN+1, sISN+1, 502, 5, true).
+				add(0.001, false, PA, sISN+1, cISN+6, 509, 7, true).
+				add(0.01, true, PA, cISN+6, sISN+8, 502, 5, true)
+			for _, gap := range []float64{0.2, 0.4, 0.8, 1.6} {
+				v.add(gap, true, PA, cISN+6, sISN+8, 502, 5, true)
 			}
 			return v
 		}, check: func(t *testing.T, r *FlowResult) {
 			if r.ClientCounters["TcpExtTCPAbortOnTimeout"] != 1 {
 				t.Errorf("client counters %v", r.ClientCounters)
+			}
+		}},
+		{name: "overflow with a SYN cookie: data ignored, SYN-ACK never resent", verdict: Overflow, conv: func() *conv {
+			v := newConv().handshake().add(0.0001, true, PA, cISN+1, sISN+1, 502, 5, true)
+			for _, gap := range []float64{0.2, 0.4, 0.8, 1.6} {
+				v.add(gap, true, PA, cISN+1, sISN+1, 502, 5, true)
+			}
+			return v
+		}, check: func(t *testing.T, r *FlowResult) {
+			if r.ServerCounters["TcpExtListenOverflows"] != 6 || r.ClientCounters["TcpExtTCPAbortOnTimeout"] != 1 {
+				t.Errorf("counters client %v server %v", r.ClientCounters, r.ServerCounters)
 			}
 		}},
 		{name: "lone RST", verdict: UnknownReset, conv: func() *conv {

@@ -336,11 +336,10 @@ func (a *SeqAnalysis) saAnalyze(fwd, rev *saFlow, seg *capture.Segment) SeqResul
 		case pureSame && window != 0 && window == fwd.window:
 			// MPTCP tolerates duplicate ACKs that carry new options.
 			if !a.mptcp || a.mpOps == fwd.mpOps {
-				if fwd.dupACKNum == -1 {
-					fwd.dupACKNum = 1
-				} else {
-					fwd.dupACKNum++
+				if fwd.dupACKNum < 0 {
+					fwd.dupACKNum = 0 // an ACKed unseen segment counted -1
 				}
+				fwd.dupACKNum++
 				l |= LabelDupACK
 				res.DupACKNum = uint32(fwd.dupACKNum)
 				res.DupACKOf = fwd.lastNonDupACK
@@ -354,14 +353,17 @@ func (a *SeqAnalysis) saAnalyze(fwd, rev *saFlow, seg *capture.Segment) SeqResul
 		fwd.dupACKNum = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && saGT(ack, rev.maxSeqToBeAcked) && flags&capture.ACK != 0 {
-		if rev.maxSeqToBeAcked > rev.nextSeq {
-			rev.maxSeqToBeAcked = rev.nextSeq
-			l |= LabelACKedUnseen
-		} else {
+		if saGT(ack, rev.nextSeq) {
+			// Beyond anything the peer was seen sending: say it once
+			// until the peer sends again.
 			if rev.dupACKNum == 0 {
 				l |= LabelACKedUnseen
 			}
 			rev.dupACKNum = -1
+		} else {
+			// A hole in what the peer sent: say it once per hole.
+			l |= LabelACKedUnseen
+			rev.maxSeqToBeAcked = rev.nextSeq
 		}
 	}
 

@@ -460,7 +460,7 @@ func saReadSegments(file string) ([]capture.Segment, error) {
 		if err != nil {
 			return segs, fmt.Errorf("read %s packet %d: %w", file, n, err)
 		}
-		if seg, ok := saDecode(data, linkOf(ci)); ok {
+		if seg, ok := saDecode(data, linkOf(ci), ci.Length); ok {
 			seg.Packet = n
 			seg.Time = ci.Timestamp
 			seg.WireLen, seg.CapLen = ci.Length, ci.CaptureLength
@@ -471,8 +471,10 @@ func saReadSegments(file string) ([]capture.Segment, error) {
 }
 
 // saDecode decodes one packet into a Segment; ok is false for packets
-// that are not a TCP segment (ICMP errors quoting TCP included).
-func saDecode(data []byte, lt layers.LinkType) (capture.Segment, bool) {
+// that are not a TCP segment (ICMP errors quoting TCP included). wireLen is
+// the packet's original length: like Wireshark, the payload length is the
+// one the IP header gives, but never more than the frame holds.
+func saDecode(data []byte, lt layers.LinkType, wireLen int) (capture.Segment, bool) {
 	var dec gopacket.Decoder = lt
 	switch lt {
 	case layers.LinkTypeRaw, 12, 14, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
@@ -525,9 +527,14 @@ func saDecode(data []byte, lt layers.LinkType) (capture.Segment, bool) {
 		ext := len(ip6.Payload) - len(tcp.Contents) - len(tcp.Payload)
 		seg.PayloadLen = int(ip6.Length) - ext - hdr
 	}
-	if seg.PayloadLen < 0 {
-		seg.PayloadLen = 0
+	off := 0 // offset of the TCP payload in the frame
+	for _, l := range pkt.Layers() {
+		off += len(l.LayerContents())
+		if l == tcp {
+			break
+		}
 	}
+	seg.PayloadLen = max(min(seg.PayloadLen, wireLen-off), 0)
 	seg.SrcPort, seg.DstPort = uint16(tcp.SrcPort), uint16(tcp.DstPort)
 	seg.Seq, seg.Ack, seg.Window = tcp.Seq, tcp.Ack, tcp.Window
 	for _, fl := range []struct {

@@ -232,7 +232,7 @@ func cookieIgnored(f *flows.Flow) bool {
 func overflowIgnoredCounters(f *flows.Flow, r *FlowResult) {
 	n := max(f.ClientSegsIgnored, 1)
 	r.OverflowDrops = n
-	if c := f.Client(); c.TailRetransmits >= minTailRetransmits && c.TailLast.Number == f.Last.Number {
+	if c := f.Client(); c.TailRetransmits >= minTailRetransmits && c.TailLast.Number >= c.LastData.Number {
 		// The client gave up on its unanswered data.
 		r.ClientCounters.Add("TcpExtTCPAbortOnTimeout", 1)
 		r.ClientCounters.Add("TcpEstabResets", 1)
@@ -245,11 +245,20 @@ func overflowIgnoredCounters(f *flows.Flow, r *FlowResult) {
 // sent keep-alives) at least minTailRetransmits times with no answer, and
 // the flow ended there.
 func tailTimeout(f *flows.Flow, r *FlowResult) bool {
-	for d := 0; d < 2; d++ {
-		e := &f.Ep[d]
-		if e.TailRetransmits < minTailRetransmits || e.TailLast.Number != f.Last.Number || f.Ep[1-d].Packets == 0 {
+	// A side whose last segments were unanswered retransmissions gave
+	// up; when both sides did, the one that fell silent first.
+	d := -1
+	for i := 0; i < 2; i++ {
+		e := &f.Ep[i]
+		if e.TailRetransmits < minTailRetransmits || e.TailLast.Number < e.LastData.Number || f.Ep[1-i].Packets == 0 {
 			continue
 		}
+		if d < 0 || e.TailLast.Number < f.Ep[d].TailLast.Number {
+			d = i
+		}
+	}
+	if d >= 0 {
+		e := &f.Ep[d]
 		r.Verdict = Timeout
 		who, other := r.Client.String(), r.Server.String()
 		if d == flows.Server {
@@ -262,6 +271,7 @@ func tailTimeout(f *flows.Flow, r *FlowResult) bool {
 		r.evidence(e.TailFirst, e.TailLast)
 		r.Explanation = fmt.Sprintf("%s %s %d times over %.1f s without an answer from %s; it gives up with ETIMEDOUT", who, what, e.TailRetransmits, secs(e.TailLast.Time.Sub(e.TailFirst.Time)), other)
 		r.counters(d).Add("TcpExtTCPAbortOnTimeout", 1)
+		r.counters(d).Add("TcpEstabResets", 1)
 		r.annotate(e.TailLast, "timeout: %s; nstat on %s: TcpExtTCPAbortOnTimeout +1", r.Explanation, e.Addr.Addr())
 		return true
 	}

@@ -109,7 +109,7 @@ func diagnose(l *Listener, rs []*FlowResult) {
 		// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
 		// on their own they look like syn-timeout.
 		for _, r := range rs {
-			if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) && !r.Start.After(t1) {
+			if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) {
 				r.Verdict = Overflow
 				r.Explanation = fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
 				for i := range r.Annotations {

@@ -107,9 +107,11 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 	if fl&capture.SYN == 0 && seg.Opt.HasTS {
 		e.UsesTS = true
 	}
-	// A segment from the peer ends the other side's run of unanswered
-	// retransmissions.
-	p.TailRetransmits = 0
+	// A segment that acknowledges new data of the peer ends the peer's
+	// run of unanswered retransmissions.
+	if fl&capture.ACK != 0 && fl&capture.RST == 0 && (!e.AckValid || seqAfter(seg.Ack, e.MaxAck)) {
+		p.TailRetransmits = 0
+	}
 
 	// SYN and SYN-ACK.
 	if fl&capture.SYN != 0 {
@@ -176,7 +178,9 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 	if keepAlive {
 		e.KeepAlives++
 	}
-	if isRetrans || keepAlive {
+	// Only resent data the peer has not acknowledged makes the run.
+	unacked := !p.AckValid || seqAfter(end, p.MaxAck)
+	if (isRetrans && unacked) || keepAlive {
 		if e.TailRetransmits == 0 {
 			e.TailFirst = pkt
 		}
@@ -217,7 +221,7 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 		}
 		e.RSTCount++
 		e.LastRST = pkt
-	} else if fl == capture.ACK && seg.PayloadLen == 0 && p.RST.Number != 0 && p.LastRST.Number > e.lastPacketNumber() &&
+	} else if fl == capture.ACK && seg.PayloadLen == 0 && p.RST.Number != 0 && p.LastRST.Number > e.LastPacketNumber() &&
 		f.ChallengeACK.Number == 0 && p.LastRST.Seq != e.MaxAck {
 		// The peer's RST was not exact; this pure ACK is the challenge.
 		f.ChallengeACK = pkt
@@ -227,7 +231,8 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 	f.updateStates(d, seg)
 }
 
-func (e *Endpoint) lastPacketNumber() int64 { return e.lastNumber }
+// LastPacketNumber is the number of the last segment this side sent.
+func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 
 // updateStates moves both endpoints' inferred TCP states.
 func (f *Flow) updateStates(d int, seg *capture.Segment) {

@@ -71,15 +71,17 @@ func newDecoder() *decoder {
 		firstIPv4:     layers.LayerTypeIPv4,
 		firstIPv6:     layers.LayerTypeIPv6,
 	}
+	// One container, indexed by layer type, serves every parser.
+	var dlc gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, l := range all {
+		dlc = dlc.Put(l)
+	}
 	for f, lt := range starts {
 		if lt == gopacket.LayerTypeZero {
 			continue
 		}
 		p := gopacket.NewDecodingLayerParser(lt)
-		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
-		for _, l := range all {
-			p.AddDecodingLayer(l)
-		}
+		p.SetDecodingLayerContainer(dlc)
 		p.IgnoreUnsupported = true
 		d.parsers[f] = p
 	}

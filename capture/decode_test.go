@@ -56,7 +56,7 @@ var (
 
 // icmp4Unreach builds an ICMP destination unreachable from the router,
 // quoting quoteLen bytes of the TCP header of orig.
-func icmp4Unreach(t *testing.T, code uint8, orig []byte, quoteLen int) []byte {
+func icmp4Unreach(t testing.TB, code uint8, orig []byte, quoteLen int) []byte {
 	t.Helper()
 	ihl := int(orig[0]&0xf) * 4
 	quote := orig[:ihl+quoteLen]

@@ -145,6 +145,23 @@ func TestSeqAnalysisLabels(t *testing.T) {
 			{dir: 1, flags: saA, seq: 5001, ack: 1101, win: 8000, ms: 40, wscale: -1},
 			{dir: 0, flags: saA, seq: 1001, ack: 5001, len: 100, win: 8000, ms: 300, wscale: -1, want: LabelSpuriousRetransmission},
 		})},
+		{"spurious wins over out-of-order", saJoin(saHandshake(8000), []saStep{
+			{dir: 0, flags: saA, seq: 1001, ack: 5001, len: 100, win: 8000, ms: 30, wscale: -1},
+			{dir: 0, flags: saA, seq: 1101, ack: 5001, len: 100, win: 8000, ms: 31, wscale: -1},
+			{dir: 1, flags: saA, seq: 5001, ack: 1201, win: 8000, ms: 31.5, wscale: -1},
+			{dir: 0, flags: saA, seq: 1001, ack: 5001, len: 100, win: 8000, ms: 32, wscale: -1, want: LabelSpuriousRetransmission},
+		})},
+		{"quick FIN retransmission", saJoin(saHandshake(8000), []saStep{
+			{dir: 0, flags: saFA, seq: 1001, ack: 5001, win: 8000, ms: 30, wscale: -1},
+			{dir: 0, flags: saFA, seq: 1001, ack: 5001, win: 8000, ms: 31, wscale: -1, want: LabelRetransmission},
+		})},
+		{"dup ACK right after an ACKed unseen segment", saJoin(saHandshake(8000), []saStep{
+			{dir: 0, flags: saA, seq: 1001, ack: 5001, len: 100, win: 8000, ms: 30, wscale: -1},
+			{dir: 1, flags: saA, seq: 5001, ack: 1301, win: 8000, ms: 40, wscale: -1, want: LabelACKedUnseen},
+			{dir: 0, flags: saA, seq: 1101, ack: 5001, win: 8000, ms: 50, wscale: -1, want: LabelDupACK, dupOf: 3, dupNum: 1},
+			{dir: 1, flags: saA, seq: 5001, ack: 1401, win: 8000, ms: 60, wscale: -1},
+			{dir: 0, flags: saA, seq: 1101, ack: 5001, win: 8000, ms: 70, wscale: -1, want: LabelDupACK, dupOf: 3, dupNum: 1},
+		})},
 		{"ACKed unseen segment", saJoin(saHandshake(8000), []saStep{
 			{dir: 0, flags: saA, seq: 1001, ack: 5001, len: 100, win: 8000, ms: 30, wscale: -1},
 			{dir: 1, flags: saA, seq: 5001, ack: 1301, win: 8000, ms: 40, wscale: -1, want: LabelACKedUnseen},
@@ -195,8 +212,12 @@ func TestSeqAnalysisLabels(t *testing.T) {
 			{dir: 0, flags: saA, seq: 90001, ack: 70001, win: 8000, ms: 5020, wscale: -1},
 		})},
 	}
+	tshark, _ := exec.LookPath("tshark")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if tshark != "" {
+				saCheckWithTshark(t, tshark, tc.steps)
+			}
 			var a SeqAnalysis
 			for i, st := range tc.steps {
 				seg := saSeg(i, st)
@@ -210,6 +231,87 @@ func TestSeqAnalysisLabels(t *testing.T) {
 			}
 		})
 	}
+}
+
+// saCheckWithTshark writes the steps to a pcap and checks that tshark
+// gives each packet the labels the step wants, so that the expectations of
+// the unit tests are Wireshark's own.
+func saCheckWithTshark(t *testing.T, tshark string, steps []saStep) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "steps.pcap")
+	if err := saWritePcap(file, steps); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := saRunTshark(tshark, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range steps {
+		row, ok := rows[int64(i+1)]
+		if !ok {
+			t.Errorf("tshark: packet %d missing", i+1)
+			continue
+		}
+		if row.res.Labels != st.want {
+			t.Errorf("tshark labels packet %d [%s], the test wants [%s]", i+1, row.res.Labels, st.want)
+		}
+		if st.want&LabelDupACK != 0 && (row.res.DupACKOf != st.dupOf || row.res.DupACKNum != st.dupNum) {
+			t.Errorf("tshark: packet %d is dup ACK %d#%d, the test wants %d#%d",
+				i+1, row.res.DupACKOf, row.res.DupACKNum, st.dupOf, st.dupNum)
+		}
+	}
+}
+
+// saWritePcap writes the steps as Ethernet/IPv4/TCP packets between
+// 10.0.0.1:40000 (dir 0) and 10.0.0.2:5001 (dir 1).
+func saWritePcap(file string, steps []saStep) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("create pcap: %w", err)
+	}
+	defer f.Close()
+	w := pcapgo.NewWriterNanos(f)
+	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
+		return fmt.Errorf("write pcap header: %w", err)
+	}
+	ends := [2]struct {
+		ip   []byte
+		port layers.TCPPort
+		mac  []byte
+	}{
+		{[]byte{10, 0, 0, 1}, 40000, []byte{2, 0, 0, 0, 0, 1}},
+		{[]byte{10, 0, 0, 2}, 5001, []byte{2, 0, 0, 0, 0, 2}},
+	}
+	for i, st := range steps {
+		src, dst := ends[st.dir], ends[st.dir^1]
+		eth := &layers.Ethernet{SrcMAC: src.mac, DstMAC: dst.mac, EthernetType: layers.EthernetTypeIPv4}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: src.ip, DstIP: dst.ip}
+		tcp := &layers.TCP{
+			SrcPort: src.port, DstPort: dst.port, Seq: st.seq, Ack: st.ack, Window: st.win,
+			FIN: st.flags&capture.FIN != 0, SYN: st.flags&capture.SYN != 0, RST: st.flags&capture.RST != 0,
+			PSH: st.flags&capture.PSH != 0, ACK: st.flags&capture.ACK != 0,
+		}
+		if st.wscale >= 0 {
+			tcp.Options = []layers.TCPOption{
+				{OptionType: layers.TCPOptionKindNop},
+				{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{byte(st.wscale)}},
+			}
+		}
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			return fmt.Errorf("packet %d: %w", i+1, err)
+		}
+		buf := gopacket.NewSerializeBuffer()
+		opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+		if err := gopacket.SerializeLayers(buf, opts, eth, ip, tcp, gopacket.Payload(make([]byte, st.len))); err != nil {
+			return fmt.Errorf("serialize packet %d: %w", i+1, err)
+		}
+		seg := saSeg(i, st)
+		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(buf.Bytes()), Length: len(buf.Bytes())}
+		if err := w.WritePacket(ci, buf.Bytes()); err != nil {
+			return fmt.Errorf("write packet %d: %w", i+1, err)
+		}
+	}
+	return nil
 }
 
 func TestSeqAnalysisIgnoresICMPErrors(t *testing.T) {

@@ -48,10 +48,10 @@ type ext6 struct {
 }
 
 var (
-	extHopByHop = ext6{0, []byte{0, 5, 2, 0, 0, 1, 0}}                        // router alert, 8 bytes
-	extDestOpts = ext6{60, []byte{0, 1, 4, 0, 0, 0, 0}}                       // PadN, 8 bytes
+	extHopByHop = ext6{0, []byte{0, 5, 2, 0, 0, 1, 0}}                          // router alert, 8 bytes
+	extDestOpts = ext6{60, []byte{0, 1, 4, 0, 0, 0, 0}}                         // PadN, 8 bytes
 	extRouting  = ext6{43, append([]byte{2, 0, 0, 0, 0, 0, 0}, ip6B.To16()...)} // type 0, segments left 0, 24 bytes
-	extFragment = ext6{44, []byte{0, 0, 1, 0, 0, 0, 42}}                      // offset 0, MF
+	extFragment = ext6{44, []byte{0, 0, 1, 0, 0, 0, 42}}                        // offset 0, MF
 )
 
 // icmp4Unreach builds an ICMP destination unreachable from the router,

@@ -5,11 +5,11 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"io"
-	"strconv"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -241,29 +241,29 @@ func pcapngBytes(t testing.TB, ifaces []ngIface, order [][2]int) []byte {
 
 // segView is the part of a Segment tests compare.
 type segView struct {
-	Kind                   Kind
-	IPVersion              uint8
-	Src, Dst               netip.Addr
-	SrcPort, DstPort       uint16
-	TTL                    uint8
-	IPID                   uint16
-	DF                     bool
-	TOS                    uint8
-	FlowLabel              uint32
-	IPLen                  int
-	Seq, Ack               uint32
-	Flags                  Flags
-	Window                 uint16
-	Checksum               Checksum
-	DataOffset             uint8
-	PayloadLen             int
-	PayloadInferred        bool
-	OptionsLen             uint8
-	Opt                    Options
-	HeaderTruncated        bool
-	ICMPFrom               netip.Addr
-	ICMPType, ICMPCode     uint8
-	ICMPv6                 bool
+	Kind               Kind
+	IPVersion          uint8
+	Src, Dst           netip.Addr
+	SrcPort, DstPort   uint16
+	TTL                uint8
+	IPID               uint16
+	DF                 bool
+	TOS                uint8
+	FlowLabel          uint32
+	IPLen              int
+	Seq, Ack           uint32
+	Flags              Flags
+	Window             uint16
+	Checksum           Checksum
+	DataOffset         uint8
+	PayloadLen         int
+	PayloadInferred    bool
+	OptionsLen         uint8
+	Opt                Options
+	HeaderTruncated    bool
+	ICMPFrom           netip.Addr
+	ICMPType, ICMPCode uint8
+	ICMPv6             bool
 }
 
 func view(s *Segment) segView {

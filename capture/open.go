@@ -15,6 +15,9 @@ type OpenOptions struct {
 	// Filter is a BPF expression in tcpdump syntax; packets that do not
 	// match are skipped and not numbered. Empty passes every packet. A
 	// filter needs libpcap (cgo); without it Open fails with ErrNoLibpcap.
+	// It is compiled for each link type as packets of that type appear;
+	// packets of link types the decoder does not support (see Supported)
+	// are skipped when a filter is set.
 	Filter string
 	// Snaplen, when positive, cuts every packet to that many bytes before
 	// filtering and decoding, as if it had been captured with that snap
@@ -202,6 +205,12 @@ func (s *fileSource) advance(in *input) {
 			in.rec.data = in.rec.data[:s.snaplen]
 		}
 		if s.filter != nil {
+			if !Supported(in.rec.linkType) {
+				// A pcapng interface of a link type that cannot carry
+				// TCP as far as the decoder knows: skip it rather than
+				// fail to compile the filter for it.
+				continue
+			}
 			ok, err := s.filter.match(&in.rec)
 			if err != nil {
 				s.fail(in, in.rec.offset, err)

@@ -47,6 +47,11 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 		}
 	}
 	r.ServerFirstResponse = firstResponse(f)
+	for _, p := range []flows.Packet{c.FIN, s.FIN, c.RST, s.RST} {
+		if p.Number != 0 && (r.ClosedAt.IsZero() || p.Time.Before(r.ClosedAt)) {
+			r.ClosedAt = p.Time
+		}
+	}
 	switch {
 	case c.FIN.Number != 0 && s.FIN.Number != 0 && isSimultaneous(f):
 		r.FirstFINBy = SideBoth

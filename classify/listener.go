@@ -76,6 +76,12 @@ func listeners(rs []*FlowResult) []*Listener {
 	out := make([]*Listener, 0, len(m))
 	for k, l := range m {
 		diagnose(l, byL[k])
+		// The diagnosis may reclassify flows (dropped SYNs of an
+		// overflowing listener): count the verdicts afterwards.
+		clear(l.Verdicts)
+		for _, r := range byL[k] {
+			l.Verdicts[r.Verdict]++
+		}
 		out = append(out, l)
 	}
 	slices.SortFunc(out, func(x, y *Listener) int { return x.Server.Compare(y.Server) })
@@ -105,6 +111,12 @@ func diagnose(l *Listener, rs []*FlowResult) {
 		}
 	}
 	if len(over) > 0 {
+		how := "the server ignored their handshake ACKs and retransmitted SYN-ACKs (tcp_abort_on_overflow=0)"
+		if abort1 == len(over) {
+			how = "the server reset them right after the handshake (tcp_abort_on_overflow=1)"
+		} else if abort1 > 0 {
+			how = "the server ignored or reset their handshakes"
+		}
 		// Unanswered SYNs to a listener whose accept queue was full were
 		// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
 		// on their own they look like syn-timeout.
@@ -117,13 +129,10 @@ func diagnose(l *Listener, rs []*FlowResult) {
 				}
 				over = append(over, r)
 				ev = addEvidence(ev, r.Evidence...)
+				if r.End.After(t1) {
+					t1 = r.End
+				}
 			}
-		}
-		how := "the server ignored their handshake ACKs and retransmitted SYN-ACKs (tcp_abort_on_overflow=0)"
-		if abort1 == len(over) {
-			how = "the server reset them right after the handshake (tcp_abort_on_overflow=1)"
-		} else if abort1 > 0 {
-			how = "the server ignored or reset their handshakes"
 		}
 		synDrops := 0
 		for _, r := range rs {
@@ -190,7 +199,7 @@ func acceptQueueEstimate(rs []*FlowResult, t0 time.Time) int {
 		if !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Before(t0) {
 			continue
 		}
-		if r.End.Before(t0) {
+		if !r.ClosedAt.IsZero() && r.ClosedAt.Before(t0) {
 			continue
 		}
 		n++

@@ -163,6 +163,8 @@ type FlowResult struct {
 	OverflowDrops int
 	// HandshakeDone is the time the client completed the handshake (zero if never).
 	HandshakeDone time.Time
+	// ClosedAt is the time of the flow's first FIN or RST (zero if none).
+	ClosedAt time.Time
 	// ServerFirstResponse is the time the server first sent data or
 	// acknowledged client data after the handshake (zero if never).
 	ServerFirstResponse time.Time

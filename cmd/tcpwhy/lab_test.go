@@ -206,6 +206,12 @@ func checkLab(t *testing.T, dir string) {
 				if l.Overflow && (!ok || !has) {
 					t.Errorf("%s: listener %s overflowed but has no overflow diagnosis", name, l.Server)
 				}
+				if l.Overflow && l.Backlog > 0 {
+					want := min(l.Backlog, l.Somaxcon) + 1
+					if lr.AcceptQueue == nil || *lr.AcceptQueue < want-1 || *lr.AcceptQueue > want+1 {
+						t.Errorf("%s: listener %s accept_queue_estimate %v, want %d±1", name, l.Server, lr.AcceptQueue, want)
+					}
+				}
 				if !l.Overflow && has {
 					t.Errorf("%s: listener %s did not overflow but got an overflow diagnosis", name, l.Server)
 				}

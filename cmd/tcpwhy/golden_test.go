@@ -79,4 +79,3 @@ func firstDiff(want, got string) string {
 	}
 	return ""
 }
-

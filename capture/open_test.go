@@ -15,7 +15,7 @@ import (
 )
 
 // threePackets are three Ethernet TCP packets 1 ms apart starting at ts.
-func threePackets(t *testing.T, ts time.Time) []testPkt {
+func threePackets(t testing.TB, ts time.Time) []testPkt {
 	var pkts []testPkt
 	for i := range 3 {
 		tcp := dataTCP()

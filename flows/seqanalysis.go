@@ -180,17 +180,29 @@ type saFlow struct {
 	// window is not scaled yet.
 	firstACK bool
 
-	lastSegFlags  Label
+	// lastSegFlags are the labels of the last segment sent (keep-alive
+	// and zero window probe ACKs refer to them).
+	lastSegFlags Label
+	// dupACKNum counts the duplicate ACKs sent since lastNonDupACK (the
+	// packet number of the last ACK that changed the ack number); -1 after
+	// the peer acknowledged unseen data beyond everything this side sent.
 	dupACKNum     int32
 	lastNonDupACK int64
-	mpOps         uint8
+	// mpOps is SeqAnalysis.mpOps as of this side's last segment.
+	mpOps uint8
 }
 
 // SeqAnalysis follows both directions of one connection like Wireshark's
 // TCP sequence analysis (tcp_analyze_sequence_number in
 // epan/dissectors/packet-tcp.c) and labels each segment with the flags
-// Wireshark would show. The zero value is ready to use; it is a plain value
-// (no pointers) and Observe allocates nothing.
+// Wireshark would show. The rules are those of Wireshark 4.0 with its
+// default preferences, checked against tshark 4.0.17. The zero value is
+// ready to use; it is a plain value (no pointers) and Observe allocates
+// nothing.
+//
+// As tshark does, an ACK for a hole in what the peer sent is reported as an
+// ACKed unseen segment once per hole, and an ACK beyond anything the peer
+// sent once until the peer sends again.
 //
 // A SYN (without ACK) whose sequence number differs from the one that
 // started the connection resets the analysis, as Wireshark starts a new

@@ -87,8 +87,11 @@
 //     non-zero window and TS options (sometimes after ACKing the request).
 //     Verdict early-close.
 //
-// Config.SYNFlood adds a flood of distinct spoofed SYNs (random source
-// addresses in 100.64.0.0/10 and beyond, random ports, win 1024, no
-// options, random TTL) to one server port, none of them answered, at
-// Config.SYNFloodRate per second from Config.Start.
+// Config.SYNFlood adds a flood of spoofed SYNs to 198.18.255.1:443, a host
+// that never answers. Every flood SYN has a distinct source address (a
+// bijective scramble of its index inside one of twelve public-looking /8
+// prefixes, 2^24 addresses each), a random port, sequence number, IP ID and
+// TTL, win 1024 and no options. They come at Config.SYNFloodRate per second
+// from Config.Start, interleaved with the connections; the flood draws from
+// its own random stream, so adding it leaves the connections unchanged.
 package gen

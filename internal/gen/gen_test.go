@@ -448,3 +448,42 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(pkts)/b.Elapsed().Seconds(), "packets/s")
 	b.ReportMetric(float64(pkts)/float64(b.N), "packets/op")
 }
+
+// TestFloodIndependent checks that adding a SYN flood leaves the
+// connections' packets unchanged.
+func TestFloodIndependent(t *testing.T) {
+	plain, _ := generate(t, Config{Connections: 300, Seed: 9})
+	flooded, st := generate(t, Config{Connections: 300, Seed: 9, SYNFlood: 1000, SYNFloodRate: 5000})
+	var kept bytes.Buffer
+	w := pcapgo.NewWriter(&kept)
+	if err := w.WriteFileHeader(snaplenMax, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(bytes.NewReader(flooded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) >= 34 && data[12] == 0x08 && data[13] == 0x00 && bytes.Equal(data[30:34], floodDst.AsSlice()) {
+			dropped++
+			continue
+		}
+		if err := w.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dropped != 1000 || st.SYNFlood != 1000 {
+		t.Errorf("removed %d flood packets, Stats.SYNFlood = %d, want 1000", dropped, st.SYNFlood)
+	}
+	if !bytes.Equal(kept.Bytes(), plain) {
+		t.Errorf("the connections differ once a flood is added")
+	}
+}

@@ -111,7 +111,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 		return Update{Flow: f, Dir: d}
 	}
 	isNew, reused := false, false
-	if f != nil && f.startsNewFlow(seg, src) {
+	if f != nil && (f.startsNewFlow(seg, src) || f.zeekSplit(seg)) {
 		t.remove(f)
 		t.decide(f)
 		f, reused = nil, true
@@ -156,6 +156,18 @@ func (t *Table) Flush() {
 		t.remove(f)
 		t.decide(f)
 	}
+}
+
+// zeekSplit reports whether Zeek's timers would have ended f before seg
+// and seg starts a new connection. It is followed only for flows that
+// ended (closed or reset) or that one side never answered, so that a
+// long-idle established connection stays one flow (Zeek's 5-minute
+// inactivity timeout would cut it; the kernel's keep-alive waits 2 hours).
+func (f *Flow) zeekSplit(seg *capture.Segment) bool {
+	if !(f.done || f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0) {
+		return false
+	}
+	return f.Zeek.Expired(seg.Time)
 }
 
 func (t *Table) decide(f *Flow) {

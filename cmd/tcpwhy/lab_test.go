@@ -42,21 +42,25 @@ type truth struct {
 
 // record is the part of tcpwhy's NDJSON records the acceptance reads.
 type record struct {
-	Type              string                    `json:"type"`
-	Client            string                    `json:"client"`
-	Server            string                    `json:"server"`
-	Verdict           string                    `json:"verdict"`
-	SYNRetransmits    int                       `json:"syn_retransmits"`
-	SYNACKRetransmits int                       `json:"synack_retransmits"`
-	FirstFINBy        *string                   `json:"first_fin_by"`
-	Reset             *struct{ By string }      `json:"reset"`
-	Explanation       string                    `json:"explanation"`
-	IP                string                    `json:"ip"`
-	Counters          json.RawMessage           `json:"counters"`
-	Diagnosis         []struct{ Kind string }   `json:"diagnosis"`
-	AcceptQueue       *int                      `json:"accept_queue_estimate"`
-	Verdicts          map[string]int            `json:"verdicts"`
-	Extra             map[string]map[string]int `json:"-"`
+	Type              string               `json:"type"`
+	Client            string               `json:"client"`
+	Server            string               `json:"server"`
+	Verdict           string               `json:"verdict"`
+	SYNRetransmits    int                  `json:"syn_retransmits"`
+	SYNACKRetransmits int                  `json:"synack_retransmits"`
+	FirstFINBy        *string              `json:"first_fin_by"`
+	Reset             *struct{ By string } `json:"reset"`
+	Explanation       string               `json:"explanation"`
+	Zeek              struct {
+		ConnState string `json:"conn_state"`
+		History   string `json:"history"`
+	} `json:"zeek"`
+	IP          string                    `json:"ip"`
+	Counters    json.RawMessage           `json:"counters"`
+	Diagnosis   []struct{ Kind string }   `json:"diagnosis"`
+	AcceptQueue *int                      `json:"accept_queue_estimate"`
+	Verdicts    map[string]int            `json:"verdicts"`
+	Extra       map[string]map[string]int `json:"-"`
 }
 
 // exactCounters must equal the kernel's deltas; approxCounters within ±50%.

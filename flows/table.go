@@ -160,11 +160,17 @@ func (t *Table) Flush() {
 
 // zeekSplit reports whether Zeek's timers would have ended f before seg
 // and seg starts a new connection. It is followed only for flows that
-// ended (closed or reset) or that one side never answered, so that a
+// ended (closed or reset) or that one side never answered (except SYN
+// retransmissions), so that a
 // long-idle established connection stays one flow (Zeek's 5-minute
 // inactivity timeout would cut it; the kernel's keep-alive waits 2 hours).
 func (f *Flow) zeekSplit(seg *capture.Segment) bool {
 	if !(f.done || f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0) {
+		return false
+	}
+	// A retransmitted SYN stays with its connection attempt, however late
+	// (Zeek's 5 s attempt timer would split the 3.1–6.4 schedule).
+	if c := &f.Ep[Client]; seg.Flags&(capture.SYN|capture.ACK) == capture.SYN && c.SYNCount > 0 && seg.Seq == c.ISN {
 		return false
 	}
 	return f.Zeek.Expired(seg.Time)

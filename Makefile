@@ -22,7 +22,7 @@ demo: build
 	./bin/tcpwhy -r $(DEMO)
 
 vet:
-	gofmt -l . | tee /dev/stderr | (! read)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 
 test: deps vet

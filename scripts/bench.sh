@@ -2,7 +2,7 @@
 # bench.sh — time tcpwhy against tcpdump, tshark and tcptrace on the same
 # generated captures (make bench).
 #
-# It builds bin/tcpwhy and bin/gencap, generates testdata/bench/big.pcap
+# It builds tcpwhy (as bin/tcpwhy.bench) and bin/gencap, generates testdata/bench/big.pcap
 # (200 000 connections, ~5 M packets) and small.pcap (10x smaller) unless
 # they exist and were made by the current generator, warms the page cache,
 # then runs every tool ROUNDS times, alternating tools within each round,
@@ -17,6 +17,7 @@
 #   TSHARK_MAX=120        skip tshark on a file when the small file's time
 #                         extrapolates above this many seconds; the
 #                         small-file rate is then reported for it instead
+#   TCPWHY=path          time this tcpwhy binary instead of building ./cmd/tcpwhy
 #   TOOLS="tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"
 set -euo pipefail
 
@@ -47,14 +48,14 @@ if ! "$TIME_BIN" -f %e true >/dev/null 2>&1; then
 fi
 
 # measure OUT CMD...: runs CMD (stdout to /dev/null, stderr to $DIR/last.err)
-# and writes "seconds peak_KiB" to OUT.
+# and writes "seconds peak_KiB cpu_seconds" to OUT (cpu "-" when unknown).
 measure() {
 	local out=$1
 	shift
 	if [ -n "$TIME_BIN" ]; then
-		"$TIME_BIN" -f '%e %M' -o "$out" "$@" >/dev/null 2>"$DIR/last.err" ||
+		"$TIME_BIN" -f '%e %M %U %S' -o "$out" "$@" >/dev/null 2>"$DIR/last.err" ||
 			{ say "failed: $* (see $DIR/last.err)"; tail -3 "$DIR/last.err" >&2; return 1; }
-		tail -1 "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+		tail -1 "$out" | awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' >"$out.tmp" && mv "$out.tmp" "$out"
 		return 0
 	fi
 	local start end pid hwm=0 h rc=0
@@ -69,14 +70,17 @@ measure() {
 	wait "$pid" || rc=$?
 	end=$(date +%s.%N)
 	[ "$rc" = 0 ] || { say "failed: $* (see $DIR/last.err)"; return 1; }
-	echo "$(echo "$end - $start" | bc -l | xargs printf '%.2f') $hwm" >"$out"
+	awk -v a="$start" -v b="$end" -v m="$hwm" 'BEGIN{printf "%.2f %d -\n", b - a, m}' >"$out"
 }
 
 # --- build
 mkdir -p bin "$DIR"
 HAVE_TCPWHY=
-if [ -d cmd/tcpwhy ] && ls cmd/tcpwhy/*.go >/dev/null 2>&1; then
-	if $GO build -o bin/tcpwhy ./cmd/tcpwhy; then
+if [ -n "${TCPWHY:-}" ]; then
+	cp "$TCPWHY" bin/tcpwhy.bench
+	HAVE_TCPWHY=1
+elif [ -d cmd/tcpwhy ] && ls cmd/tcpwhy/*.go >/dev/null 2>&1; then
+	if $GO build -o bin/tcpwhy.bench ./cmd/tcpwhy; then
 		HAVE_TCPWHY=1
 	else
 		say "cmd/tcpwhy does not build yet: skipping tcpwhy"
@@ -115,9 +119,9 @@ done
 # --- tools
 cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	case $1 in
-	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2 --json" ;;
-	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2 -q" ;;
-	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy -r $2" ;;
+	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2 --json" ;;
+	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2 -q" ;;
+	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
 	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
 	tcptrace) command -v tcptrace >/dev/null && echo "tcptrace -n $2" ;;
@@ -137,6 +141,7 @@ for t in $TOOLS; do
 	esac
 done
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 RES=$(mktemp -d)
 trap 'rm -rf "$RES"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print ""}else if(NR%2){print a[(NR+1)/2]}else{print (a[NR/2]+a[NR/2+1])/2}}'; }
@@ -171,11 +176,11 @@ for name in $FILES; do
 done
 
 # --- table
-printf '\n%-12s %-20s %-6s %10s %9s %12s %10s %9s %9s\n' tool mode file packets seconds packets/s x-tcpdump x-tshark "RSS MiB"
+printf '\n%-12s %-20s %-6s %10s %9s %7s %12s %10s %9s %9s\n' tool mode file packets seconds "cpu s" packets/s x-tcpdump x-tshark "RSS MiB"
 for name in $FILES; do
 	f=$DIR/$name.pcap
 	n=$(packets "$f")
-	declare -A pps=() sec=() rss=() note=()
+	declare -A pps=() sec=() cpu=() rss=() note=()
 	for t in $TOOLS; do
 		src=$name
 		if [ "$t" = tshark ] && [ "$name" = big ] && [ -n "$skip_tshark_big" ]; then
@@ -184,6 +189,7 @@ for name in $FILES; do
 		fi
 		ls "$RES/$src.$t".* >/dev/null 2>&1 || continue
 		sec[$t]=$(cat "$RES/$src.$t".* | awk '{print $1}' | median)
+		cpu[$t]=$(cat "$RES/$src.$t".* | awk '{print $3}' | grep -v -- - | median)
 		rss[$t]=$(cat "$RES/$src.$t".* | awk '{print $2}' | sort -n | tail -1)
 		np=$n
 		[ "$src" = "$name" ] || np=$(packets "$DIR/$src.pcap")
@@ -195,12 +201,12 @@ for name in $FILES; do
 		xs=$(awk -v a="${pps[$t]}" -v b="${pps[tshark]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
 		s=${sec[$t]}
 		[ -n "${note[$t]:-}" ] && s="(${s})*"
-		printf '%-12s %-20s %-6s %10s %9s %12s %10s %9s %9.1f\n' "$t" "$(mode_of "$t")" "$name" "$n" "$s" "${pps[$t]}" "$xd" "$xs" \
+		printf '%-12s %-20s %-6s %10s %9s %7s %12s %10s %9s %9.1f\n' "$t" "$(mode_of "$t")" "$name" "$n" "$s" "${cpu[$t]:--}" "${pps[$t]}" "$xd" "$xs" \
 			"$(awk -v k="${rss[$t]}" 'BEGIN{print k/1024}')"
 	done
-	unset pps sec rss note
+	unset pps sec cpu rss note
 done
 if [ -n "$skip_tshark_big" ]; then
 	echo "* tshark was not run on big.pcap: seconds and RSS shown are the small file's; packets/s and ratios use its rate."
 fi
-echo "median of $ROUNDS alternating runs; page cache warm; $(nproc) CPUs; $(uname -r)"
+echo "median of $ROUNDS alternating runs (cpu s = user+sys); page cache warm; $(nproc) CPUs; $(uname -r); load average before: $LOAD0"

@@ -178,8 +178,8 @@ func (c Config) validate() error {
 	if c.Connections < 0 {
 		return fmt.Errorf("negative connection count %d", c.Connections)
 	}
-	if c.SYNFlood < 0 {
-		return fmt.Errorf("negative SYN flood size %d", c.SYNFlood)
+	if c.SYNFlood < 0 || c.SYNFlood > 1<<30 {
+		return fmt.Errorf("SYN flood size %d out of range [0, 2^30]", c.SYNFlood)
 	}
 	if c.IPv6Fraction > 1 {
 		return fmt.Errorf("IPv6 fraction %g above 1", c.IPv6Fraction)

@@ -15,9 +15,11 @@
 // The capture is taken on the server hosts' side (as with tcpdump on a
 // server): server packets appear the moment they are sent, client packets a
 // full round-trip time after the server packet they answer. Servers are
-// 198.18.0.1… and 2001:db8::1… (ports 443, 80, 8080), clients 198.19.x.x and
-// 2001:db8:c::/48 with Linux-style ephemeral ports (even, 32768–60999, each
-// client host counting up from a random start, so no 4-tuple repeats).
+// 198.18.0.1… and 2001:db8::1… (ports 443, 80, 8080), clients spread over
+// 64 public-looking /8 prefixes and 2001:db8:c::/48 with pseudo-random
+// interface identifiers, with Linux-style ephemeral ports (even,
+// 32768–60999, each client host counting up from a random start, so no
+// 4-tuple repeats).
 // Round-trip times are log-uniform in Config.MinRTT–Config.MaxRTT (default
 // 0.1–50 ms); the server answers within microseconds.
 //
@@ -88,10 +90,10 @@
 //     Verdict early-close.
 //
 // Config.SYNFlood adds a flood of spoofed SYNs to 198.18.255.1:443, a host
-// that never answers. Every flood SYN has a distinct source address (a
-// bijective scramble of its index inside one of twelve public-looking /8
-// prefixes, 2^24 addresses each), a random port, sequence number, IP ID and
-// TTL, win 1024 and no options. They come at Config.SYNFloodRate per second
+// that never answers. Every flood SYN has a distinct source address (its
+// index, below 2^30, scrambled into 64 public-looking /8 prefixes), a
+// random port, sequence number, IP ID and TTL, win 1024 and no options.
+// They come at Config.SYNFloodRate per second
 // from Config.Start, interleaved with the connections; the flood draws from
 // its own random stream, so adding it leaves the connections unchanged.
 package gen

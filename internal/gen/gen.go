@@ -136,7 +136,7 @@ func newGenerator(w io.Writer, cfg Config) *generator {
 		g.mixCum[k] /= sum
 	}
 	g.ports = make([]uint16, cfg.Clients)
-	g.floodKey = g.frng.Uint32()
+	g.floodKey = g.frng.Uint32() & (1<<30 - 1)
 	return g
 }
 
@@ -246,12 +246,13 @@ func (g *generator) admit(t int64) *conn {
 	}
 	c.http = c.sPort != 443
 	if c.v6 {
-		c.cAddr = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x0c, 14: byte((ci + 1) >> 8), 15: byte(ci + 1)}
+		c.cAddr = clientAddr6(ci)
 		c.sAddr = [16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(si >> 8), 15: byte(si + 1)}
 		c.cLabel = r.Uint32() & 0xfffff
 		c.sLabel = r.Uint32() & 0xfffff
 	} else {
-		copy(c.cAddr[:], []byte{198, 19, byte((ci + 1) >> 8), byte(ci + 1)})
+		a := spreadAddr4(uint32(ci))
+		copy(c.cAddr[:], a[:])
 		copy(c.sAddr[:], []byte{198, 18, byte(si >> 8), byte(si + 1)})
 	}
 
@@ -373,17 +374,39 @@ func mix24(x uint32) uint32 {
 	return x
 }
 
-// floodPrefixes are the first octets of the spoofed flood sources; each
-// contributes 2^24 distinct addresses.
-var floodPrefixes = [...]byte{45, 77, 91, 103, 116, 141, 155, 176, 185, 203, 212, 223}
+// spreadAddr4 maps i (below 64·2^24) to a distinct public-looking IPv4
+// address: the first octet is one of 64 unicast /8s (11, 14, …, 200, none
+// of them reserved), the other three a scramble of i/64. Internet clients
+// are spread like this; addresses sharing their first octets would also
+// defeat tcpdump's address cache, which hashes on the first 12 bits, and
+// make it quadratically slow.
+func spreadAddr4(i uint32) [4]byte {
+	low := mix24(i / 64)
+	return [4]byte{byte(11 + 3*(i%64)), byte(low >> 16), byte(low >> 8), byte(low)}
+}
+
+// clientAddr6 returns the IPv6 address of client host i: 2001:db8:c::/48
+// with a pseudo-random (privacy-style) interface identifier.
+func clientAddr6(i int) [16]byte {
+	a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x0c}
+	binary.BigEndian.PutUint64(a[8:], splitmix64(uint64(i)))
+	return a
+}
+
+// splitmix64 is the SplitMix64 finalizer, a bijection on uint64.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
 
 // writeFlood writes the i-th spoofed flood SYN at µs t.
 func (g *generator) writeFlood(t, i int64) error {
 	r := g.frng
-	low := mix24(uint32(i) ^ g.floodKey)
-	hi := floodPrefixes[(uint64(i)>>24)%uint64(len(floodPrefixes))]
+	a := spreadAddr4(uint32(i) ^ g.floodKey)
 	ip := &g.ip4
-	ip.SrcIP[0], ip.SrcIP[1], ip.SrcIP[2], ip.SrcIP[3] = hi, byte(low>>16), byte(low>>8), byte(low)
+	copy(ip.SrcIP, a[:])
 	copy(ip.DstIP, []byte{198, 18, 255, 1})
 	ip.Id = uint16(r.Uint32())
 	ip.TTL = uint8(40 + r.IntN(200))

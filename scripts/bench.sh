@@ -2,7 +2,7 @@
 # bench.sh — time tcpwhy against tcpdump, tshark and tcptrace on the same
 # generated captures (make bench).
 #
-# It builds tcpwhy (as bin/tcpwhy.bench) and bin/gencap, generates testdata/bench/big.pcap
+# It builds bin/tcpwhy and bin/gencap, generates testdata/bench/big.pcap
 # (200 000 connections, ~5 M packets) and small.pcap (10x smaller) unless
 # they exist and were made by the current generator, warms the page cache,
 # then runs every tool ROUNDS times, alternating tools within each round,
@@ -76,11 +76,11 @@ measure() {
 # --- build
 mkdir -p bin "$DIR"
 HAVE_TCPWHY=
+BIN=${TCPWHY:-bin/tcpwhy}
 if [ -n "${TCPWHY:-}" ]; then
-	cp "$TCPWHY" bin/tcpwhy.bench
 	HAVE_TCPWHY=1
 elif [ -d cmd/tcpwhy ] && ls cmd/tcpwhy/*.go >/dev/null 2>&1; then
-	if $GO build -o bin/tcpwhy.bench ./cmd/tcpwhy; then
+	if $GO build -o bin/tcpwhy ./cmd/tcpwhy; then
 		HAVE_TCPWHY=1
 	else
 		say "cmd/tcpwhy does not build yet: skipping tcpwhy"
@@ -119,9 +119,9 @@ done
 # --- tools
 cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	case $1 in
-	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2 --json" ;;
-	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2 -q" ;;
-	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "bin/tcpwhy.bench -r $2" ;;
+	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --json" ;;
+	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q" ;;
+	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
 	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
 	tcptrace) command -v tcptrace >/dev/null && echo "tcptrace -n $2" ;;

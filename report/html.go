@@ -1,0 +1,348 @@
+package report
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+//go:embed templates/report.html.tmpl
+var htmlSource string
+
+// htmlTemplate is parsed once; html/template escapes every value by
+// context (text, attribute, inside the inline SVG).
+var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+
+// Ladder geometry, in SVG user units.
+const (
+	ladderWidth     = 1180
+	ladderClientX   = 200
+	ladderServerX   = 560
+	ladderTop       = 50
+	ladderRow       = 34
+	ladderSlant     = 14
+	ladderNoteX     = 590
+	ladderNoteChars = 80
+	ladderMax       = 48
+)
+
+// Timeline geometry.
+const (
+	timelineWidth = 1000
+	timelineLeft  = 150
+	timelineRight = 20
+	timelineLane  = 22
+	timelineTop   = 10
+)
+
+type htmlView struct {
+	Title       string
+	Captured    string
+	Notes       []string
+	Findings    []htmlFinding
+	Verdicts    []htmlCount
+	Listeners   []htmlListener
+	Failing     []htmlFlow
+	Hosts       []htmlHost
+	HavePackets bool
+}
+
+type htmlFinding struct{ Verdict, Text string }
+
+type htmlCount struct {
+	Verdict string
+	Count   int
+	Failing bool
+}
+
+type htmlListener struct {
+	Server    string
+	Summary   string
+	Diagnosis []classify.Diagnosis
+	Estimate  *int
+	Timeline  htmlTimeline
+}
+
+type htmlTimeline struct {
+	Width, Height int
+	AxisY         int
+	Lanes         []htmlLane
+	Marks         []htmlMark
+	Span          string
+	Start         string
+}
+
+type htmlLane struct {
+	Y, TextY int
+	Verdict  string
+	Count    int
+}
+
+type htmlMark struct {
+	X, Y, W, H int
+	Verdict    string
+	Title      string
+}
+
+type htmlFlow struct {
+	ID          int64
+	Client      string
+	Server      string
+	Verdict     string
+	Explanation string
+	Notes       []string
+	Reset       string
+	Zeek        string
+	Packets     string
+	Ladder      *htmlLadder
+}
+
+type htmlLadder struct {
+	Width, Height    int
+	ClientX, ServerX int
+	LineEnd          int
+	Arrows           []htmlArrow
+	Gaps             []htmlGap
+	Decisive         []htmlArrow
+	Omitted          int
+}
+
+type htmlArrow struct {
+	Packet           int64
+	X1, Y1, X2, Y2   int
+	LabelX, LabelY   int
+	TimeY            int
+	HlY              int
+	Label            string
+	Time             string
+	Decisive         bool
+	ICMP             bool
+	NoteY            int
+	Note             string
+	FullNote         string
+	Notes            []string
+	Line             string
+	Labels           string
+	FromClient       bool
+	NoteMarkerX      int
+	NoteMarkerNumber int
+}
+
+type htmlGap struct {
+	Y     int
+	Count int
+}
+
+type htmlHost struct {
+	IP       string
+	Counters []htmlCounter
+}
+
+type htmlCounter struct {
+	Name  string
+	Delta string
+	Text  string
+}
+
+// HTML writes the analysis as one self-contained HTML page (inline CSS
+// and SVG, no script, no external resource; a Content-Security-Policy
+// forbids any fetch): the findings, a timeline of connection outcomes per
+// listener, and for each failing flow a ladder diagram of its packets
+// with the decisive ones highlighted and annotated. Everything taken from
+// the capture is escaped by html/template. px holds the packets of a
+// second pass (nil: no ladders).
+func HTML(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
+	v := htmlView{Title: "tcpwhy report: " + strings.Join(inputNames(a.Capture), ", "), Captured: capturedText(a),
+		HavePackets: px != nil}
+	if a.Capture.BadChecksums > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d TCP segments carry a wrong checksum (checksum offload on the capturing host, or veth); they were analysed anyway.", a.Capture.BadChecksums))
+	}
+	if a.Evicted > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("The flow table was full: %d flows were decided early (raise --max-flows).", a.Evicted))
+	}
+	for _, e := range errorList(a.Err) {
+		v.Notes = append(v.Notes, "Read error: "+e)
+	}
+	for _, f := range findings(a) {
+		v.Findings = append(v.Findings, htmlFinding{Verdict: string(f.Verdict), Text: f.Text()})
+	}
+	for _, vd := range classify.Verdicts {
+		if n := a.Verdicts[vd]; n > 0 {
+			v.Verdicts = append(v.Verdicts, htmlCount{Verdict: string(vd), Count: n, Failing: vd.Failing()})
+		}
+	}
+	for _, l := range a.Listeners {
+		v.Listeners = append(v.Listeners, htmlListener{Server: l.Server.String(),
+			Summary:   plural(l.Connections, "connection") + " (" + verdictCounts(l.Verdicts) + ")",
+			Diagnosis: l.Diagnosis, Estimate: l.AcceptQueueEstimate, Timeline: timeline(a, l)})
+	}
+	for _, r := range failingFlows(a) {
+		f := htmlFlow{ID: r.ID, Client: r.Client.String(), Server: r.Server.String(), Verdict: string(r.Verdict),
+			Explanation: r.Explanation, Notes: r.Notes, Reset: "-", Zeek: r.ZeekState + " " + r.ZeekHistory,
+			Packets: fmt.Sprintf("%d-%d", r.FirstPacket, r.LastPacket)}
+		if r.Reset != nil {
+			f.Reset = resetText(r.Reset)
+		}
+		if px != nil {
+			f.Ladder = ladder(r, px.Flow(r.ID))
+		}
+		v.Failing = append(v.Failing, f)
+	}
+	for _, h := range a.Hosts {
+		if len(h.Counters) == 0 {
+			continue
+		}
+		hh := htmlHost{IP: h.IP.String()}
+		for _, name := range counterNames(h.Counters) {
+			hh.Counters = append(hh.Counters, htmlCounter{Name: name, Delta: fmt.Sprintf("%+d", h.Counters[name]), Text: classify.NetstatText[name]})
+		}
+		v.Hosts = append(v.Hosts, hh)
+	}
+	bw := bufio.NewWriter(w)
+	if err := htmlTemplate.Execute(bw, v); err != nil {
+		return fmt.Errorf("write html: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write html: %w", err)
+	}
+	return nil
+}
+
+func capturedText(a *classify.Analysis) string {
+	ci := a.Capture
+	s := fmt.Sprintf("%d packets, %d TCP segments", ci.Packets, ci.TCP)
+	if ci.ICMPErrors > 0 {
+		s += fmt.Sprintf(", %d ICMP errors", ci.ICMPErrors)
+	}
+	if !ci.First.IsZero() {
+		s += fmt.Sprintf(", from %s to %s UTC (%.3f s)", ci.First.UTC().Format("2006-01-02 15:04:05.000000"),
+			ci.Last.UTC().Format("15:04:05.000000"), ci.Last.Sub(ci.First).Seconds())
+	}
+	return s + fmt.Sprintf("; %s, %d failing, %s.", plural(len(a.Flows), "flow"), len(failingFlows(a)), plural(len(a.Listeners), "listener"))
+}
+
+// timeline draws one lane per verdict seen at the listener and one mark
+// per connection, from its first to its last packet, on the capture's
+// time axis.
+func timeline(a *classify.Analysis, l *classify.Listener) htmlTimeline {
+	t0, t1 := a.Capture.First, a.Capture.Last
+	span := t1.Sub(t0)
+	tl := htmlTimeline{Width: timelineWidth, Span: fmt.Sprintf("%.3f s", span.Seconds()), Start: t0.UTC().Format("15:04:05.000")}
+	lane := map[classify.Verdict]int{}
+	for _, vd := range classify.Verdicts {
+		if n := l.Verdicts[vd]; n > 0 {
+			lane[vd] = len(tl.Lanes)
+			y := timelineTop + len(tl.Lanes)*timelineLane
+			tl.Lanes = append(tl.Lanes, htmlLane{Y: y, TextY: y + 15, Verdict: string(vd), Count: n})
+		}
+	}
+	tl.AxisY = timelineTop + len(tl.Lanes)*timelineLane + 4
+	tl.Height = tl.AxisY + 22
+	plot := timelineWidth - timelineLeft - timelineRight
+	x := func(t time.Time) int {
+		if span <= 0 {
+			return timelineLeft
+		}
+		return timelineLeft + int(float64(plot)*float64(t.Sub(t0))/float64(span))
+	}
+	for _, r := range a.Flows {
+		if r.Server != l.Server {
+			continue
+		}
+		i, ok := lane[r.Verdict]
+		if !ok {
+			continue
+		}
+		x0, x1 := x(r.Start), x(r.End)
+		tl.Marks = append(tl.Marks, htmlMark{X: x0, Y: timelineTop + i*timelineLane + 4, W: max(x1-x0, 3), H: timelineLane - 8,
+			Verdict: string(r.Verdict), Title: fmt.Sprintf("flow %d: %s > %s, %s, %.3f s", r.ID, r.Client, r.Server, r.Verdict, r.End.Sub(r.Start).Seconds())})
+	}
+	return tl
+}
+
+// flagText is the flags as tcpdump writes them ("S.", "R", "P.").
+func flagText(f capture.Flags) string {
+	var b []byte
+	for _, n := range tcpFlagNames {
+		if f&n.bit != 0 {
+			b = append(b, n.name)
+		}
+	}
+	if len(b) == 0 {
+		return "none"
+	}
+	return string(b)
+}
+
+// ladder lays out a flow's packets as arrows between the client's and the
+// server's vertical lines.
+func ladder(r *classify.FlowResult, fp *FlowPackets) *htmlLadder {
+	ps, gaps := fp.ladderPackets(ladderMax)
+	if len(ps) == 0 {
+		return nil
+	}
+	ld := &htmlLadder{Width: ladderWidth, ClientX: ladderClientX, ServerX: ladderServerX}
+	y := ladderTop
+	notes := 0
+	for i, p := range ps {
+		a := htmlArrow{Packet: p.Packet, Y1: y, Y2: y + ladderSlant, Decisive: p.Decisive, ICMP: p.ICMP, Line: p.Line,
+			Labels: p.Labels, Notes: p.Notes, FromClient: p.FromClient, TimeY: y + 4, HlY: y - 15,
+			Time: fmt.Sprintf("#%d  +%.6f s", p.Packet, p.Time.Sub(r.Start).Seconds())}
+		if p.FromClient {
+			a.X1, a.X2 = ladderClientX, ladderServerX
+		} else {
+			a.X1, a.X2 = ladderServerX, ladderClientX
+		}
+		a.LabelX, a.LabelY = (ladderClientX+ladderServerX)/2, y-2
+		if p.ICMP {
+			a.Label = "ICMP error quoting [" + flagText(p.Flags) + "]"
+		} else {
+			a.Label = fmt.Sprintf("[%s] seq %d", flagText(p.Flags), p.Seq)
+			if p.Flags&capture.ACK != 0 {
+				a.Label += fmt.Sprintf(" ack %d", p.Ack)
+			}
+			a.Label += fmt.Sprintf(" win %d len %d", p.Window, p.Len)
+		}
+		var side []string
+		if p.Labels != "" {
+			side = append(side, "["+p.Labels+"]")
+		}
+		if len(p.Notes) > 0 {
+			notes++
+			a.NoteMarkerNumber = notes
+			side = append(side, fmt.Sprintf("(%d) %s", notes, p.Notes[0]))
+			ld.Decisive = append(ld.Decisive, a)
+		}
+		if len(side) > 0 {
+			a.FullNote = strings.Join(side, " ")
+			a.Note = truncate(a.FullNote, ladderNoteChars)
+			a.NoteY = y + ladderSlant/2 + 4
+		}
+		ld.Arrows = append(ld.Arrows, a)
+		y += ladderRow
+		if gaps[i] > 0 {
+			ld.Gaps = append(ld.Gaps, htmlGap{Y: y - 8, Count: gaps[i]})
+			ld.Omitted += gaps[i]
+			y += ladderRow / 2
+		}
+	}
+	ld.LineEnd = y
+	ld.Height = y + 10
+	return ld
+}
+
+// truncate cuts s to n runes, with an ellipsis.
+func truncate(s string, n int) string {
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	return string(rs[:n-1]) + "…"
+}

@@ -1,0 +1,114 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+// CommentPrefix starts every packet comment tcpwhy writes, so a display
+// filter like `frame.comment contains "tcpwhy"` finds them.
+const CommentPrefix = "tcpwhy: "
+
+// pcapngComments maps packet numbers to the comments of a's verdicts:
+// each annotation, and on the first packet of each failing flow its
+// verdict and explanation.
+func pcapngComments(a *classify.Analysis) map[int64][]string {
+	m := map[int64][]string{}
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			m[r.FirstPacket] = append(m[r.FirstPacket], fmt.Sprintf("%sflow %d %s > %s: %s: %s", CommentPrefix, r.ID, r.Client, r.Server, r.Verdict, r.Explanation))
+		}
+		for _, an := range r.Annotations {
+			m[an.Packet] = append(m[an.Packet], CommentPrefix+an.Text)
+		}
+	}
+	return m
+}
+
+type ifaceKey struct {
+	input int
+	link  layers.LinkType
+}
+
+// AnnotatedPcapng writes the segments of src (a fresh pass over the
+// capture a was made from) as pcapng, with a's annotations as packet
+// comments (opt_comment), so Wireshark shows the verdicts next to the
+// packets. Only the packets tcpwhy decodes are written (TCP segments and
+// ICMP errors quoting TCP), so frame numbers can differ from the input's:
+// a packet whose number changed says so in a comment. Each input file and
+// link type becomes one interface. It reads no more packets than the
+// analysis did.
+func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) error {
+	comments := pcapngComments(a)
+	var (
+		seg    capture.Segment
+		ng     *pcapgo.NgWriter
+		ifaces = map[ifaceKey]int{}
+		frame  int64
+	)
+	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Hardware: runtime.GOARCH, OS: runtime.GOOS,
+		Application: "tcpwhy", Comment: "packets annotated with tcpwhy's verdicts (packet comments starting with \"" + CommentPrefix + "\")"}}
+	iface := func(k ifaceKey) pcapgo.NgInterface {
+		name := fmt.Sprintf("input%d", k.input)
+		if ins := src.Info().Inputs; k.input >= 0 && k.input < len(ins) {
+			name = ins[k.input].Name
+		}
+		return pcapgo.NgInterface{Name: name, LinkType: k.link, OS: runtime.GOOS, TimestampResolution: 9}
+	}
+	for {
+		if a.Capture.Packets > 0 && src.Info().Packets >= a.Capture.Packets {
+			break
+		}
+		err := src.Next(&seg)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read capture: %w", err)
+		}
+		k := ifaceKey{seg.Input, seg.LinkType}
+		id, ok := ifaces[k]
+		switch {
+		case ng == nil:
+			if ng, err = pcapgo.NewNgWriterInterface(w, iface(k), opts); err != nil {
+				return fmt.Errorf("write pcapng: %w", err)
+			}
+			id = 0
+			ifaces[k] = id
+		case !ok:
+			if id, err = ng.AddInterface(iface(k)); err != nil {
+				return fmt.Errorf("write pcapng: %w", err)
+			}
+			ifaces[k] = id
+		}
+		frame++
+		cs := comments[seg.Packet]
+		if len(cs) > 0 && frame != seg.Packet {
+			cs = append(cs[:len(cs):len(cs)], fmt.Sprintf("%spacket %d of the input", CommentPrefix, seg.Packet))
+		}
+		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(seg.Data), Length: max(seg.WireLen, len(seg.Data)), InterfaceIndex: id}
+		if err := ng.WritePacketWithOptions(ci, seg.Data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {
+			return fmt.Errorf("write pcapng: %w", err)
+		}
+	}
+	if ng == nil {
+		// No packet: still a valid file, with one Ethernet interface.
+		var err error
+		if ng, err = pcapgo.NewNgWriterInterface(w, iface(ifaceKey{0, layers.LinkTypeEthernet}), opts); err != nil {
+			return fmt.Errorf("write pcapng: %w", err)
+		}
+	}
+	if err := ng.Flush(); err != nil {
+		return fmt.Errorf("write pcapng: %w", err)
+	}
+	return nil
+}

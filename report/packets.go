@@ -76,6 +76,9 @@ type CollectOptions struct {
 	MaxPerFlow int
 	// AllFlows keeps packets of every flow, not only the failing ones.
 	AllFlows bool
+	// CountsOnly keeps no packet, only the per-flow counts (for the Zeek
+	// logs).
+	CountsOnly bool
 }
 
 type pairKey struct{ a, b netip.AddrPort }
@@ -140,7 +143,7 @@ func CollectPackets(src capture.Source, a *classify.Analysis, o CollectOptions) 
 		base: map[int64]*[2]uint32{}, seen: map[int64]*[2]bool{}}
 	for _, r := range a.Flows {
 		c.idx.byID[r.ID] = &FlowPackets{}
-		if !o.AllFlows && !r.Verdict.Failing() {
+		if o.CountsOnly || (!o.AllFlows && !r.Verdict.Failing()) {
 			continue
 		}
 		c.keep[r.ID] = true
@@ -162,8 +165,10 @@ func CollectPackets(src capture.Source, a *classify.Analysis, o CollectOptions) 
 }
 
 func (c *collector) segment(seg *capture.Segment, u flows.Update) {
-	// The printer keeps tcpdump's relative-sequence state: feed it all.
-	c.buf = c.tp.AppendLine(c.buf[:0], seg)
+	if !c.opt.CountsOnly {
+		// The printer keeps tcpdump's relative-sequence state: feed it all.
+		c.buf = c.tp.AppendLine(c.buf[:0], seg)
+	}
 	r := c.loc.find(seg)
 	if r == nil {
 		return

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+func labServer(name string) string {
+	return filepath.Join("..", "..", "testdata", "pcaps", "lab", name, "server.pcap")
+}
+
+func analyseFile(t *testing.T, path string) (*classify.Analysis, func() (capture.Source, error)) {
+	t.Helper()
+	reopen := func() (capture.Source, error) { return capture.Open([]string{path}, capture.OpenOptions{}) }
+	src, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return classify.Analyze(src, classify.Options{}), reopen
+}
+
+func TestRenderFormat(t *testing.T) {
+	a, reopen := analyseFile(t, labServer("overflow-abort1"))
+	var failing *classify.FlowResult
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() && len(r.Annotations) > 0 {
+			failing = r
+		}
+	}
+	if failing == nil {
+		t.Fatal("no annotated failing flow in the capture")
+	}
+	for _, format := range reportFormats {
+		var buf bytes.Buffer
+		if err := renderFormat(format, a, reopen, &buf); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		out := buf.String()
+		switch format {
+		case "markdown":
+			if !strings.HasPrefix(out, "# tcpwhy report") || !strings.Contains(out, "    ^ "+failing.Annotations[0].Text) {
+				t.Errorf("markdown lacks the title or the annotation of flow %d", failing.ID)
+			}
+		case "html":
+			if !strings.HasPrefix(out, "<!DOCTYPE html>") || !strings.Contains(out, `aria-label="ladder diagram"`) {
+				t.Errorf("html lacks the doctype or a ladder")
+			}
+		case "zeek":
+			if !strings.HasPrefix(out, "#separator \\x09\n") || strings.Count(out, "\n") != len(a.Flows)+9 {
+				t.Errorf("zeek log has %d lines for %d flows", strings.Count(out, "\n"), len(a.Flows))
+			}
+		case "zeek-json":
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			var m map[string]any
+			if len(lines) != len(a.Flows) || json.Unmarshal([]byte(lines[0]), &m) != nil || m["orig_ip_bytes"] == nil {
+				t.Errorf("zeek json: %d lines for %d flows, first %v", len(lines), len(a.Flows), m)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	err := renderFormat("yaml", a, reopen, &buf)
+	if _, ok := err.(usageError); !ok {
+		t.Errorf("unknown format gave %v, want a usage error", err)
+	}
+}
+
+func TestWriteAnnotatedPcapng(t *testing.T) {
+	a, reopen := analyseFile(t, labServer("no-listener-v4"))
+	out := filepath.Join(t.TempDir(), "x.pcapng")
+	if err := writeAnnotatedPcapng(out, a, reopen); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < 4 || !bytes.Equal(data[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
+		t.Fatalf("not a pcapng file")
+	}
+	for _, r := range a.Flows {
+		for _, an := range r.Annotations {
+			if !bytes.Contains(data, []byte(an.Text)) {
+				t.Errorf("annotation %q not in the file", an.Text)
+			}
+		}
+	}
+	if err := writeAnnotatedPcapng(filepath.Join(t.TempDir(), "no", "such", "dir.pcapng"), a, reopen); err == nil {
+		t.Errorf("writing into a missing directory succeeded")
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	if progressWanted([]string{labServer("mixed")}, "text", &buf, &buf) {
+		t.Errorf("progress wanted on a buffer")
+	}
+	if progressWanted([]string{"-"}, "text", os.Stdout, os.Stderr) {
+		t.Errorf("progress wanted on standard input")
+	}
+	path := labServer("mixed")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inputSize([]string{path}); got != st.Size() {
+		t.Errorf("inputSize = %d, want %d", got, st.Size())
+	}
+	src, err := capture.Open([]string{path}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProgressSource(src, st.Size(), &buf)
+	var seg capture.Segment
+	n := 0
+	for p.Next(&seg) == nil {
+		n++
+		if n == 10 {
+			p.draw(seg.Packet)
+		}
+	}
+	p.Close()
+	out := buf.String()
+	if !strings.Contains(out, "reading [") || !strings.HasSuffix(out, "\r\x1b[K") {
+		t.Errorf("progress output %q: no bar, or not erased at the end", out)
+	}
+	// The estimate at the end of the file is close to its size.
+	est := p.bytes * seg.Packet / p.segments
+	if est < st.Size()*8/10 || est > st.Size()*12/10 {
+		t.Errorf("estimated %d bytes read, the file has %d", est, st.Size())
+	}
+}

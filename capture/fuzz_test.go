@@ -2,9 +2,11 @@ package capture
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -69,7 +71,12 @@ func readErrors(t *testing.T, err error) []*ReadError {
 // *ReadError naming the file with a sane packet number and offset, the
 // good file always read whole, and the time spent bounded.
 func FuzzReadCapture(f *testing.F) {
-	pkts := threePackets(f, t0)
+	var pkts []testPkt
+	for i := range 3 {
+		tcp := dataTCP()
+		tcp.Seq += uint32(i * 10)
+		pkts = append(pkts, testPkt{ts: t0.Add(time.Duration(i) * time.Millisecond), data: eth(f, tcp4(f, ipv4(ip4A, ip4B), tcp, 10))})
+	}
 	good := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
 	f.Add(good)
 	f.Add(pcapBytes(layers.LinkTypeEthernet, pcapOpts{big: true, nano: true}, pkts))
@@ -96,6 +103,8 @@ func FuzzReadCapture(f *testing.F) {
 			t.Fatal(err)
 		}
 		start := time.Now()
+		stop := watchdog(10 * time.Second)
+		defer stop()
 		n, err := drain(t, []string{path})
 		// A record takes at least 16 bytes (pcap) or 12 (pcapng), and
 		// gzip expands at most about 1032 times.
@@ -117,6 +126,17 @@ func FuzzReadCapture(f *testing.F) {
 			t.Fatalf("reading %d bytes took %v", len(data), d)
 		}
 	})
+}
+
+// watchdog crashes the process with every goroutine's stack when it is
+// not stopped within d: the fuzzing engine has no per-input timeout, and a
+// crash makes it save the input that hung.
+func watchdog(d time.Duration) (stop func()) {
+	tm := time.AfterFunc(d, func() {
+		debug.SetTraceback("all")
+		panic(fmt.Sprintf("fuzz input still running after %v: hang", d))
+	})
+	return func() { tm.Stop() }
 }
 
 // drain reads every packet of names and returns the number of packets

@@ -18,7 +18,7 @@ import (
 var verdictMeaning = map[classify.Verdict]string{
 	classify.NoListener:     "were refused with a RST: nothing listened on the port, or a firewall rejected them",
 	classify.Unreachable:    "were answered by an ICMP unreachable error",
-	classify.SynTimeout:     "got no answer to their SYNs",
+	classify.SynTimeout:     "got no answer to any SYN",
 	classify.Overflow:       "hit a full accept queue on the server",
 	classify.Abort:          "were aborted on purpose with a RST (SO_LINGER 0 close, killed socket)",
 	classify.EarlyClose:     "were reset because a side closed with unread data",
@@ -128,11 +128,13 @@ func inputNames(ci capture.Info) []string {
 // mdEscaper makes text taken from the capture or from the analysis
 // inert in Markdown (GitHub Flavored): HTML is entity-escaped, and every
 // character that can start emphasis, a link, a table cell, a heading or a
-// list is backslash-escaped. Newlines become spaces.
+// list is backslash-escaped (parentheses and ! need no escape once [ and
+// ] are escaped; the escaped text never starts a line, so # and list
+// markers are inert). Newlines become spaces.
 var mdEscaper = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;",
 	"\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]",
-	"(", "\\(", ")", "\\)", "#", "\\#", "|", "\\|", "~", "\\~", "!", "\\!",
+	"|", "\\|", "~", "\\~",
 	"\r\n", " ", "\n", " ", "\r", " ",
 )
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -119,12 +120,15 @@ func TestMarkdownEscapesHostileText(t *testing.T) {
 		t.Fatalf("a code block opened with %s is never closed: the hostile ``` broke out of it", inCode)
 	}
 	text := strings.Join(prose, "\n")
-	for _, bad := range []string{"<script", "<img", "](javascript", "\n# heading", " *bold*"} {
+	for _, bad := range []string{"<script", "<img", "\n# heading", " *bold*"} {
 		if strings.Contains(text, bad) {
 			t.Errorf("hostile markup %q reached the Markdown unescaped", bad)
 		}
 	}
-	if !strings.Contains(text, "&lt;script&gt;alert\\(1\\)&lt;/script&gt;") {
+	if m := regexp.MustCompile(`(^|[^\\])\]\(javascript`).FindString(text); m != "" {
+		t.Errorf("hostile link reached the Markdown unescaped: %q", m)
+	}
+	if !strings.Contains(text, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("escaped explanation not found")
 	}
 	// In the code block the annotation is verbatim (code is not rendered)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,8 @@ type options struct {
 	jsonShort     bool
 	maxFlows      int
 	nano          bool
+	color         string
+	write         string
 }
 
 const helpText = `tcpwhy reads TCP captures and says, connection by connection and listener by
@@ -91,10 +94,12 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	f.Int64VarP(&o.count, "count", "c", 0, "stop after `N` packets")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print the summary only")
 	f.BoolVar(&o.noAnnotations, "no-annotations", false, "print only the packet lines, as tcpdump -n does")
-	f.StringVar(&o.format, "format", "text", "output `format`: text or json (NDJSON)")
+	f.StringVar(&o.format, "format", "text", "output `format`: text, json (NDJSON), markdown, html, zeek or zeek-json")
 	f.BoolVar(&o.jsonShort, "json", false, "short for --format json")
 	f.IntVar(&o.maxFlows, "max-flows", 1_000_000, "track at most `N` flows at once; the least recently active are decided early")
 	f.BoolVar(&o.nano, "nano", false, "print nanosecond timestamps (--time-stamp-precision=nano)")
+	f.StringVar(&o.color, "color", "auto", "colour the text report: `auto`, always or never (NO_COLOR is respected)")
+	f.StringVarP(&o.write, "write", "w", "", "also write the packets with tcpwhy's annotations as packet comments to `FILE.pcapng`")
 	return cmd
 }
 
@@ -120,8 +125,8 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(o.files) == 0 {
 		return usageError{errors.New("no input: give a capture with -r FILE")}
 	}
-	if o.format != "text" && o.format != "json" {
-		return usageError{fmt.Errorf("unknown --format %q (want text or json)", o.format)}
+	if o.format != "text" && o.format != "json" && !isReportFormat(o.format) {
+		return usageError{fmt.Errorf("unknown --format %q (want text, json, markdown, html, zeek or zeek-json)", o.format)}
 	}
 	if o.filter != "" {
 		if err := capture.CompileFilter(o.filter); err != nil {
@@ -154,9 +159,21 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows}
 	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano}
 
+	color, err := report.ColorEnabled(o.color, isTerminal(stdout), os.Getenv)
+	if err != nil {
+		return usageError{err}
+	}
 	src, err := open()
 	if err != nil {
 		return err
+	}
+	if progressWanted(o.files, o.format, stdout, stderr) {
+		src = newProgressSource(src, inputSize(files), stderr)
+	}
+	if color && o.format == "text" {
+		cw := report.NewColorWriter(stdout, report.ColorScheme{Enabled: true})
+		defer cw.Close()
+		stdout = cw
 	}
 	var a *classify.Analysis
 	switch {
@@ -164,6 +181,12 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := report.JSON(stdout, a, false); err != nil {
+			return err
+		}
+	case isReportFormat(o.format):
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := renderFormat(o.format, a, open, stdout); err != nil {
 			return err
 		}
 	case o.quiet:
@@ -198,6 +221,11 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		a = first
 		if err := report.Summary(stdout, a); err != nil {
+			return err
+		}
+	}
+	if o.write != "" {
+		if err := writeAnnotatedPcapng(o.write, a, open); err != nil {
 			return err
 		}
 	}

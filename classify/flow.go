@@ -69,6 +69,7 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	decide(f, r, captureEnd)
 	zeek(f, r)
 	retransmitCounters(f, r)
+	collectHints(f, r)
 	return r
 }
 

@@ -4,12 +4,27 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/flows"
+)
+
+// Listener diagnosis kinds.
+const (
+	KindOverflow    = "overflow"
+	KindSYNCookies  = "syncookies"
+	KindSYNDrops    = "syn-drops"
+	KindSlowAccept  = "slow-accept"
+	KindRestart     = "restart"
+	KindRejectOrNot = "reject-or-no-listener"
 )
 
 // Diagnosis is one finding about a listener, backed by packets.
 type Diagnosis struct {
-	// Kind names the finding: overflow, syn-drops, reject-or-no-listener, ...
+	// Kind names the finding: overflow, syncookies, syn-drops,
+	// slow-accept, restart, reject-or-no-listener.
 	Kind string
 	// Explanation says what happened, in one or two sentences.
 	Explanation string
@@ -17,6 +32,19 @@ type Diagnosis struct {
 	Checks []string
 	// Evidence lists packet numbers.
 	Evidence []int64
+	// Connections counts the connections the finding covers; Clients the
+	// distinct client addresses among them.
+	Connections, Clients int
+	// Start and End bound the time the finding covers.
+	Start, End time.Time
+	// AbortOnOverflow is the tcp_abort_on_overflow setting the wire shows
+	// ("0", "1", or "0 and 1"; overflow only).
+	AbortOnOverflow string
+	// RejectedBy says who sent the refusals (reject-or-no-listener only):
+	// "host" when their TTL matches the host's own packets, "middlebox"
+	// when it does not (a firewall's REJECT), "unknown" without packets
+	// of the host to compare with.
+	RejectedBy string
 }
 
 // Listener is one server ip:port and what happened to its connections.
@@ -34,13 +62,15 @@ type Listener struct {
 	AcceptQueueEstimate *int
 	// SynDrops counts client SYNs taken as dropped by the full queue.
 	SynDrops int
+	// SYNCookies counts the connections answered with a SYN cookie.
+	SYNCookies int
 }
 
 const maxEvidence = 10
 
 func addEvidence(ev []int64, ps ...int64) []int64 {
 	for _, p := range ps {
-		if len(ev) < maxEvidence {
+		if p != 0 && len(ev) < maxEvidence && !slices.Contains(ev, p) {
 			ev = append(ev, p)
 		}
 	}
@@ -57,9 +87,40 @@ var overflowChecks = []string{
 	"net.ipv4.tcp_max_syn_backlog and net.ipv4.tcp_syncookies for the SYN queue",
 }
 
+var cookieChecks = []string{
+	"nstat -az TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtSyncookiesFailed TcpExtTCPReqQFullDoCookies: cookies are sent only while the SYN queue is full (tcp_syncookies=1)",
+	"dmesg | grep 'Possible SYN flooding on port': logged once per listener when it starts sending cookies",
+	"the SYN queue holds min(listen() backlog, net.core.somaxconn) requests: raise the backlog (nginx: listen ... backlog=N; Java's default is 50) and net.core.somaxconn",
+	"ss -n state syn-recv sport = :PORT | wc -l: many half-open requests from few addresses is a SYN flood, not load",
+	"net.ipv4.tcp_syncookies: 1 sends cookies only when the SYN queue is full (cookie connections lose window scaling and SACK when the client sends no timestamps), 2 always, 0 drops the SYNs instead; netfilter SYNPROXY and XDP syncookies send the same SYN-ACKs",
+}
+
+var synDropChecks = []string{
+	"nstat -az TcpExtListenDrops TcpExtListenOverflows TcpExtTCPReqQFullDrop: ListenOverflows means the accept queue was full, ReqQFullDrop the SYN queue",
+	"ss -lnt: Recv-Q near Send-Q on the LISTEN socket means the accept queue is full and new SYNs are dropped",
+	"the listen() backlog vs net.core.somaxconn (the queues hold min(backlog, somaxconn)); net.ipv4.tcp_max_syn_backlog (its last quarter is kept for proven peers when tcp_syncookies=0)",
+	"dmesg | grep 'Possible SYN flooding on port': the SYN queue overflowed (\"Dropping request\" with tcp_syncookies=0)",
+	"a firewall drops every SYN to the port, not some: nft list ruleset / iptables -S for rate limits (limit, hashlimit, connlimit)",
+}
+
+var slowAcceptChecks = []string{
+	"ss -lnt: Recv-Q on the LISTEN socket counts connections waiting for accept(); non-zero most of the time means the application accepts too slowly",
+	"the accept loop: one thread that accepts and then serves each connection, a full worker pool, or a blocked event loop delays every newer connection",
+	"ss -tn state established sport = :PORT: connections with data in Recv-Q were accepted by the kernel but not read by the application",
+	"the listen() backlog vs net.core.somaxconn: a larger queue hides slow accepts for longer, then overflows (TcpExtListenOverflows)",
+}
+
+var restartChecks = []string{
+	"the service's restart or crash time: journalctl -u SERVICE, systemctl status SERVICE, dmesg for OOM kills",
+	"connections still in the accept queue are reset when the listener closes: drain before stopping (graceful shutdown, stop accepting, then close)",
+	"keep a listener open across restarts: SO_REUSEPORT hand-over, systemd socket activation, or a graceful reload (nginx -s reload)",
+	"nstat -az TcpOutRsts TcpExtTCPAbortOnClose TcpExtTCPAbortOnData around the restart",
+}
+
 func listeners(rs []*FlowResult) []*Listener {
 	m := map[netip.AddrPort]*Listener{}
 	byL := map[netip.AddrPort][]*FlowResult{}
+	ttl := hostTTLs(rs)
 	for _, r := range rs {
 		if r.RolesGuessed && r.Verdict == Midstream {
 			continue
@@ -75,7 +136,7 @@ func listeners(rs []*FlowResult) []*Listener {
 	}
 	out := make([]*Listener, 0, len(m))
 	for k, l := range m {
-		diagnose(l, byL[k])
+		diagnose(l, byL[k], ttl[k.Addr()])
 		// The diagnosis may reclassify flows (dropped SYNs of an
 		// overflowing listener): count the verdicts afterwards.
 		clear(l.Verdicts)
@@ -88,11 +149,79 @@ func listeners(rs []*FlowResult) []*Listener {
 	return out
 }
 
-func diagnose(l *Listener, rs []*FlowResult) {
+// ttlRange bounds the TTLs of a host's non-RST packets.
+type ttlRange struct {
+	min, max uint8
+	n        int
+}
+
+func (t *ttlRange) add(lo, hi uint8, n int) {
+	if n == 0 {
+		return
+	}
+	if t.n == 0 || lo < t.min {
+		t.min = lo
+	}
+	if t.n == 0 || hi > t.max {
+		t.max = hi
+	}
+	t.n += n
+}
+
+// hostTTLs collects, per IP address, the TTLs of the packets it sent
+// that were not RSTs, in every flow.
+func hostTTLs(rs []*FlowResult) map[netip.Addr]*ttlRange {
+	m := map[netip.Addr]*ttlRange{}
+	get := func(a netip.Addr) *ttlRange {
+		t := m[a]
+		if t == nil {
+			t = &ttlRange{}
+			m[a] = t
+		}
+		return t
+	}
+	for _, r := range rs {
+		h := &r.hints
+		get(r.Server.Addr()).add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
+		get(r.Client.Addr()).add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
+	}
+	return m
+}
+
+func clientsOf(rs []*FlowResult) int {
+	seen := map[netip.Addr]bool{}
+	for _, r := range rs {
+		seen[r.Client.Addr()] = true
+	}
+	return len(seen)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+func diagnose(l *Listener, rs []*FlowResult, ttl *ttlRange) {
+	diagnoseOverflow(l, rs)
+	diagnoseCookies(l, rs)
+	diagnoseSYNDrops(l, rs)
+	diagnoseSlowAccept(l, rs)
+	refused := diagnoseRestart(l, rs)
+	diagnoseRefusals(l, rs, refused, ttl)
+}
+
+// diagnoseOverflow reports an accept queue that overflowed: handshake
+// ACKs ignored (SYN-ACKs retransmitted after them) or reset, and the SYNs
+// it dropped meanwhile.
+func diagnoseOverflow(l *Listener, rs []*FlowResult) {
 	var over []*FlowResult
 	var ev []int64
 	var t0, t1 time.Time
-	abort1 := 0
+	abort1, abort0 := 0, 0
 	for _, r := range rs {
 		if r.Verdict != Overflow {
 			continue
@@ -100,6 +229,9 @@ func diagnose(l *Listener, rs []*FlowResult) {
 		over = append(over, r)
 		ev = addEvidence(ev, r.Evidence...)
 		t := r.HandshakeDone
+		if t.IsZero() {
+			t = r.Start
+		}
 		if t0.IsZero() || t.Before(t0) {
 			t0 = t
 		}
@@ -108,83 +240,377 @@ func diagnose(l *Listener, rs []*FlowResult) {
 		}
 		if r.Reset != nil && r.Reset.Reason == "INVALID_SYN" {
 			abort1++
+		} else if !r.HandshakeDone.IsZero() {
+			abort0++
 		}
-	}
-	if len(over) > 0 {
-		how := "the server ignored their handshake ACKs and retransmitted SYN-ACKs (tcp_abort_on_overflow=0)"
-		if abort1 == len(over) {
-			how = "the server reset them right after the handshake (tcp_abort_on_overflow=1)"
-		} else if abort1 > 0 {
-			how = "the server ignored or reset their handshakes"
-		}
-		// Unanswered SYNs to a listener whose accept queue was full were
-		// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
-		// on their own they look like syn-timeout.
-		for _, r := range rs {
-			if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) {
-				r.Verdict = Overflow
-				r.Explanation = fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
-				for i := range r.Annotations {
-					r.Annotations[i].Text = "overflow: " + r.Explanation
-				}
-				over = append(over, r)
-				ev = addEvidence(ev, r.Evidence...)
-				if r.End.After(t1) {
-					t1 = r.End
-				}
-			}
-		}
-		synDrops := 0
-		for _, r := range rs {
-			synDrops += r.SynDropsSeen
-		}
-		l.SynDrops = synDrops
-		l.Diagnosis = append(l.Diagnosis, Diagnosis{
-			Kind: "overflow",
-			Explanation: fmt.Sprintf("%d of %d connections to %s hit a full accept queue over %.1f s: %s; %d client SYNs went unanswered meanwhile",
-				len(over), len(rs), l.Server, t1.Sub(t0).Seconds(), how, synDrops),
-			Checks: overflowChecks, Evidence: ev,
-		})
-		n := acceptQueueEstimate(rs, t0)
-		l.AcceptQueueEstimate = &n
-	}
-	var rej []int64
-	nrej := 0
-	for _, r := range rs {
-		if r.Verdict == NoListener {
-			nrej++
-			rej = addEvidence(rej, r.Evidence...)
-		}
-	}
-	if nrej > 0 {
-		l.Diagnosis = append(l.Diagnosis, Diagnosis{
-			Kind:        "reject-or-no-listener",
-			Explanation: fmt.Sprintf("%d of %d connection attempts to %s were refused with a RST: nothing listened on the port, or a firewall rejected them", nrej, len(rs), l.Server),
-			Checks:      []string{"ss -lnt sport = :" + fmt.Sprint(l.Server.Port()) + ": is anything listening?", "nft list ruleset / iptables -S: a REJECT rule with tcp-reset?"},
-			Evidence:    rej,
-		})
 	}
 	if len(over) == 0 {
-		var drops []int64
-		nd, answered := 0, 0
-		for _, r := range rs {
-			if r.SYNACKRetransmits >= 0 && r.Verdict != SynTimeout && r.Verdict != NoListener && r.Verdict != Unreachable {
-				answered++
-			}
-			if r.SYNRetransmits > 0 || r.Verdict == SynTimeout {
-				nd++
-				drops = addEvidence(drops, r.Evidence...)
-			}
-		}
-		if nd > 0 && answered > 0 {
-			l.Diagnosis = append(l.Diagnosis, Diagnosis{
-				Kind:        "syn-drops",
-				Explanation: fmt.Sprintf("%d connection attempts to %s had SYNs go unanswered and retransmitted while the port answered %d others: SYNs were lost or dropped by a full SYN or accept queue", nd, l.Server, answered),
-				Checks:      overflowChecks,
-				Evidence:    drops,
-			})
+		return
+	}
+	retrans := 0
+	for _, r := range over {
+		if r.SYNACKRetransmits > 0 {
+			retrans++
 		}
 	}
+	ignored := fmt.Sprintf("the server ignored %s (tcp_abort_on_overflow=0)", plural(abort0, "handshake ACK", "handshake ACKs"))
+	switch {
+	case retrans == abort0:
+		ignored = fmt.Sprintf("the server ignored %s and retransmitted its SYN-ACKs (tcp_abort_on_overflow=0)", plural(abort0, "handshake ACK", "handshake ACKs"))
+	case retrans == 0:
+		ignored = fmt.Sprintf("the server ignored %s and the data after them without retransmitting its SYN-ACKs, which were SYN cookies (tcp_abort_on_overflow=0)", plural(abort0, "handshake ACK", "handshake ACKs"))
+	}
+	reset := fmt.Sprintf("the server reset %s right after the client's ACK (tcp_abort_on_overflow=1)", plural(abort1, "handshake", "handshakes"))
+	how, setting := ignored, "0"
+	switch {
+	case abort1 > 0 && abort0 == 0:
+		how, setting = reset, "1"
+	case abort1 > 0:
+		how, setting = ignored+" and "+strings.TrimPrefix(reset, "the server ")+": the setting changed during the capture", "0 and 1"
+	case abort0 == 0:
+		how, setting = "the server dropped their SYNs", ""
+	}
+	// Unanswered SYNs to a listener whose accept queue was full were
+	// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
+	// on their own they look like syn-timeout.
+	for _, r := range rs {
+		if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) {
+			r.Verdict = Overflow
+			r.Explanation = fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
+			for i := range r.Annotations {
+				r.Annotations[i].Text = "overflow: " + r.Explanation
+			}
+			over = append(over, r)
+			ev = addEvidence(ev, r.Evidence...)
+			if r.End.After(t1) {
+				t1 = r.End
+			}
+		}
+	}
+	synDrops := 0
+	for _, r := range rs {
+		synDrops += r.SynDropsSeen
+	}
+	l.SynDrops = synDrops
+	clients := clientsOf(over)
+	l.Diagnosis = append(l.Diagnosis, Diagnosis{
+		Kind: KindOverflow,
+		Explanation: fmt.Sprintf("%s of %d to %s (from %s) hit a full accept queue between %s and %s (%.1f s): %s; %s went unanswered meanwhile",
+			plural(len(over), "connection", "connections"), len(rs), l.Server, plural(clients, "client host", "client hosts"),
+			clock(t0), clock(t1), t1.Sub(t0).Seconds(), how, plural(synDrops, "client SYN", "client SYNs")),
+		Checks: overflowChecks, Evidence: ev,
+		Connections: len(over), Clients: clients, Start: t0, End: t1, AbortOnOverflow: setting,
+	})
+	n := acceptQueueEstimate(rs, t0)
+	l.AcceptQueueEstimate = &n
+}
+
+// diagnoseCookies reports SYN-ACKs that were SYN cookies.
+func diagnoseCookies(l *Listener, rs []*FlowResult) {
+	var cs []*FlowResult
+	var ev []int64
+	signs := map[string]int{}
+	onlyTrimmed, fullSeen := true, false
+	var t0, t1 time.Time
+	for _, r := range rs {
+		h := &r.hints
+		fullSeen = fullSeen || h.fullOpts
+		if len(h.cookie) == 0 {
+			continue
+		}
+		cs = append(cs, r)
+		ev = addEvidence(ev, h.synAckPkt)
+		for _, s := range h.cookie {
+			signs[s]++
+			onlyTrimmed = onlyTrimmed && s == cookieTrimmed
+		}
+		if t0.IsZero() || h.synAck.Before(t0) {
+			t0 = h.synAck
+		}
+		if h.synAck.After(t1) {
+			t1 = h.synAck
+		}
+	}
+	if len(cs) == 0 {
+		return
+	}
+	l.SYNCookies = len(cs)
+	var parts []string
+	for _, s := range cookieSigns {
+		if n := signs[s]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%d)", s, n))
+		}
+	}
+	expl := fmt.Sprintf("%s from %s were SYN cookies: the SYN queue (min(backlog, somaxconn) requests) was full, so the kernel answered without keeping state; signs: %s",
+		plural(len(cs), "SYN-ACK", "SYN-ACKs"), l.Server, strings.Join(parts, "; "))
+	if onlyTrimmed && !fullSeen {
+		expl += "; no SYN-ACK of this port kept the options, so SACK and window scaling may simply be disabled on the server"
+	}
+	l.Diagnosis = append(l.Diagnosis, Diagnosis{Kind: KindSYNCookies, Explanation: expl, Checks: cookieChecks, Evidence: ev,
+		Connections: len(cs), Clients: clientsOf(cs), Start: t0, End: t1})
+}
+
+// diagnoseSYNDrops reports SYNs that went unanswered while the port
+// answered other SYNs at the same time: a full queue drops some SYNs, a
+// firewall drops all of them, and one lost SYN is ordinary packet loss.
+func diagnoseSYNDrops(l *Listener, rs []*FlowResult) {
+	var hit []*FlowResult
+	var ev []int64
+	dropped := 0
+	answered := map[*FlowResult]bool{}
+	var t0, t1 time.Time
+	for _, r := range rs {
+		h := &r.hints
+		if h.dropped == 0 || r.Verdict == Overflow || r.Verdict == NoListener || r.Verdict == Unreachable {
+			continue
+		}
+		same := false
+		for _, g := range rs {
+			a := g.hints.synAck
+			if g != r && !a.IsZero() && !a.Before(h.dropStart.Add(-500*time.Millisecond)) && !a.After(h.dropEnd) {
+				same = true
+				answered[g] = true
+			}
+		}
+		if !same {
+			continue
+		}
+		hit = append(hit, r)
+		dropped += h.dropped
+		ev = addEvidence(ev, r.Evidence...)
+		if t0.IsZero() || h.dropStart.Before(t0) {
+			t0 = h.dropStart
+		}
+		if h.dropEnd.After(t1) {
+			t1 = h.dropEnd
+		}
+	}
+	if dropped < 2 {
+		return
+	}
+	l.Diagnosis = append(l.Diagnosis, Diagnosis{
+		Kind: KindSYNDrops,
+		Explanation: fmt.Sprintf("%s from %s to %s went unanswered and were retransmitted between %s and %s while the port answered %s at the same time: its SYN queue or accept queue was full (a firewall drops every SYN to a port, not some)",
+			plural(dropped, "SYN", "SYNs"), plural(len(hit), "connection attempt", "connection attempts"), l.Server, clock(t0), clock(t1), plural(len(answered), "other connection", "other connections")),
+		Checks: synDropChecks, Evidence: ev, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1,
+	})
+}
+
+// slowAcceptDelay is the wait between the handshake and the server's
+// first data that counts as slow.
+const slowAcceptDelay = time.Second
+
+// diagnoseSlowAccept reports connections that waited seconds after their
+// handshake for the server's first data while newer ones completed their
+// handshakes behind them: the accept queue was draining slowly.
+func diagnoseSlowAccept(l *Listener, rs []*FlowResult) {
+	var slow []*FlowResult
+	for _, r := range rs {
+		if !r.HandshakeDone.IsZero() && !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Sub(r.HandshakeDone) >= slowAcceptDelay {
+			slow = append(slow, r)
+		}
+	}
+	if len(slow) < 2 {
+		return
+	}
+	slices.SortFunc(slow, func(a, b *FlowResult) int { return a.HandshakeDone.Compare(b.HandshakeDone) })
+	waiting := map[*FlowResult]bool{}
+	for i, a := range slow {
+		for _, b := range slow[i+1:] {
+			if b.HandshakeDone.After(a.HandshakeDone) && b.HandshakeDone.Before(a.ServerFirstResponse) {
+				waiting[a], waiting[b] = true, true
+			}
+		}
+	}
+	if len(waiting) < 2 {
+		return
+	}
+	var ev []int64
+	var lo, hi time.Duration
+	var t0, t1 time.Time
+	var hit []*FlowResult
+	for _, r := range slow {
+		if !waiting[r] {
+			continue
+		}
+		hit = append(hit, r)
+		d := r.ServerFirstResponse.Sub(r.HandshakeDone)
+		if lo == 0 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+		if t0.IsZero() || r.HandshakeDone.Before(t0) {
+			t0 = r.HandshakeDone
+		}
+		if r.ServerFirstResponse.After(t1) {
+			t1 = r.ServerFirstResponse
+		}
+		ev = addEvidence(ev, r.FirstPacket)
+	}
+	l.Diagnosis = append(l.Diagnosis, Diagnosis{
+		Kind: KindSlowAccept,
+		Explanation: fmt.Sprintf("%d connections to %s completed their handshake but got the server's first data %.1f to %.1f s later, while newer connections completed their handshakes and waited behind them: the application accepts (or takes up) connections too slowly",
+			len(hit), l.Server, lo.Seconds(), hi.Seconds()),
+		Checks: slowAcceptChecks, Evidence: ev, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1,
+	})
+}
+
+// restartBurst is the window in which the listener's active RSTs to
+// several clients count as one burst.
+const restartBurst = time.Second
+
+// diagnoseRestart reports a listener that closed: a burst of active RSTs
+// from the port to several connections at once (the kernel resets the
+// children left in the accept queue, a dying process its open
+// connections), then refused connections, then maybe service again. It
+// returns the refused flows it explains.
+func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
+	var aborts []*FlowResult
+	for _, r := range rs {
+		if r.Reset != nil && r.Reset.By == SideServer && r.Reset.Generator == "active" && r.hints.srvRST.Number != 0 {
+			aborts = append(aborts, r)
+		}
+	}
+	if len(aborts) < 2 {
+		return nil
+	}
+	at := func(r *FlowResult) time.Time { return r.hints.srvRST.Time }
+	slices.SortFunc(aborts, func(a, b *FlowResult) int { return at(a).Compare(at(b)) })
+	for i := range aborts {
+		j := i
+		for j+1 < len(aborts) && at(aborts[j+1]).Sub(at(aborts[i])) <= restartBurst {
+			j++
+		}
+		if j == i {
+			continue
+		}
+		burst := aborts[i : j+1]
+		end := at(burst[len(burst)-1])
+		start := at(burst[0])
+		var first time.Time
+		for _, r := range rs {
+			if r.Verdict == NoListener && !r.Start.Before(start) && (first.IsZero() || r.Start.Before(first)) {
+				first = r.Start
+			}
+		}
+		if first.IsZero() {
+			continue
+		}
+		// Service again: the first SYN answered after the first refusal.
+		var back *FlowResult
+		for _, r := range rs {
+			if a := r.hints.synAck; !a.IsZero() && a.After(first) && (back == nil || a.Before(back.hints.synAck)) {
+				back = r
+			}
+		}
+		var refused []*FlowResult
+		lastRefused := first
+		for _, r := range rs {
+			if r.Verdict == NoListener && !r.Start.Before(start) && (back == nil || r.Start.Before(back.hints.synAck)) {
+				refused = append(refused, r)
+				if r.Start.After(lastRefused) {
+					lastRefused = r.Start
+				}
+			}
+		}
+		var ev []int64
+		for _, r := range burst {
+			ev = addEvidence(ev, r.hints.srvRST.Number)
+		}
+		for _, r := range refused {
+			ev = addEvidence(ev, r.Evidence...)
+		}
+		expl := fmt.Sprintf("%s reset %d connections with active RSTs within %.1f s at %s, then refused %s with RSTs: the listening socket was closed (the service stopped or restarted)",
+			l.Server, len(burst), end.Sub(at(burst[0])).Seconds(), clock(at(burst[0])), plural(len(refused), "connection attempt", "connection attempts"))
+		t1 := lastRefused
+		if back != nil {
+			t1 = back.hints.synAck
+			expl += fmt.Sprintf("; it answered SYNs again at %s, %.1f s after the resets", clock(t1), t1.Sub(at(burst[0])).Seconds())
+			ev = addEvidence(ev, back.hints.synAckPkt)
+		} else {
+			expl += "; it did not answer again before the capture ended"
+		}
+		all := append(append([]*FlowResult{}, burst...), refused...)
+		l.Diagnosis = append(l.Diagnosis, Diagnosis{Kind: KindRestart, Explanation: expl, Checks: restartChecks, Evidence: ev,
+			Connections: len(all), Clients: clientsOf(all), Start: at(burst[0]), End: t1})
+		m := map[*FlowResult]bool{}
+		for _, r := range refused {
+			m[r] = true
+		}
+		return m
+	}
+	return nil
+}
+
+// diagnoseRefusals reports SYNs answered by a RST, and whether the TTL of
+// those RSTs says the host or a box in the path sent them.
+func diagnoseRefusals(l *Listener, rs []*FlowResult, explained map[*FlowResult]bool, host *ttlRange) {
+	var rej []int64
+	var hit []*FlowResult
+	var t0, t1 time.Time
+	var lo, hi uint8
+	nonzeroID := 0
+	for _, r := range rs {
+		if r.Verdict != NoListener || explained[r] {
+			continue
+		}
+		hit = append(hit, r)
+		rej = addEvidence(rej, r.Evidence...)
+		if t0.IsZero() || r.Start.Before(t0) {
+			t0 = r.Start
+		}
+		if r.End.After(t1) {
+			t1 = r.End
+		}
+		p := r.hints.srvRST
+		if len(hit) == 1 || p.TTL < lo {
+			lo = p.TTL
+		}
+		if len(hit) == 1 || p.TTL > hi {
+			hi = p.TTL
+		}
+		if p.IPID != 0 {
+			nonzeroID++
+		}
+	}
+	if len(hit) == 0 {
+		return
+	}
+	port := fmt.Sprint(l.Server.Port())
+	what := "TTL"
+	if l.Server.Addr().Is6() && !l.Server.Addr().Is4In6() {
+		what = "hop limit"
+	}
+	ttls := fmt.Sprint(lo)
+	if hi != lo {
+		ttls = fmt.Sprintf("%d-%d", lo, hi)
+	}
+	by, hint := "unknown", fmt.Sprintf("the capture holds no other packets from %s to compare the RSTs' %s with, so a firewall's REJECT cannot be told apart from the host", l.Server.Addr(), what)
+	switch {
+	case host != nil && host.n > 0 && lo >= host.min && hi <= host.max:
+		by = "host"
+		hint = fmt.Sprintf("the RSTs' %s (%s) matches %s's own packets: the host itself answered (nothing listening on the port, or a REJECT rule on the host itself)", what, ttls, l.Server.Addr())
+	case host != nil && host.n > 0:
+		by = "middlebox"
+		own := fmt.Sprint(host.min)
+		if host.max != host.min {
+			own = fmt.Sprintf("%d-%d", host.min, host.max)
+		}
+		hint = fmt.Sprintf("the RSTs arrive with %s %s while %s's own packets arrive with %s: a firewall or middlebox in the path rejected them (REJECT --reject-with tcp-reset), not the host", what, ttls, l.Server.Addr(), own)
+		if nonzeroID > 0 {
+			hint += fmt.Sprintf("; %d of them carry a non-zero IP ID, which Linux's own refusals never do", nonzeroID)
+		}
+	}
+	checks := []string{"ss -lnt sport = :" + port + ": is anything listening?", "nft list ruleset / iptables -S: a REJECT rule with tcp-reset?"}
+	if by == "middlebox" {
+		checks = append(checks, "the firewalls and load balancers between the client and "+l.Server.Addr().String()+": which one rejects port "+port+"?")
+	}
+	l.Diagnosis = append(l.Diagnosis, Diagnosis{
+		Kind:        KindRejectOrNot,
+		Explanation: fmt.Sprintf("%d of %d connection attempts to %s were refused with a RST: nothing listened on the port, or a firewall rejected them; %s", len(hit), len(rs), l.Server, hint),
+		Checks:      checks,
+		Evidence:    rej, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1, RejectedBy: by,
+	})
 }
 
 // acceptQueueEstimate counts the connections that had completed their
@@ -205,4 +631,154 @@ func acceptQueueEstimate(rs []*FlowResult, t0 time.Time) int {
 		n++
 	}
 	return n
+}
+
+// flowHints are wire details of one flow that the listener diagnosis and
+// the injected-RST check need beyond the FlowResult's public fields.
+type flowHints struct {
+	// synAck and synAckPkt are the time and number of the first SYN-ACK.
+	synAck    time.Time
+	synAckPkt int64
+	// dropped counts the client's SYNs that went unanswered (sent before
+	// the one the first SYN-ACK answered, or all of them); dropStart and
+	// dropEnd are the first of them and the SYN that ended the wait.
+	dropped            int
+	dropStart, dropEnd time.Time
+	// cookie lists the signs that the SYN-ACK was a SYN cookie.
+	cookie []string
+	// fullOpts is set when the client's SYN had no timestamps but offered
+	// SACK or window scaling, and the SYN-ACK kept them (no cookie).
+	fullOpts bool
+	// srvTTL and cliTTL bound the TTLs of each side's non-RST segments
+	// (srvTTLN, cliTTLN: how many).
+	srvTTL, cliTTL   [2]uint8
+	srvTTLN, cliTTLN int
+	// srvRST is the server's first RST.
+	srvRST flows.Packet
+}
+
+// The signs of a SYN cookie, in print order.
+const (
+	cookieSilent  = "SYN-ACK never retransmitted while the client's handshake ACK and data were ignored"
+	cookieTrimmed = "SYN-ACK options trimmed to MSS because the SYN had no timestamps"
+	cookieMSSSign = "server segments cut to the cookie table's MSS"
+	cookieECN     = "ECN refused without timestamps"
+)
+
+var cookieSigns = []string{cookieSilent, cookieTrimmed, cookieMSSSign, cookieECN}
+
+// The MSS values a SYN cookie can encode (net/ipv4/syncookies.c,
+// net/ipv6/syncookies.c).
+var (
+	cookieMSS4 = []uint16{536, 1300, 1440, 1460}
+	cookieMSS6 = []uint16{1220, 1420, 1440, 8940}
+)
+
+// cookieMSS is the MSS a cookie remembers for a client MSS: the largest
+// table entry not above it.
+func cookieMSS(mss uint16, v6 bool) uint16 {
+	tab := cookieMSS4
+	if v6 {
+		tab = cookieMSS6
+	}
+	i := len(tab) - 1
+	for ; i > 0; i-- {
+		if mss >= tab[i] {
+			break
+		}
+	}
+	return tab[i]
+}
+
+// collectHints records the flow's hints, flags an injected RST, and adds
+// the SYN cookie counters.
+func collectHints(f *flows.Flow, r *FlowResult) {
+	c, s := f.Client(), f.Server()
+	h := &r.hints
+	if n := s.Packets - s.RSTCount; n > 0 {
+		h.srvTTL, h.srvTTLN = [2]uint8{s.TTLMin, s.TTLMax}, n
+	}
+	if n := c.Packets - c.RSTCount; n > 0 {
+		h.cliTTL, h.cliTTLN = [2]uint8{c.TTLMin, c.TTLMax}, n
+	}
+	h.srvRST = s.RST
+	if r.Reset != nil {
+		d := flows.Client
+		if r.Reset.By == SideServer {
+			d = flows.Server
+		}
+		if in := injectedSuspect(f, d, f.Ep[d].RST); in != nil {
+			r.Reset.InjectedSuspect = in
+			r.Notes = append(r.Notes, "the RST looks injected by a middlebox: "+strings.Join(in.Evidence, "; "))
+			r.annotate(f.Ep[d].RST, "injected RST suspect: %s", strings.Join(in.Evidence, "; "))
+		}
+	}
+	if f.RolesGuessed || c.SYNCount == 0 {
+		return
+	}
+	if s.SYNCount > 0 {
+		h.synAck, h.synAckPkt = s.SYNs[0].Time, s.SYNs[0].Number
+	}
+	// The client's SYNs before the one the first SYN-ACK answered.
+	n := min(c.SYNCount, flows.MaxSYNs)
+	last := c.SYNs[n-1]
+	if s.SYNCount > 0 {
+		last = flows.Packet{}
+		for i := 0; i < n && c.SYNs[i].Number < s.SYNs[0].Number; i++ {
+			last = c.SYNs[i]
+			h.dropped = i
+		}
+	} else {
+		h.dropped = c.SYNCount
+	}
+	if h.dropped > 0 {
+		h.dropStart, h.dropEnd = c.SYNs[0].Time, last.Time
+	}
+	if s.SYNCount == 0 {
+		return
+	}
+	cookieHints(f, r)
+}
+
+// cookieHints looks for the signs of a SYN cookie SYN-ACK (reference
+// 1.6e) and adds the cookie counters.
+func cookieHints(f *flows.Flow, r *FlowResult) {
+	c, s := f.Client(), f.Server()
+	h := &r.hints
+	co, so := c.SYNOpt, s.SYNOpt
+	offered := !co.HasTS && (co.SACKPermitted || co.WScale >= 0)
+	if offered && so.MSS != 0 && !so.HasTS {
+		if !so.SACKPermitted && so.WScale < 0 {
+			h.cookie = append(h.cookie, cookieTrimmed)
+		} else {
+			h.fullOpts = true
+		}
+	}
+	if r.Verdict == Overflow && f.SynAckAfterAck == 0 && s.SYNCount == 1 && f.HandshakeAck.Number != 0 &&
+		f.Last.Time.Sub(s.SYNs[0].Time) >= 1500*time.Millisecond {
+		h.cookie = append(h.cookie, cookieSilent)
+	}
+	if co.MSS != 0 {
+		q := cookieMSS(co.MSS, f.IPv6)
+		seg := max(s.FirstData.Len, s.LastData.Len, s.LastNewData.Len)
+		if q < co.MSS && seg > 0 && (seg == int(q) || (s.UsesTS && seg == int(q)-12)) {
+			h.cookie = append(h.cookie, cookieMSSSign)
+		}
+	}
+	if len(h.cookie) == 0 {
+		return
+	}
+	if syn := c.SYNs[0]; syn.Flags&(capture.ECE|capture.CWR) == capture.ECE|capture.CWR && !co.HasTS && s.SYNs[0].Flags&capture.ECE == 0 {
+		h.cookie = append(h.cookie, cookieECN)
+	}
+	r.ServerCounters.Add("TcpExtSyncookiesSent", s.SYNCount)
+	r.ServerCounters.Add("TcpExtTCPReqQFullDoCookies", s.SYNCount)
+	switch {
+	case r.Verdict == Overflow:
+		// Each segment that arrived with the cookie was validated, then
+		// dropped at the full accept queue.
+		r.ServerCounters.Add("TcpExtSyncookiesRecv", max(r.OverflowDrops, 1))
+	case f.HandshakeAck.Number != 0:
+		r.ServerCounters.Add("TcpExtSyncookiesRecv", 1)
+	}
 }

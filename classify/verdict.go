@@ -75,6 +75,10 @@ type Reset struct {
 	Accepted bool
 	// Packet is the RST's packet number.
 	Packet int64
+	// InjectedSuspect is set when the RST's TTL (hop limit) or IP ID does
+	// not fit the claimed sender's other packets: a middlebox or an
+	// injector sent it (nil when it fits, or nothing to compare with).
+	InjectedSuspect *Injected
 }
 
 // Counters maps nstat counter names to deltas (only non-zero ones).
@@ -168,4 +172,8 @@ type FlowResult struct {
 	// ServerFirstResponse is the time the server first sent data or
 	// acknowledged client data after the handshake (zero if never).
 	ServerFirstResponse time.Time
+
+	// hints are the wire details the listener diagnosis needs beyond the
+	// fields above (SYN cookie signs, SYN-ACK time, TTLs).
+	hints flowHints
 }

@@ -42,11 +42,21 @@ type jsonCapture struct {
 }
 
 type jsonReset struct {
-	By        string `json:"by"`
-	Generator string `json:"generator"`
-	Reason    string `json:"reason"`
-	Accepted  bool   `json:"accepted"`
-	Packet    int64  `json:"packet"`
+	By              string        `json:"by"`
+	Generator       string        `json:"generator"`
+	Reason          string        `json:"reason"`
+	Accepted        bool          `json:"accepted"`
+	Packet          int64         `json:"packet"`
+	InjectedSuspect *jsonInjected `json:"injected_suspect"`
+}
+
+type jsonInjected struct {
+	Packet       int64    `json:"packet"`
+	TTL          uint8    `json:"ttl"`
+	SenderTTLMin uint8    `json:"sender_ttl_min"`
+	SenderTTLMax uint8    `json:"sender_ttl_max"`
+	IPID         uint16   `json:"ip_id"`
+	Evidence     []string `json:"evidence"`
 }
 
 type jsonZeek struct {
@@ -91,10 +101,17 @@ type jsonFlow struct {
 }
 
 type jsonDiagnosis struct {
-	Kind        string   `json:"kind"`
-	Explanation string   `json:"explanation"`
-	Checks      []string `json:"checks"`
-	Evidence    []int64  `json:"evidence"`
+	Kind            string   `json:"kind"`
+	Explanation     string   `json:"explanation"`
+	Checks          []string `json:"checks"`
+	Evidence        []int64  `json:"evidence"`
+	Connections     int      `json:"connections"`
+	Clients         int      `json:"clients"`
+	Start           *string  `json:"start"`
+	End             *string  `json:"end"`
+	DurationS       float64  `json:"duration_s"`
+	AbortOnOverflow *string  `json:"abort_on_overflow,omitempty"`
+	RejectedBy      *string  `json:"rejected_by,omitempty"`
 }
 
 type jsonListener struct {
@@ -104,12 +121,41 @@ type jsonListener struct {
 	Verdicts            map[classify.Verdict]int `json:"verdicts"`
 	Diagnosis           []jsonDiagnosis          `json:"diagnosis"`
 	AcceptQueueEstimate *int                     `json:"accept_queue_estimate"`
+	SynDrops            int                      `json:"syn_drops"`
+	SYNCookies          int                      `json:"syn_cookies"`
 }
 
 type jsonHost struct {
 	Type     string            `json:"type"`
 	IP       string            `json:"ip"`
 	Counters classify.Counters `json:"counters"`
+	// CountersNetstat are the same deltas keyed by the words `netstat -s`
+	// prints for them.
+	CountersNetstat map[string]int `json:"counters_netstat"`
+}
+
+type jsonReconciled struct {
+	Name        string `json:"name"`
+	Netstat     string `json:"netstat"`
+	Observed    int64  `json:"observed"`
+	Predicted   int64  `json:"predicted"`
+	Status      string `json:"status"`
+	Explanation string `json:"explanation"`
+}
+
+type jsonReconciliation struct {
+	Type            string           `json:"type"`
+	Hosts           []string         `json:"hosts"`
+	HostGuessed     bool             `json:"host_guessed"`
+	Files           []string         `json:"files"`
+	Mode            string           `json:"mode"`
+	Counters        []jsonReconciled `json:"counters"`
+	Explained       []string         `json:"explained"`
+	PartlyExplained []string         `json:"partly_explained"`
+	NotInCapture    []string         `json:"not_in_capture"`
+	NotInCounters   []string         `json:"not_in_counters"`
+	OverPredicted   []string         `json:"over_predicted"`
+	Ignored         int              `json:"ignored"`
 }
 
 type jsonSummary struct {
@@ -203,16 +249,57 @@ func flowRecord(r *classify.FlowResult) jsonFlow {
 	if r.Reset != nil {
 		j.Reset = &jsonReset{By: string(r.Reset.By), Generator: r.Reset.Generator, Reason: r.Reset.Reason,
 			Accepted: r.Reset.Accepted, Packet: r.Reset.Packet}
+		if in := r.Reset.InjectedSuspect; in != nil {
+			j.Reset.InjectedSuspect = &jsonInjected{Packet: in.Packet, TTL: in.TTL, SenderTTLMin: in.SenderTTLMin,
+				SenderTTLMax: in.SenderTTLMax, IPID: in.IPID, Evidence: nonNil(in.Evidence)}
+		}
 	}
 	return j
 }
 
 func listenerRecord(l *classify.Listener) jsonListener {
 	j := jsonListener{Type: "listener", Server: l.Server.String(), Connections: l.Connections, Verdicts: l.Verdicts,
-		Diagnosis: []jsonDiagnosis{}, AcceptQueueEstimate: l.AcceptQueueEstimate}
+		Diagnosis: []jsonDiagnosis{}, AcceptQueueEstimate: l.AcceptQueueEstimate, SynDrops: l.SynDrops, SYNCookies: l.SYNCookies}
 	for _, d := range l.Diagnosis {
-		j.Diagnosis = append(j.Diagnosis, jsonDiagnosis{Kind: d.Kind, Explanation: d.Explanation,
-			Checks: nonNil(d.Checks), Evidence: nonNil(d.Evidence)})
+		jd := jsonDiagnosis{Kind: d.Kind, Explanation: d.Explanation,
+			Checks: nonNil(d.Checks), Evidence: nonNil(d.Evidence), Connections: d.Connections, Clients: d.Clients}
+		if !d.Start.IsZero() {
+			s, e := timeString(d.Start), timeString(d.End)
+			jd.Start, jd.End = &s, &e
+			jd.DurationS = d.End.Sub(d.Start).Seconds()
+		}
+		if d.Kind == classify.KindOverflow {
+			v := d.AbortOnOverflow
+			jd.AbortOnOverflow = &v
+		}
+		if d.Kind == classify.KindRejectOrNot {
+			v := d.RejectedBy
+			jd.RejectedBy = &v
+		}
+		j.Diagnosis = append(j.Diagnosis, jd)
+	}
+	return j
+}
+
+func hostRecord(h *classify.Host) jsonHost {
+	j := jsonHost{Type: "host", IP: h.IP.String(), Counters: h.Counters, CountersNetstat: map[string]int{}}
+	for k, v := range h.Counters {
+		j.CountersNetstat[classify.NetstatPhrase(k)] += v
+	}
+	return j
+}
+
+func reconciliationRecord(rec *classify.Reconciliation) jsonReconciliation {
+	j := jsonReconciliation{Type: "reconciliation", Hosts: []string{}, HostGuessed: rec.HostGuessed, Files: nonNil(rec.Sources),
+		Mode: rec.Mode, Counters: []jsonReconciled{}, Explained: rec.Status(classify.Explained),
+		PartlyExplained: rec.Status(classify.PartlyExplained), NotInCapture: rec.Status(classify.NotInCapture),
+		NotInCounters: rec.Status(classify.NotInCounters), OverPredicted: rec.Status(classify.OverPredicted), Ignored: rec.Ignored}
+	for _, h := range rec.Hosts {
+		j.Hosts = append(j.Hosts, h.String())
+	}
+	for _, c := range rec.Counters {
+		j.Counters = append(j.Counters, jsonReconciled{Name: c.Name, Netstat: c.Netstat, Observed: c.Observed,
+			Predicted: c.Predicted, Status: c.Status, Explanation: c.Explanation})
 	}
 	return j
 }
@@ -223,10 +310,11 @@ func JSONFlow(w io.Writer, r *classify.FlowResult) error {
 }
 
 // JSON writes the analysis as NDJSON: `capture` first, one `flow` per
-// connection, one `listener` per server ip:port, one `host` per IP, and
-// `summary` last. skipFlows leaves out the flow records (when they were
-// streamed already).
-func JSON(w io.Writer, a *classify.Analysis, skipFlows bool) error {
+// connection, one `listener` per server ip:port, one `host` per IP, one
+// `reconciliation` per recs entry (counters a user gave with --nstat),
+// and `summary` last. skipFlows leaves out the flow records (when they
+// were streamed already).
+func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.Reconciliation) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(captureRecord(a.Capture, a.Err)); err != nil {
@@ -245,7 +333,15 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool) error {
 		}
 	}
 	for _, h := range a.Hosts {
-		if err := enc.Encode(jsonHost{Type: "host", IP: h.IP.String(), Counters: h.Counters}); err != nil {
+		if err := enc.Encode(hostRecord(h)); err != nil {
+			return fmt.Errorf("write json: %w", err)
+		}
+	}
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		if err := enc.Encode(reconciliationRecord(rec)); err != nil {
 			return fmt.Errorf("write json: %w", err)
 		}
 	}

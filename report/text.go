@@ -89,8 +89,10 @@ func (p *PacketPrinter) Close() error {
 }
 
 // Summary writes the text summary: flows by verdict, the failing flows
-// one line each, listeners with a diagnosis, predicted per-host counters.
-func Summary(w io.Writer, a *classify.Analysis) error {
+// one line each, listeners with a diagnosis, predicted per-host counters,
+// and the reconciliation of each recs entry (counters a user gave with
+// --nstat) with them.
+func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation) error {
 	bw := bufio.NewWriter(w)
 	ci := a.Capture
 	span := ""
@@ -127,6 +129,9 @@ func Summary(w io.Writer, a *classify.Analysis) error {
 		fmt.Fprintf(bw, "\nfailing flows:\n")
 		for _, r := range failing {
 			fmt.Fprintf(bw, "  %s > %s  %s: %s [packets %d-%d]\n", r.Client, r.Server, r.Verdict, r.Explanation, r.FirstPacket, r.LastPacket)
+			if r.Reset != nil && r.Reset.InjectedSuspect != nil {
+				fmt.Fprintf(bw, "      injected RST suspect (packet %d): %s\n", r.Reset.InjectedSuspect.Packet, strings.Join(r.Reset.InjectedSuspect.Evidence, "; "))
+			}
 		}
 	}
 	var diag []*classify.Listener
@@ -161,9 +166,13 @@ func Summary(w io.Writer, a *classify.Analysis) error {
 		for _, h := range hosts {
 			fmt.Fprintf(bw, "  %s\n", h.IP)
 			for _, name := range counterNames(h.Counters) {
-				text := classify.NetstatText[name]
-				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, h.Counters[name], text)
+				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, h.Counters[name], classify.NetstatPhrase(name))
 			}
+		}
+	}
+	for _, rec := range recs {
+		if rec != nil {
+			reconciliationText(bw, rec)
 		}
 	}
 	for _, e := range errorList(a.Err) {
@@ -203,4 +212,50 @@ func verdictCounts(m map[classify.Verdict]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// reconciliationText writes one reconciliation, grouped by status.
+func reconciliationText(bw *bufio.Writer, rec *classify.Reconciliation) {
+	hosts := make([]string, len(rec.Hosts))
+	for i, h := range rec.Hosts {
+		hosts[i] = h.String()
+	}
+	how := "one output, taken as the change over the capture"
+	if rec.Mode == "snapshots" {
+		how = "the last output minus the first"
+	}
+	guessed := ""
+	if rec.HostGuessed {
+		guessed = "; host guessed from the counters, choose it with --nstat-host"
+	}
+	fmt.Fprintf(bw, "\ncounters reconciled for %s (%s: %s%s):\n", strings.Join(hosts, ", "), strings.Join(rec.Sources, ", "), how, guessed)
+	groups := []struct{ status, title string }{
+		{classify.Explained, "explained by the capture"},
+		{classify.PartlyExplained, "partly explained"},
+		{classify.NotInCapture, "moved in the counters but not in the capture"},
+		{classify.NotInCounters, "moved in the capture but not in the counters"},
+		{classify.OverPredicted, "moved less than the capture shows"},
+	}
+	for _, g := range groups {
+		first := true
+		for _, c := range rec.Counters {
+			if c.Status != g.status {
+				continue
+			}
+			if first {
+				fmt.Fprintf(bw, "  %s:\n", g.title)
+				first = false
+			}
+			fmt.Fprintf(bw, "    %-26s counters %+7d  capture %+7d  (netstat -s: %s)\n", c.Name, c.Observed, c.Predicted, c.Netstat)
+			if c.Status != classify.Explained {
+				fmt.Fprintf(bw, "      %s\n", c.Explanation)
+			}
+		}
+	}
+	if len(rec.Counters) == 0 {
+		fmt.Fprintf(bw, "  no connection counter moved, and the capture predicts none\n")
+	}
+	if rec.Ignored > 0 {
+		fmt.Fprintf(bw, "  (%d other counters are not about connections and were not compared)\n", rec.Ignored)
+	}
 }

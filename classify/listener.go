@@ -356,27 +356,37 @@ func diagnoseCookies(l *Listener, rs []*FlowResult) {
 func diagnoseSYNDrops(l *Listener, rs []*FlowResult) {
 	var hit []*FlowResult
 	var ev []int64
-	dropped := 0
-	answered := map[*FlowResult]bool{}
+	dropped, answered := 0, 0
 	var t0, t1 time.Time
+	// The listener's SYN-ACK times, sorted, to find the ones sent while a
+	// client was waiting for an answer.
+	var acks []time.Time
+	for _, r := range rs {
+		if a := r.hints.synAck; !a.IsZero() {
+			acks = append(acks, a)
+		}
+	}
+	slices.SortFunc(acks, time.Time.Compare)
 	for _, r := range rs {
 		h := &r.hints
 		if h.dropped == 0 || r.Verdict == Overflow || r.Verdict == NoListener || r.Verdict == Unreachable {
 			continue
 		}
-		same := false
-		for _, g := range rs {
-			a := g.hints.synAck
-			if g != r && !a.IsZero() && !a.Before(h.dropStart.Add(-500*time.Millisecond)) && !a.After(h.dropEnd) {
-				same = true
-				answered[g] = true
-			}
+		lo, _ := slices.BinarySearchFunc(acks, h.dropStart.Add(-500*time.Millisecond), time.Time.Compare)
+		hi, found := slices.BinarySearchFunc(acks, h.dropEnd, time.Time.Compare)
+		if found {
+			hi++
 		}
-		if !same {
+		same := hi - lo
+		if !h.synAck.IsZero() && !h.synAck.Before(h.dropStart.Add(-500*time.Millisecond)) && !h.synAck.After(h.dropEnd) {
+			same-- // its own SYN-ACK
+		}
+		if same <= 0 {
 			continue
 		}
 		hit = append(hit, r)
 		dropped += h.dropped
+		answered = max(answered, same)
 		ev = addEvidence(ev, r.Evidence...)
 		if t0.IsZero() || h.dropStart.Before(t0) {
 			t0 = h.dropStart
@@ -391,7 +401,7 @@ func diagnoseSYNDrops(l *Listener, rs []*FlowResult) {
 	l.Diagnosis = append(l.Diagnosis, Diagnosis{
 		Kind: KindSYNDrops,
 		Explanation: fmt.Sprintf("%s from %s to %s went unanswered and were retransmitted between %s and %s while the port answered %s at the same time: its SYN queue or accept queue was full (a firewall drops every SYN to a port, not some)",
-			plural(dropped, "SYN", "SYNs"), plural(len(hit), "connection attempt", "connection attempts"), l.Server, clock(t0), clock(t1), plural(len(answered), "other connection", "other connections")),
+			plural(dropped, "SYN", "SYNs"), plural(len(hit), "connection attempt", "connection attempts"), l.Server, clock(t0), clock(t1), plural(answered, "other SYN", "other SYNs")),
 		Checks: synDropChecks, Evidence: ev, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1,
 	})
 }
@@ -414,12 +424,16 @@ func diagnoseSlowAccept(l *Listener, rs []*FlowResult) {
 		return
 	}
 	slices.SortFunc(slow, func(a, b *FlowResult) int { return a.HandshakeDone.Compare(b.HandshakeDone) })
+	// A connection waited behind another when its handshake completed
+	// before the other's first response (slow is in handshake order).
 	waiting := map[*FlowResult]bool{}
-	for i, a := range slow {
-		for _, b := range slow[i+1:] {
-			if b.HandshakeDone.After(a.HandshakeDone) && b.HandshakeDone.Before(a.ServerFirstResponse) {
-				waiting[a], waiting[b] = true, true
-			}
+	var latest *FlowResult // the earlier connection answered last
+	for _, b := range slow {
+		if latest != nil && b.HandshakeDone.After(latest.HandshakeDone) && b.HandshakeDone.Before(latest.ServerFirstResponse) {
+			waiting[latest], waiting[b] = true, true
+		}
+		if latest == nil || b.ServerFirstResponse.After(latest.ServerFirstResponse) {
+			latest = b
 		}
 	}
 	if len(waiting) < 2 {
@@ -476,8 +490,19 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 	}
 	at := func(r *FlowResult) time.Time { return r.hints.srvRST.Time }
 	slices.SortFunc(aborts, func(a, b *FlowResult) int { return at(a).Compare(at(b)) })
+	var refusals []time.Time
+	for _, r := range rs {
+		if r.Verdict == NoListener {
+			refusals = append(refusals, r.Start)
+		}
+	}
+	if len(refusals) == 0 {
+		return nil
+	}
+	slices.SortFunc(refusals, time.Time.Compare)
+	j := 0
 	for i := range aborts {
-		j := i
+		j = max(j, i)
 		for j+1 < len(aborts) && at(aborts[j+1]).Sub(at(aborts[i])) <= restartBurst {
 			j++
 		}
@@ -487,15 +512,12 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 		burst := aborts[i : j+1]
 		end := at(burst[len(burst)-1])
 		start := at(burst[0])
-		var first time.Time
-		for _, r := range rs {
-			if r.Verdict == NoListener && !r.Start.Before(start) && (first.IsZero() || r.Start.Before(first)) {
-				first = r.Start
-			}
+		k, _ := slices.BinarySearchFunc(refusals, start, time.Time.Compare)
+		if k == len(refusals) {
+			// No refusal after this burst, nor after any later one.
+			return nil
 		}
-		if first.IsZero() {
-			continue
-		}
+		first := refusals[k]
 		// Service again: the first SYN answered after the first refusal.
 		var back *FlowResult
 		for _, r := range rs {

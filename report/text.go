@@ -220,7 +220,7 @@ func reconciliationText(bw *bufio.Writer, rec *classify.Reconciliation) {
 	for i, h := range rec.Hosts {
 		hosts[i] = h.String()
 	}
-	how := "one output, taken as the change over the capture"
+	how := "one output, taken as the change over the capture; nstat -az and netstat -s print totals since boot, so give --nstat twice, before and after, for the change"
 	if rec.Mode == "snapshots" {
 		how = "the last output minus the first"
 	}

@@ -105,11 +105,10 @@ func lastBefore(ps []flows.Packet, n int64) flows.Packet {
 
 // idStep reports whether IP ID b can follow a within the packets between
 // them: a per-connection counter advances by at least 1 and at most by
-// the number of packets in between (with slack for packets the capture
-// lost).
-func idStep(a, b flows.Packet) bool {
+// the number of packets in between, plus slack packets the capture lost.
+func idStep(a, b flows.Packet, slack int64) bool {
 	step := int64(b.IPID - a.IPID) // uint16 wrap-around
-	return step >= 1 && step <= 2*(b.Number-a.Number)+16
+	return step >= 1 && step <= b.Number-a.Number+slack
 }
 
 // ipidOutOfSequence says how the RST's IP ID breaks the sender's own
@@ -125,18 +124,21 @@ func ipidOutOfSequence(own []flows.Packet, rst flows.Packet) string {
 	if len(seq) < 2 {
 		return ""
 	}
+	// A per-connection counter: each sample follows the previous one
+	// strictly (a host-wide counter, as Windows uses, jumps with the
+	// host's other traffic and cannot be judged).
 	for i := 1; i < len(seq); i++ {
-		if !idStep(seq[i-1], seq[i]) {
+		if !idStep(seq[i-1], seq[i], 0) {
 			return ""
 		}
 	}
 	prev := lastBefore(seq, rst.Number)
-	if prev.Number != 0 && !idStep(prev, rst) {
+	if prev.Number != 0 && !idStep(prev, rst, rst.Number-prev.Number+16) {
 		return fmt.Sprintf("does not follow the sender's own sequence (%d at packet %d, which counts up by one per packet)", prev.IPID, prev.Number)
 	}
 	for _, p := range seq {
 		if p.Number > rst.Number {
-			if !idStep(rst, p) {
+			if !idStep(rst, p, p.Number-rst.Number+16) {
 				return fmt.Sprintf("does not fit the sender's own sequence (%d at the later packet %d)", p.IPID, p.Number)
 			}
 			break

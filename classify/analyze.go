@@ -19,8 +19,23 @@ type Options struct {
 	// MaxFlows caps the flows tracked at once (0: no cap).
 	MaxFlows int
 	// OnFlow, when set, receives each flow as soon as it is decided (for
-	// streaming output); the flows are still in Analysis.Flows.
+	// streaming output); the flows are still in Analysis.Flows unless
+	// Stream is set.
 	OnFlow func(*FlowResult)
+	// Stream hands each decided flow to OnFlow only and keeps nothing of
+	// it, so that memory stays bounded on an endless live capture:
+	// Analysis.Flows, Listeners, Hosts and Verdicts stay empty (build
+	// them from the flows collected with Summarize).
+	Stream bool
+	// OnTick, when set, is called when a live source reports that time
+	// passed without a packet (capture.ErrTick), after the flows idle by
+	// then were decided.
+	OnTick func(now time.Time)
+	// IdleHandshake, IdleEstablished and IdleClosed are how long a flow
+	// may stay silent in each state before it is decided (0: the flow
+	// table's defaults of 3 minutes, 2 hours and 60 s). A live capture
+	// shortens IdleClosed so that closed flows are reported soon.
+	IdleHandshake, IdleEstablished, IdleClosed time.Duration
 	// OnSegment, when set, is called for every segment after the flow
 	// table has seen it (the text renderer uses it to print packets).
 	OnSegment func(seg *capture.Segment, u flows.Update)
@@ -54,9 +69,10 @@ type Analysis struct {
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
 	var pending []*flows.Flow
-	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, OnDone: func(f *flows.Flow) {
-		pending = append(pending, f)
-	}})
+	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, IdleHandshake: opts.IdleHandshake,
+		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, OnDone: func(f *flows.Flow) {
+			pending = append(pending, f)
+		}})
 	var seg capture.Segment
 	var last time.Time
 	var err error
@@ -65,7 +81,22 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			break
 		}
 		if err = src.Next(&seg); err != nil {
-			break
+			if !errors.Is(err, capture.ErrTick) {
+				break
+			}
+			// A live source's tick: time passed without a packet.
+			if seg.Time.After(last) {
+				last = seg.Time
+			}
+			table.Advance(seg.Time)
+			if len(pending) > 0 {
+				a.take(pending, last, opts)
+				pending = pending[:0]
+			}
+			if opts.OnTick != nil {
+				opts.OnTick(seg.Time)
+			}
+			continue
 		}
 		if seg.Time.After(last) {
 			last = seg.Time
@@ -75,7 +106,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			opts.OnSegment(&seg, u)
 		}
 		if len(pending) > 0 {
-			a.take(pending, last, opts.OnFlow)
+			a.take(pending, last, opts)
 			pending = pending[:0]
 		}
 	}
@@ -83,7 +114,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		a.Err = err
 	}
 	table.Flush()
-	a.take(pending, last, opts.OnFlow)
+	a.take(pending, last, opts)
 	a.Capture = src.Info()
 	if e := src.Err(); e != nil {
 		a.Err = errors.Join(a.Err, e)
@@ -95,14 +126,28 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	return a
 }
 
-func (a *Analysis) take(fs []*flows.Flow, end time.Time, on func(*FlowResult)) {
+func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 	for _, f := range fs {
 		r := Flow(f, end)
-		a.Flows = append(a.Flows, r)
-		if on != nil {
-			on(r)
+		if !opts.Stream {
+			a.Flows = append(a.Flows, r)
+		}
+		if opts.OnFlow != nil {
+			opts.OnFlow(r)
 		}
 	}
+}
+
+// Summarize builds an Analysis from decided flows, as Analyze does at its
+// end: the flows ordered by ID, the listener and host views, the counts
+// by verdict. The listener diagnosis may reclassify flows (SYNs dropped
+// by an overflowing listener become overflow). Capture and the table's
+// counts are left for the caller to fill. It is for callers that collect
+// the flows themselves (Options.Stream).
+func Summarize(rs []*FlowResult) *Analysis {
+	a := &Analysis{Flows: rs, Verdicts: map[Verdict]int{}}
+	a.finish()
+	return a
 }
 
 // finish orders the flows and builds the listener and host views.

@@ -89,13 +89,7 @@ func (t *Table) Len() int { return len(t.flows) }
 
 // Add feeds one segment (in capture order) and returns what it updated.
 func (t *Table) Add(seg *capture.Segment) Update {
-	if seg.Time.After(t.now) {
-		t.now = seg.Time
-	}
-	if !t.now.Before(t.sweepAt) {
-		t.expire()
-		t.sweepAt = t.now.Add(time.Second)
-	}
+	t.Advance(seg.Time)
 	src, dst := seg.SrcAddrPort(), seg.DstAddrPort()
 	k := keyOf(src, dst)
 	f := t.flows[k]
@@ -142,6 +136,20 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	}
 	t.touch(f)
 	return Update{Flow: f, Dir: d, New: isNew, Seq: res}
+}
+
+// Advance moves the table's clock to now without a segment (a live
+// capture's tick, see capture.ErrTick) and decides the flows idle past
+// their limit, so that a quiet interface still gets its flows decided.
+// A time before the clock is ignored.
+func (t *Table) Advance(now time.Time) {
+	if now.After(t.now) {
+		t.now = now
+	}
+	if !t.now.Before(t.sweepAt) {
+		t.expire()
+		t.sweepAt = t.now.Add(time.Second)
+	}
 }
 
 // Flush decides every flow still tracked, in the order of their first

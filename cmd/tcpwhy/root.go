@@ -46,6 +46,7 @@ type options struct {
 	nano          bool
 	color         string
 	write         string
+	nstat         nstatOptions
 }
 
 const helpText = `tcpwhy reads TCP captures and says, connection by connection and listener by
@@ -100,6 +101,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.nano, "nano", false, "print nanosecond timestamps (--time-stamp-precision=nano)")
 	f.StringVar(&o.color, "color", "auto", "colour the text report: `auto`, always or never (NO_COLOR is respected)")
 	f.StringVarP(&o.write, "write", "w", "", "also write the packets with tcpwhy's annotations as packet comments to `FILE.pcapng`")
+	addNstatFlags(f, &o.nstat)
 	return cmd
 }
 
@@ -156,6 +158,10 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		return src, nil
 	}
+	nin, err := loadNstat(&o.nstat)
+	if err != nil {
+		return err
+	}
 	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows}
 	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano}
 
@@ -180,7 +186,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	case o.format == "json":
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := report.JSON(stdout, a, false); err != nil {
+		if err := report.JSON(stdout, a, false, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	case isReportFormat(o.format):
@@ -192,7 +198,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	case o.quiet:
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := report.Summary(stdout, a); err != nil {
+		if err := report.Summary(stdout, a, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	case o.noAnnotations:
@@ -220,7 +226,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		a = first
-		if err := report.Summary(stdout, a); err != nil {
+		if err := report.Summary(stdout, a, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	}

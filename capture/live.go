@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"time"
 )
 
 // This file holds the live-capture types shared by the libpcap
@@ -20,14 +21,23 @@ import (
 // again. Saved captures never return it.
 var ErrTick = errors.New("tick: no packet due")
 
-// DefaultSnaplen is the default snapshot length of a live capture: whole
-// packets, as tcpdump takes them. Headers only (-s 256) is enough for the
-// analysis.
-const DefaultSnaplen = maxSnaplen
+// DefaultSnaplen is the default snapshot length of a live capture: the
+// link, IP (with options or IPv6 extension headers) and full TCP headers,
+// and ICMP errors with the headers they quote. The analysis needs no
+// payload (its length comes from the IP header). It also keeps libpcap's
+// immediate-mode ring (one fixed-size frame per packet, sized by the snap
+// length where the MTU is unknown, as on "any") from holding only a few
+// dozen packets.
+const DefaultSnaplen = 256
+
+// MaxSnaplen is the largest snapshot length (whole packets, as
+// `tcpdump -s 0` takes them).
+const MaxSnaplen = maxSnaplen
 
 // LiveOptions configure OpenLive.
 type LiveOptions struct {
-	// Snaplen is the snapshot length (0: DefaultSnaplen).
+	// Snaplen is the snapshot length (0: DefaultSnaplen; larger than
+	// MaxSnaplen: MaxSnaplen).
 	Snaplen int
 	// Filter is a BPF expression in tcpdump syntax, run in the kernel.
 	Filter string
@@ -53,6 +63,9 @@ type LiveStats struct {
 	KernelDropped int64
 	// IfDropped counts packets the interface or its driver dropped.
 	IfDropped int64
+	// Time is when the counters were read (the capture clock; zero when
+	// never).
+	Time time.Time
 }
 
 // Live is a Source reading an interface. It never returns io.EOF on its

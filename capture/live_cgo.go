@@ -88,6 +88,7 @@ func OpenLive(iface string, opts LiveOptions) (Live, error) {
 	if snap <= 0 {
 		snap = DefaultSnaplen
 	}
+	snap = min(snap, MaxSnaplen)
 	in, err := pcap.NewInactiveHandle(iface)
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", iface, err)
@@ -148,6 +149,7 @@ func OpenLive(iface string, opts LiveOptions) (Live, error) {
 	}
 	now := time.Now()
 	s.lastTick, s.statsAt = now, now
+	s.statsNano.Store(now.UnixNano()) // nothing dropped yet
 	return s, nil
 }
 
@@ -186,6 +188,7 @@ type liveSource struct {
 	lastPkt  time.Time // capture time of the last packet
 
 	recv, kdrop, ifdrop atomic.Int64
+	statsNano           atomic.Int64 // when they were read, Unix ns
 }
 
 // Next implements Source.
@@ -295,6 +298,7 @@ func (s *liveSource) poll(now time.Time) {
 	s.recv.Store(int64(st.PacketsReceived))
 	s.kdrop.Store(int64(st.PacketsDropped))
 	s.ifdrop.Store(int64(st.PacketsIfDropped))
+	s.statsNano.Store(now.UnixNano())
 }
 
 // finish takes the last counters, flushes the saved capture and closes
@@ -343,7 +347,8 @@ func (s *liveSource) Stop() { s.stop.Store(true) }
 
 // Stats implements Live.
 func (s *liveSource) Stats() LiveStats {
-	return LiveStats{Received: s.recv.Load(), KernelDropped: s.kdrop.Load(), IfDropped: s.ifdrop.Load()}
+	return LiveStats{Received: s.recv.Load(), KernelDropped: s.kdrop.Load(), IfDropped: s.ifdrop.Load(),
+		Time: time.Unix(0, s.statsNano.Load())}
 }
 
 // Close implements Source: it stops the capture (waiting for a Next in

@@ -27,8 +27,9 @@ import (
 // maxWindow bounds the decided flows kept for the listener and host
 // views: when that many were decided since the last summary, a summary
 // of them is printed (as --interval does) and they are dropped. The
-// memory of a live run is bounded by it and by --max-flows.
-const maxWindow = 100_000
+// memory of a live run is bounded by it (a classified flow takes about
+// 3 KB) and by --max-flows.
+const maxWindow = 20_000
 
 // exitInterrupted is the exit code after a second SIGINT.
 const exitInterrupted = 130
@@ -96,7 +97,7 @@ func (t *idleTimeouts) Set(v string) error {
 func addLiveFlags(fs *pflag.FlagSet, o *liveOptions) {
 	o.idle = defaultIdle
 	fs.StringVarP(&o.iface, "interface", "i", "", "capture live on `IFACE` (any: all interfaces); needs root or CAP_NET_RAW")
-	fs.IntVarP(&o.snaplen, "snapshot-length", "s", capture.DefaultSnaplen, "capture at most `N` bytes of each packet (256 keeps the headers, enough for the analysis)")
+	fs.IntVarP(&o.snaplen, "snapshot-length", "s", capture.DefaultSnaplen, "capture at most `N` bytes of each packet: the headers are enough for the analysis; 0 takes whole packets")
 	fs.IntVarP(&o.bufferKiB, "buffer-size", "B", 4096, "kernel capture buffer in `KiB`; raise it when the kernel drops packets")
 	fs.BoolVarP(&o.list, "list-interfaces", "D", false, "list the interfaces -i can capture on")
 	fs.DurationVar(&o.duration, "duration", 0, "stop a live capture after `D` (e.g. 30s, 5m)")
@@ -115,8 +116,13 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 		return usageError{errors.New("-r and -i are exclusive: read a capture or capture live")}
 	case o.format != "text" && o.format != "json":
 		return usageError{fmt.Errorf("--format %q needs a capture file: live capture prints text or json", o.format)}
-	case lo.snaplen <= 0 || lo.bufferKiB < 0:
-		return usageError{errors.New("-s and -B must be positive")}
+	case lo.snaplen < 0 || lo.bufferKiB < 0:
+		return usageError{errors.New("-s and -B must not be negative")}
+	case lo.snaplen > 0 && lo.snaplen < 68:
+		return usageError{fmt.Errorf("-s %d is too short for the IP and TCP headers (at least 68; default %d)", lo.snaplen, capture.DefaultSnaplen)}
+	}
+	if lo.snaplen == 0 {
+		lo.snaplen = capture.MaxSnaplen // -s 0, as tcpdump
 	}
 	if o.filter != "" {
 		if err := capture.CompileFilter(o.filter); err != nil {
@@ -182,7 +188,17 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 		t := time.AfterFunc(lo.duration, src.Stop)
 		defer t.Stop()
 	}
+	var save io.Closer
+	if saveFile != nil {
+		save = saveFile
+	}
+	return streamLive(o, lo, src, save, stdout, stderr)
+}
 
+// streamLive analyses a live source until it ends, streaming the verdicts,
+// and prints the final summary. save, when set, is the file the source
+// saves packets to, closed once the source is.
+func streamLive(o *options, lo *liveOptions, src capture.Live, save io.Closer, stdout, stderr io.Writer) error {
 	lv := &liveRun{o: o, lo: lo, src: src, stdout: stdout, lastReport: time.Now()}
 	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows, Stream: true,
 		IdleHandshake: lo.idle.handshake, IdleEstablished: lo.idle.established, IdleClosed: lo.idle.closed,
@@ -194,8 +210,8 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 	}
 	a := classify.Analyze(src, aopts)
 	src.Close()
-	if saveFile != nil {
-		if err := saveFile.Close(); err != nil && a.Err == nil {
+	if save != nil {
+		if err := save.Close(); err != nil && a.Err == nil {
 			a.Err = fmt.Errorf("write capture file: %w", err)
 		}
 	}
@@ -203,7 +219,8 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 
 	final := classify.Summarize(lv.window)
 	final.Capture, final.Evicted, final.PeakFlows, final.StrayICMP, final.Err = a.Capture, a.Evicted, a.PeakFlows, a.StrayICMP, a.Err
-	lv.observeDrops(a.Capture.Last)
+	lv.observeDrops()
+	lv.suspect += lv.countSuspect()
 	switch {
 	case lv.err != nil:
 	case o.format == "json":
@@ -248,10 +265,9 @@ type liveRun struct {
 	lastReport time.Time              // wall clock of the last summary
 
 	drops   int64          // drops seen so far
-	quietAt time.Time      // capture time drops were last seen unchanged
-	periods [][2]time.Time // capture times around which drops happened
-	suspect int            // flows that overlap a drop period
-	now     time.Time      // latest capture time seen
+	statsAt time.Time      // when the counters were read last
+	periods [][2]time.Time // capture times between which drops happened
+	suspect int            // flows of past windows that overlap a drop period
 }
 
 // maxDropPeriods bounds the drop periods remembered; later ones merge
@@ -267,9 +283,6 @@ func (lv *liveRun) setErr(err error) {
 
 // segment prints one packet (text mode).
 func (lv *liveRun) segment(seg *capture.Segment, u flows.Update) {
-	if seg.Time.After(lv.now) {
-		lv.now = seg.Time
-	}
 	if lv.err == nil {
 		lv.pp.Segment(seg, u)
 	}
@@ -285,13 +298,6 @@ func (lv *liveRun) flush() {
 
 // flow prints a decided flow at once and keeps it for the summary.
 func (lv *liveRun) flow(r *classify.FlowResult) {
-	if r.End.After(lv.now) {
-		lv.now = r.End
-	}
-	lv.observeDrops(lv.now)
-	if lv.overlapsDrops(r) {
-		lv.suspect++
-	}
 	if lv.err == nil {
 		if lv.o.format == "json" {
 			lv.setErr(report.JSONFlow(lv.stdout, r))
@@ -310,13 +316,14 @@ func (lv *liveRun) flow(r *classify.FlowResult) {
 
 // tick flushes the output and prints the periodic summary when due.
 func (lv *liveRun) tick(now time.Time) {
-	if now.After(lv.now) {
-		lv.now = now
-	}
-	lv.observeDrops(lv.now)
+	lv.observeDrops()
 	lv.flush()
 	if lv.lo.interval > 0 && time.Since(lv.lastReport) >= lv.lo.interval {
-		lv.summary()
+		if len(lv.window) > 0 {
+			lv.summary()
+		} else {
+			lv.lastReport = time.Now() // nothing decided: nothing to say
+		}
 	}
 }
 
@@ -324,6 +331,8 @@ func (lv *liveRun) tick(now time.Time) {
 // the last summary, and forgets those flows.
 func (lv *liveRun) summary() {
 	lv.lastReport = time.Now()
+	lv.observeDrops()
+	lv.suspect += lv.countSuspect()
 	a := classify.Summarize(lv.window)
 	a.Capture = lv.src.Info()
 	lv.window = nil
@@ -338,31 +347,38 @@ func (lv *liveRun) summary() {
 	lv.setErr(report.Summary(lv.stdout, a))
 }
 
-// observeDrops notes a rise of the drop counters at capture time now: the
-// drops happened since the previous observation.
-func (lv *liveRun) observeDrops(now time.Time) {
+// observeDrops notes a rise of the drop counters since their previous
+// reading: the drops happened between the two readings.
+func (lv *liveRun) observeDrops() {
 	st := lv.src.Stats()
-	total := st.KernelDropped + st.IfDropped
-	if total > lv.drops {
+	if st.Time.Equal(lv.statsAt) {
+		return
+	}
+	if total := st.KernelDropped + st.IfDropped; total > lv.drops {
 		lv.drops = total
-		lo := lv.quietAt
+		lo := lv.statsAt
 		if n := len(lv.periods); n > 0 && (n >= maxDropPeriods || !lo.After(lv.periods[n-1][1])) {
-			lv.periods[n-1][1] = now
+			lv.periods[n-1][1] = st.Time
 		} else {
-			lv.periods = append(lv.periods, [2]time.Time{lo, now})
+			lv.periods = append(lv.periods, [2]time.Time{lo, st.Time})
 		}
 	}
-	lv.quietAt = now
+	lv.statsAt = st.Time
 }
 
-// overlapsDrops reports whether r was active during a drop period.
-func (lv *liveRun) overlapsDrops(r *classify.FlowResult) bool {
-	for _, p := range lv.periods {
-		if !r.Start.After(p[1]) && !r.End.Before(p[0]) {
-			return true
+// countSuspect counts the flows of the window that were active during a
+// drop period (approximately: the counters are read about once a second).
+func (lv *liveRun) countSuspect() int {
+	n := 0
+	for _, r := range lv.window {
+		for _, p := range lv.periods {
+			if !r.Start.After(p[1]) && !r.End.Before(p[0]) {
+				n++
+				break
+			}
 		}
 	}
-	return false
+	return n
 }
 
 // listInterfaces prints the capture interfaces as `tcpdump -D` does.

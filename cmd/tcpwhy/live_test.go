@@ -22,6 +22,7 @@ import (
 
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/internal/gen"
 )
 
 // Live-capture tests: a namespace end-to-end run of the tcpwhy binary
@@ -489,6 +490,11 @@ func TestLiveEndToEnd(t *testing.T) {
 	if livePackets == 0 || livePackets != offPackets {
 		t.Errorf("live capture record counts %d packets, the -w file %d", livePackets, offPackets)
 	}
+	for _, l := range got {
+		if strings.HasPrefix(l.text, `{"type":"capture"`) && !strings.Contains(l.text, `"dropped":0,`) {
+			t.Errorf("live capture record should count 0 drops: %s", l.text)
+		}
+	}
 	if !strings.Contains(stderr.String(), "packets dropped by kernel") {
 		t.Errorf("no capture statistics on stderr: %s", stderr.String())
 	}
@@ -730,4 +736,122 @@ func TestStreamTicks(t *testing.T) {
 	if len(sum.Listeners) != len(offline.Listeners) {
 		t.Errorf("streamed listeners %d, offline %d", len(sum.Listeners), len(offline.Listeners))
 	}
+}
+
+// fileLive plays a capture file as a live source: a tick every 10 000
+// packets (at the last packet's time), Stop, no drops. It samples the live
+// heap at every tick.
+type fileLive struct {
+	capture.Source
+	n        int
+	last     time.Time
+	stopped  bool
+	peakHeap uint64
+}
+
+func (s *fileLive) Next(seg *capture.Segment) error {
+	if s.stopped {
+		return io.EOF
+	}
+	s.n++
+	if s.n%10_000 == 0 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		s.peakHeap = max(s.peakHeap, ms.HeapAlloc)
+		*seg = capture.Segment{Time: s.last}
+		return capture.ErrTick
+	}
+	err := s.Source.Next(seg)
+	if err == nil {
+		s.last = seg.Time
+	}
+	return err
+}
+
+func (s *fileLive) Stop()                    { s.stopped = true }
+func (s *fileLive) Stats() capture.LiveStats { return capture.LiveStats{} }
+
+// TestLiveMemoryBounded streams a SYN flood of 300 000 spoofed sources
+// through the live analysis with --max-flows 10000: the live heap stays
+// far below what keeping every flow would take (about 3 KB each), and the
+// output holds a summary for every maxWindow decided flows plus the final
+// one.
+func TestLiveMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const flood = 300_000
+	file := filepath.Join(t.TempDir(), "flood.pcap")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, gen.Config{Connections: 100, Seed: 3, SYNFlood: flood}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	src, err := capture.Open([]string{file}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &fileLive{Source: src}
+	o := &options{format: "json", maxFlows: 10_000}
+	lo := &liveOptions{idle: defaultIdle}
+	// Count the records as they are written: keeping 500 MB of output
+	// would hide the heap being measured.
+	flows, summaries, evicted := 0, 0, int64(0)
+	var partial []byte
+	var bad error
+	out := writerFunc(func(p []byte) (int, error) {
+		partial = append(partial, p...)
+		for {
+			i := bytes.IndexByte(partial, '\n')
+			if i < 0 {
+				break
+			}
+			var r struct {
+				Type    string          `json:"type"`
+				Evicted json.RawMessage `json:"evicted"`
+			}
+			if bytes.HasPrefix(partial, []byte(`{"type":"flow",`)) {
+				r.Type = "flow" // spare parsing 300 000 records
+			} else if err := json.Unmarshal(partial[:i], &r); err != nil && bad == nil {
+				bad = fmt.Errorf("bad JSON line %q: %v", partial[:i], err)
+			}
+			switch r.Type {
+			case "flow":
+				flows++
+			case "summary":
+				summaries++
+				json.Unmarshal(r.Evicted, &evicted)
+			}
+			partial = partial[:copy(partial, partial[i+1:])]
+		}
+		return len(p), nil
+	})
+	start := time.Now()
+	if err := streamLive(o, lo, fl, nil, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if bad != nil {
+		t.Fatal(bad)
+	}
+	if flows < flood {
+		t.Errorf("%d flow records, want at least %d", flows, flood)
+	}
+	if want := flows/maxWindow + 1; summaries != want {
+		t.Errorf("%d summaries, want %d (one per %d flows and the final one)", summaries, want, maxWindow)
+	}
+	if evicted < flood-10_000 {
+		t.Errorf("final summary says %d evicted, want at least %d", evicted, flood-10_000)
+	}
+	const limit = 200 << 20
+	if fl.peakHeap == 0 || fl.peakHeap > limit {
+		t.Errorf("peak live heap %d MB, want under %d MB", fl.peakHeap>>20, limit>>20)
+	}
+	t.Logf("%d flows streamed in %v, %d summaries, peak live heap %d MB",
+		flows, time.Since(start).Round(time.Millisecond), summaries, fl.peakHeap>>20)
 }

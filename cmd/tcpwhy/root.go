@@ -67,8 +67,9 @@ Exit codes:
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := &options{}
+	lo := &liveOptions{}
 	cmd := &cobra.Command{
-		Use:           "tcpwhy -r FILE [-r FILE ...] [flags] [filter expression]",
+		Use:           "tcpwhy {-r FILE [-r FILE ...] | -i IFACE} [flags] [filter expression]",
 		Short:         "Explain what happened to every TCP connection in a capture",
 		Long:          helpText,
 		Args:          cobra.ArbitraryArgs,
@@ -78,6 +79,9 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			o.filter = strings.Join(args, " ")
 			if o.jsonShort {
 				o.format = "json"
+			}
+			if lo.iface != "" || lo.list {
+				return runLive(o, lo, stdout, stderr)
 			}
 			return run(o, stdin, stdout, stderr)
 		},
@@ -102,6 +106,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.color, "color", "auto", "colour the text report: `auto`, always or never (NO_COLOR is respected)")
 	f.StringVarP(&o.write, "write", "w", "", "also write the packets with tcpwhy's annotations as packet comments to `FILE.pcapng`")
 	addNstatFlags(f, &o.nstat)
+	addLiveFlags(f, lo)
 	return cmd
 }
 
@@ -125,7 +130,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // run wires the pipeline: capture → flows → classify → report.
 func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(o.files) == 0 {
-		return usageError{errors.New("no input: give a capture with -r FILE")}
+		return usageError{errors.New("no input: give a capture with -r FILE or an interface with -i IFACE")}
 	}
 	if o.format != "text" && o.format != "json" && !isReportFormat(o.format) {
 		return usageError{fmt.Errorf("unknown --format %q (want text, json, markdown, html, zeek or zeek-json)", o.format)}

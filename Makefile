@@ -37,3 +37,7 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# fuzz runs every fuzz target for FUZZTIME each (default 30s).
+fuzz:
+	bash scripts/fuzz.sh

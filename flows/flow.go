@@ -62,6 +62,8 @@ type Packet struct {
 	// HasOptions is set when the segment carried TCP options; HasTS when
 	// one of them was a timestamp.
 	HasOptions, HasTS bool
+	// TSVal is the timestamp option's value (when HasTS).
+	TSVal uint32
 	// TTL and IPID are the IP header's TTL (hop limit) and identification.
 	TTL  uint8
 	IPID uint16
@@ -71,7 +73,7 @@ func packetOf(s *capture.Segment) Packet {
 	return Packet{
 		Number: s.Packet, Time: s.Time, Seq: s.Seq, Ack: s.Ack, Flags: s.Flags,
 		Window: s.Window, Len: s.PayloadLen, HasOptions: s.OptionsLen > 0,
-		HasTS: s.Opt.HasTS, TTL: s.TTL, IPID: s.IPID,
+		HasTS: s.Opt.HasTS, TSVal: s.Opt.TSVal, TTL: s.TTL, IPID: s.IPID,
 	}
 }
 
@@ -150,6 +152,13 @@ type Endpoint struct {
 	ICMPFrom   netip.Addr
 	ICMPCount  int
 	lastNumber int64
+	// last is the previous segment this side sent, to recognise the
+	// same packet captured twice.
+	last     Packet
+	lastSeen bool
+	// Duplicates counts segments captured twice (e.g. `-i any` sees a
+	// forwarded packet on two interfaces); they are not counted again.
+	Duplicates int
 }
 
 // Flow is one TCP connection.
@@ -210,6 +219,8 @@ type Flow struct {
 	key       flowKey
 	prev      *Flow // idle order: least recently active first
 	next      *Flow
+	list      int  // which idle list holds the flow
+	listed    bool // whether it is in one
 }
 
 // Note is a packet of interest with a short tag.

@@ -54,10 +54,11 @@ func keyOf(src, dst netip.AddrPort) flowKey {
 
 // Table is the flow table. Create it with NewTable.
 type Table struct {
-	cfg     Config
-	flows   map[flowKey]*Flow
-	head    *Flow // least recently active
-	tail    *Flow
+	cfg   Config
+	flows map[flowKey]*Flow
+	// idle holds the flows in order of last activity (least recent
+	// first), in two lists: attempts one side never answered, and the rest.
+	idle    [2]idleList
 	nextID  int64
 	now     time.Time
 	sweepAt time.Time
@@ -111,8 +112,8 @@ func (t *Table) Add(seg *capture.Segment) Update {
 		f, reused = nil, true
 	}
 	if f == nil {
-		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows && t.head != nil {
-			old := t.head
+		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows && len(t.flows) > 0 {
+			old := t.evictionVictim()
 			t.remove(old)
 			t.Evicted++
 			old.Evicted = true
@@ -156,14 +157,44 @@ func (t *Table) Advance(now time.Time) {
 // packet, and empties the table.
 func (t *Table) Flush() {
 	var all []*Flow
-	for f := t.head; f != nil; f = f.next {
-		all = append(all, f)
+	for i := range t.idle {
+		for f := t.idle[i].head; f != nil; f = f.next {
+			all = append(all, f)
+		}
 	}
 	sortByID(all)
 	for _, f := range all {
 		t.remove(f)
 		t.decide(f)
 	}
+}
+
+// idleList is a doubly linked list of flows through Flow.prev/next.
+type idleList struct{ head, tail *Flow }
+
+// Idle lists: attempts that one side never answered, and answered flows.
+const (
+	unanswered = 0
+	answered   = 1
+)
+
+func idleClass(f *Flow) int {
+	if f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0 {
+		return unanswered
+	}
+	return answered
+}
+
+// evictionVictim picks the flow to evict when the table is full: the
+// least recently active attempt that the other side never answered (a
+// SYN flood's spoofed SYNs), so that a flood does not cut real
+// connections in the middle; only when there is none, the least recently
+// active flow.
+func (t *Table) evictionVictim() *Flow {
+	if f := t.idle[unanswered].head; f != nil {
+		return f
+	}
+	return t.idle[answered].head
 }
 
 // zeekSplit reports whether Zeek's timers would have ended f before seg
@@ -206,49 +237,57 @@ func (t *Table) idleLimit(f *Flow) time.Duration {
 // it meets a flow active within the shortest limit.
 func (t *Table) expire() {
 	shortest := min(t.cfg.IdleClosed, t.cfg.IdleHandshake, t.cfg.IdleEstablished)
-	for f := t.head; f != nil; {
-		next := f.next
-		idle := t.now.Sub(f.Last.Time)
-		if idle < shortest {
-			break
+	for i := range t.idle {
+		for f := t.idle[i].head; f != nil; {
+			next := f.next
+			idle := t.now.Sub(f.Last.Time)
+			if idle < shortest {
+				break
+			}
+			if idle >= t.idleLimit(f) {
+				t.remove(f)
+				t.decide(f)
+			}
+			f = next
 		}
-		if idle >= t.idleLimit(f) {
-			t.remove(f)
-			t.decide(f)
-		}
-		f = next
 	}
 }
 
 func (t *Table) touch(f *Flow) {
-	if t.tail == f {
+	c := idleClass(f)
+	l := &t.idle[c]
+	if l.tail == f {
 		return
 	}
-	if f.prev != nil || f.next != nil || t.head == f {
+	if f.listed {
 		t.unlink(f)
 	}
-	f.prev = t.tail
-	f.next = nil
-	if t.tail != nil {
-		t.tail.next = f
+	f.prev, f.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = f
 	} else {
-		t.head = f
+		l.head = f
 	}
-	t.tail = f
+	l.tail = f
+	f.list, f.listed = c, true
 }
 
 func (t *Table) unlink(f *Flow) {
+	if !f.listed {
+		return
+	}
+	l := &t.idle[f.list]
 	if f.prev != nil {
 		f.prev.next = f.next
-	} else if t.head == f {
-		t.head = f.next
+	} else {
+		l.head = f.next
 	}
 	if f.next != nil {
 		f.next.prev = f.prev
-	} else if t.tail == f {
-		t.tail = f.prev
+	} else {
+		l.tail = f.prev
 	}
-	f.prev, f.next = nil, nil
+	f.prev, f.next, f.listed = nil, nil, false
 }
 
 func (t *Table) remove(f *Flow) {

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 )
@@ -82,10 +83,38 @@ func (f *Flow) icmp(d int, seg *capture.Segment) {
 	f.Last.Flags = 0
 }
 
+// maxDuplicateGap is how close in time two identical segments must be to
+// be one packet captured twice: no TCP retransmission is that quick.
+const maxDuplicateGap = time.Millisecond
+
+// isDuplicate reports whether pkt repeats side d's previous segment field
+// for field (the same packet captured twice). Only segments that carry
+// something unique to one transmission are judged: a non-zero IPv4 IP ID,
+// or a timestamp value. Kernel RSTs (IP ID 0, no options) and SYN-ACKs
+// (IP ID 0) repeat legitimately within microseconds, so they never are.
+func (e *Endpoint) isDuplicate(pkt Packet) bool {
+	l := e.last
+	if !e.lastSeen || pkt.Flags&capture.RST != 0 || l.Seq != pkt.Seq || l.Ack != pkt.Ack || l.Flags != pkt.Flags ||
+		l.Window != pkt.Window || l.Len != pkt.Len || l.IPID != pkt.IPID || l.HasTS != pkt.HasTS || l.TSVal != pkt.TSVal {
+		return false
+	}
+	if pkt.IPID == 0 && (!pkt.HasTS || pkt.Flags&(capture.SYN|capture.ACK) == capture.SYN|capture.ACK) {
+		return false
+	}
+	dt := pkt.Time.Sub(l.Time)
+	return dt >= -maxDuplicateGap && dt <= maxDuplicateGap
+}
+
 // add updates the flow with a TCP segment sent by side d.
 func (f *Flow) add(d int, seg *capture.Segment) {
 	e, p := &f.Ep[d], &f.Ep[1-d]
 	pkt := packetOf(seg)
+	if e.isDuplicate(pkt) {
+		e.Duplicates++
+		f.Last = pkt
+		return
+	}
+	e.last, e.lastSeen = pkt, true
 	f.Packets++
 	f.Last = pkt
 	if seg.Checksum == capture.ChecksumBad {

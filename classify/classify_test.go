@@ -162,6 +162,12 @@ func TestVerdicts(t *testing.T) {
 				}
 			}
 		}},
+		{name: "overflow, abort_on_overflow=1, first handshake ACK lost", verdict: Overflow, reason: "INVALID_SYN", by: SideServer, gen: "passive", conv: func() *conv {
+			return newConv().handshake().
+				add(1, false, SA, sISN, cISN+1, 65160, 0, true).
+				add(0.001, true, A, cISN+1, sISN+1, 502, 0, true).
+				add(0.00001, false, R, sISN+1, 0, 0, 0, false)
+		}},
 		{name: "overflow, abort_on_overflow=0", verdict: Overflow, conv: func() *conv {
 			return newConv().handshake().
 				add(0.0001, true, PA, cISN+1, sISN+1, 502, 10, true).

@@ -349,9 +349,13 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	// with tcp_abort_on_overflow=1.
 	// The RST follows the ACK at once (within a round trip, seen from
 	// the client side).
-	prompt := rst.Time.Sub(f.HandshakeAck.Time) <= max(200*time.Millisecond, 2*time.Duration(r.HandshakeRTT*float64(time.Second))+10*time.Millisecond)
+	// When the first handshake ACK was lost, the server retransmitted its
+	// SYN-ACK and the RST answers the client's second ACK.
+	window := max(200*time.Millisecond, 2*time.Duration(r.HandshakeRTT*float64(time.Second))+10*time.Millisecond)
+	prompt := rst.Time.Sub(f.HandshakeAck.Time) <= window ||
+		(f.SynAckAfterAck == 1 && !f.ClientDataIgnored && rst.Time.Sub(f.FirstSynAckAfterAck.Time) <= window)
 	if d == flows.Server && handshake && gen == "passive" && rst.Seq == s.ISN+1 && s.FirstData.Number == 0 &&
-		!serverAckedClientData(f) && f.SynAckAfterAck == 0 && prompt {
+		!serverAckedClientData(f) && prompt {
 		set(Overflow, "INVALID_SYN", fmt.Sprintf("%s's accept queue was full and tcp_abort_on_overflow=1: it answered the handshake ACK from %s with a RST; connect() had succeeded, so the first read or write fails with ECONNRESET", xa, ya))
 		r.evidence(f.HandshakeAck)
 		xc.Add("TcpExtListenOverflows", 1)

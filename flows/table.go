@@ -22,7 +22,8 @@ type Config struct {
 	// (0: 2 hours).
 	IdleEstablished time.Duration
 	// IdleClosed is how long a closed or reset flow is kept for late
-	// packets (0: 60 s, like TIME_WAIT).
+	// packets (0: 5 s, Zeek's tcp_close_delay; retransmitted FINs, late
+	// ACKs and data answered from TIME_WAIT come within round trips).
 	IdleClosed time.Duration
 	// OnDone receives every flow once it is decided: expired, evicted,
 	// replaced by a reuse of its 4-tuple, or flushed. The table forgets
@@ -80,7 +81,7 @@ func NewTable(cfg Config) *Table {
 		cfg.IdleEstablished = 2 * time.Hour
 	}
 	if cfg.IdleClosed == 0 {
-		cfg.IdleClosed = 60 * time.Second
+		cfg.IdleClosed = 5 * time.Second
 	}
 	return &Table{cfg: cfg, flows: make(map[flowKey]*Flow)}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,6 +49,8 @@ type options struct {
 	color         string
 	write         string
 	nstat         nstatOptions
+	cpuProfile    string
+	memProfile    string
 }
 
 const helpText = `tcpwhy reads TCP captures and says, connection by connection and listener by
@@ -80,6 +84,11 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			if o.jsonShort {
 				o.format = "json"
 			}
+			stop, err := startProfiles(o)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			if lo.iface != "" || lo.list {
 				return runLive(o, lo, stdout, stderr)
 			}
@@ -107,6 +116,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVarP(&o.write, "write", "w", "", "also write the packets with tcpwhy's annotations as packet comments to `FILE.pcapng`")
 	addNstatFlags(f, &o.nstat)
 	addLiveFlags(f, lo)
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (go tool pprof)")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `FILE` at exit")
 	return cmd
 }
 
@@ -244,4 +255,34 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		return a.Err
 	}
 	return nil
+}
+
+// startProfiles starts the CPU profile and returns a function that stops
+// it and writes the heap profile.
+func startProfiles(o *options) (func(), error) {
+	var cpu *os.File
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		cpu = f
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if o.memProfile != "" {
+			if f, err := os.Create(o.memProfile); err == nil {
+				runtime.GC()
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+	}, nil
 }

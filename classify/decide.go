@@ -39,7 +39,7 @@ func (r *FlowResult) annotate(p flows.Packet, format string, args ...any) {
 // CLOSE_WAIT when the connection was reset (tcp_set_state counts every
 // such transition to CLOSE, sent or received).
 func estabResets(f *flows.Flow, r *FlowResult, d int) {
-	e, p := &f.Ep[d], &f.Ep[1-d]
+	e := &f.Ep[d]
 	established := f.HandshakeAck.Number != 0 || f.RolesGuessed
 	if !established {
 		return
@@ -48,7 +48,6 @@ func estabResets(f *flows.Flow, r *FlowResult, d int) {
 	if e.FIN.Number != 0 && e.FIN.Number < firstRST(f).Number {
 		return
 	}
-	_ = p
 	r.counters(d).Add("TcpEstabResets", 1)
 }
 
@@ -138,9 +137,6 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 	}
 	switch {
 	case c.FIN.Number != 0 && s.FIN.Number != 0:
-		if f.RolesGuessed && !f.HandshakeSeen() && s.SYNCount == 0 {
-			// No handshake seen but both FINs: still a clean close.
-		}
 		r.Verdict = GracefulClose
 		last := laterOf(c.FIN, s.FIN)
 		r.evidence(c.FIN, s.FIN)
@@ -306,7 +302,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 		} else {
 			text += fmt.Sprintf(" (%s RST", reset.Generator)
 		}
-		if cs := counterText(xc, x); cs != "" {
+		if cs := counterText(xc); cs != "" {
 			text += "; nstat on " + x.Addr.Addr().String() + ": " + cs
 		}
 		r.annotate(rst, "%s)", text)
@@ -486,7 +482,7 @@ func unreadBytes(f *flows.Flow, d int) (int, bool) {
 }
 
 // counterText renders a side's counters for an annotation.
-func counterText(c Counters, e *flows.Endpoint) string {
+func counterText(c Counters) string {
 	var parts []string
 	for _, name := range CounterOrder {
 		if n := c[name]; n != 0 {

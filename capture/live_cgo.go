@@ -251,23 +251,8 @@ func (s *liveSource) Next(seg *Segment) error {
 		}
 		*seg = Segment{Packet: s.info.Packets, Time: ts, LinkType: s.lt, WireLen: ci.Length, CapLen: len(data),
 			Data: data, Opt: Options{WScale: -1}}
-		switch s.decode(data, seg) {
-		case resultTCP:
-			s.info.TCP++
-			if seg.Checksum == ChecksumBad {
-				s.info.BadChecksums++
-			}
-			if seg.HeaderTruncated || seg.PayloadInferred {
-				s.info.Truncated++
-			}
+		if s.info.count(s.decode(data, seg), seg) {
 			return nil
-		case resultICMP:
-			s.info.ICMPErrors++
-			return nil
-		case resultFragment:
-			s.info.Fragments++
-		default:
-			s.info.Other++
 		}
 	}
 }

@@ -277,23 +277,8 @@ func (s *fileSource) Next(seg *Segment) error {
 			Data:     rec.data,
 			Opt:      Options{WScale: -1},
 		}
-		switch s.decode(rec, seg) {
-		case resultTCP:
-			s.info.TCP++
-			if seg.Checksum == ChecksumBad {
-				s.info.BadChecksums++
-			}
-			if seg.HeaderTruncated || seg.PayloadInferred {
-				s.info.Truncated++
-			}
+		if s.info.count(s.decode(rec, seg), seg) {
 			return nil
-		case resultICMP:
-			s.info.ICMPErrors++
-			return nil
-		case resultFragment:
-			s.info.Fragments++
-		default:
-			s.info.Other++
 		}
 	}
 }

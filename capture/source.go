@@ -64,3 +64,27 @@ type Info struct {
 	// (live capture only), -1 when unknown.
 	Dropped int64
 }
+
+// count records a decoded packet in the counters and reports whether it
+// is delivered to the caller (a TCP segment or an ICMP error).
+func (info *Info) count(res result, seg *Segment) bool {
+	switch res {
+	case resultTCP:
+		info.TCP++
+		if seg.Checksum == ChecksumBad {
+			info.BadChecksums++
+		}
+		if seg.HeaderTruncated || seg.PayloadInferred {
+			info.Truncated++
+		}
+		return true
+	case resultICMP:
+		info.ICMPErrors++
+		return true
+	case resultFragment:
+		info.Fragments++
+	default:
+		info.Other++
+	}
+	return false
+}

@@ -124,14 +124,8 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 	if lo.snaplen == 0 {
 		lo.snaplen = capture.MaxSnaplen // -s 0, as tcpdump
 	}
-	if o.filter != "" {
-		if err := capture.CompileFilter(o.filter); err != nil {
-			var fe *capture.FilterError
-			if errors.As(err, &fe) {
-				return usageError{err}
-			}
-			return err
-		}
+	if err := checkFilter(o.filter); err != nil {
+		return err
 	}
 	lopts := capture.LiveOptions{Snaplen: lo.snaplen, Filter: o.filter, BufferSize: lo.bufferKiB << 10, Promisc: lo.promisc}
 	var saveFile *os.File

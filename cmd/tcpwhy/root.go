@@ -146,14 +146,8 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.format != "text" && o.format != "json" && !isReportFormat(o.format) {
 		return usageError{fmt.Errorf("unknown --format %q (want text, json, markdown, html, zeek or zeek-json)", o.format)}
 	}
-	if o.filter != "" {
-		if err := capture.CompileFilter(o.filter); err != nil {
-			var fe *capture.FilterError
-			if errors.As(err, &fe) {
-				return usageError{err}
-			}
-			return err
-		}
+	if err := checkFilter(o.filter); err != nil {
+		return err
 	}
 	files := o.files
 	for i, name := range files {
@@ -285,4 +279,20 @@ func startProfiles(o *options) (func(), error) {
 			}
 		}
 	}, nil
+}
+
+// checkFilter compiles a filter expression once, so that a bad one is a
+// usage error (exit 2) before anything is read.
+func checkFilter(expr string) error {
+	if expr == "" {
+		return nil
+	}
+	if err := capture.CompileFilter(expr); err != nil {
+		var fe *capture.FilterError
+		if errors.As(err, &fe) {
+			return usageError{err}
+		}
+		return err
+	}
+	return nil
 }

@@ -27,6 +27,14 @@ type Options struct {
 	// Analysis.Flows, Listeners, Hosts and Verdicts stay empty (build
 	// them from the flows collected with Summarize).
 	Stream bool
+	// Bounded hands each flow to OnFlow once its verdict is final and
+	// keeps none of them (Analysis.Flows stays empty), so that memory
+	// tracks the flows open at once, not all flows: most flows are handed
+	// over as they are decided, in that order; syn-timeout flows, which
+	// the listener diagnosis may turn into overflow, are handed over at
+	// the end. Listeners, Hosts and Verdicts are built as usual, from
+	// compact summaries of the flows.
+	Bounded bool
 	// OnTick, when set, is called when a live source reports that time
 	// passed without a packet (capture.ErrTick), after the flows idle by
 	// then were decided.
@@ -61,6 +69,15 @@ type Analysis struct {
 	StrayICMP int64
 	// Err holds the read errors of broken inputs (nil when clean).
 	Err error
+	// FlowCount counts the flows analysed and Failing those with a
+	// failing verdict (also when the flows were not kept).
+	FlowCount, Failing int
+	// Unexamined counts the flows the listener diagnosis counted but did
+	// not examine one by one, because it kept the most it may.
+	Unexamined int
+
+	agg  *aggregate
+	held heldFlows
 }
 
 // Analyze reads every segment of src, tracks the flows and classifies
@@ -68,6 +85,9 @@ type Analysis struct {
 // before it is analysed.
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
+	if !opts.Stream {
+		a.agg = newAggregate()
+	}
 	var pending []*flows.Flow
 	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, IdleHandshake: opts.IdleHandshake,
 		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, OnDone: func(f *flows.Flow) {
@@ -122,14 +142,39 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	a.Evicted = table.Evicted
 	a.PeakFlows = table.Peak
 	a.StrayICMP = table.StrayICMP
-	a.finish()
+	if !opts.Stream {
+		a.finish()
+	}
+	if opts.Bounded {
+		err := a.held.each(func(r *FlowResult) {
+			if a.agg.reclassified[r.ID] {
+				reclassifyOverflow(r)
+			}
+			if opts.OnFlow != nil {
+				opts.OnFlow(r)
+			}
+		})
+		if err != nil {
+			a.Err = errors.Join(a.Err, err)
+		}
+	}
+	a.agg = nil
 	return a
 }
 
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 	for _, f := range fs {
 		r := Flow(f, end)
-		if !opts.Stream {
+		if a.agg != nil {
+			a.agg.add(r)
+		}
+		switch {
+		case opts.Bounded:
+			if r.Verdict == SynTimeout {
+				a.held.add(r)
+				continue
+			}
+		case !opts.Stream:
 			a.Flows = append(a.Flows, r)
 		}
 		if opts.OnFlow != nil {
@@ -145,22 +190,27 @@ func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 // counts are left for the caller to fill. It is for callers that collect
 // the flows themselves (Options.Stream).
 func Summarize(rs []*FlowResult) *Analysis {
-	a := &Analysis{Flows: rs, Verdicts: map[Verdict]int{}}
+	a := &Analysis{Flows: rs, agg: newAggregate()}
+	for _, r := range rs {
+		a.agg.add(r)
+	}
 	a.finish()
+	a.agg = nil
 	return a
 }
 
-// finish orders the flows and builds the listener and host views.
+// finish orders the flows, builds the listener and host views and applies
+// the listener diagnosis's reclassifications to the flows kept.
 func (a *Analysis) finish() {
 	slices.SortFunc(a.Flows, func(x, y *FlowResult) int { return cmp.Compare(x.ID, y.ID) })
-	a.Listeners = listeners(a.Flows)
-	for _, v := range Verdicts {
-		a.Verdicts[v] = 0
-	}
+	a.Listeners, a.Hosts = a.agg.finish()
+	a.Verdicts = a.agg.verdicts
+	a.FlowCount, a.Failing, a.Unexamined = a.agg.flows, a.agg.failing, a.agg.skipped
 	for _, r := range a.Flows {
-		a.Verdicts[r.Verdict]++
+		if a.agg.reclassified[r.ID] {
+			reclassifyOverflow(r)
+		}
 	}
-	a.Hosts = hosts(a.Flows, a.Listeners)
 }
 
 // Host is one IP address and the counter deltas its nstat should show.
@@ -169,36 +219,4 @@ type Host struct {
 	IP netip.Addr
 	// Counters are the predicted deltas.
 	Counters Counters
-}
-
-func hosts(rs []*FlowResult, ls []*Listener) []*Host {
-	m := map[netip.Addr]*Host{}
-	get := func(ip netip.Addr) *Host {
-		h := m[ip]
-		if h == nil {
-			h = &Host{IP: ip, Counters: Counters{}}
-			m[ip] = h
-		}
-		return h
-	}
-	for _, r := range rs {
-		ch, sh := get(r.Client.Addr()), get(r.Server.Addr())
-		for k, v := range r.ClientCounters {
-			ch.Counters.Add(k, v)
-		}
-		for k, v := range r.ServerCounters {
-			sh.Counters.Add(k, v)
-		}
-	}
-	for _, l := range ls {
-		h := get(l.Server.Addr())
-		h.Counters.Add("TcpExtListenOverflows", l.SynDrops)
-		h.Counters.Add("TcpExtListenDrops", l.SynDrops)
-	}
-	out := make([]*Host, 0, len(m))
-	for _, h := range m {
-		out = append(out, h)
-	}
-	slices.SortFunc(out, func(x, y *Host) int { return x.IP.Compare(y.IP) })
-	return out
 }

@@ -114,38 +114,6 @@ var restartChecks = []string{
 	"nstat -az TcpOutRsts TcpExtTCPAbortOnClose TcpExtTCPAbortOnData around the restart",
 }
 
-func listeners(rs []*FlowResult) []*Listener {
-	m := map[netip.AddrPort]*Listener{}
-	byL := map[netip.AddrPort][]*FlowResult{}
-	ttl := hostTTLs(rs)
-	for _, r := range rs {
-		if r.RolesGuessed && r.Verdict == Midstream {
-			continue
-		}
-		l := m[r.Server]
-		if l == nil {
-			l = &Listener{Server: r.Server, Verdicts: map[Verdict]int{}}
-			m[r.Server] = l
-		}
-		l.Connections++
-		l.Verdicts[r.Verdict]++
-		byL[r.Server] = append(byL[r.Server], r)
-	}
-	out := make([]*Listener, 0, len(m))
-	for k, l := range m {
-		diagnose(l, byL[k], ttl[k.Addr()])
-		// The diagnosis may reclassify flows (dropped SYNs of an
-		// overflowing listener): count the verdicts afterwards.
-		clear(l.Verdicts)
-		for _, r := range byL[k] {
-			l.Verdicts[r.Verdict]++
-		}
-		out = append(out, l)
-	}
-	slices.SortFunc(out, func(x, y *Listener) int { return x.Server.Compare(y.Server) })
-	return out
-}
-
 // ttlRange bounds the TTLs of a host's non-RST packets.
 type ttlRange struct {
 	min, max uint8
@@ -165,27 +133,7 @@ func (t *ttlRange) add(lo, hi uint8, n int) {
 	t.n += n
 }
 
-// hostTTLs collects, per IP address, the TTLs of the packets it sent
-// that were not RSTs, in every flow.
-func hostTTLs(rs []*FlowResult) map[netip.Addr]*ttlRange {
-	m := map[netip.Addr]*ttlRange{}
-	get := func(a netip.Addr) *ttlRange {
-		t := m[a]
-		if t == nil {
-			t = &ttlRange{}
-			m[a] = t
-		}
-		return t
-	}
-	for _, r := range rs {
-		h := &r.hints
-		get(r.Server.Addr()).add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
-		get(r.Client.Addr()).add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
-	}
-	return m
-}
-
-func clientsOf(rs []*FlowResult) int {
+func clientsOf(rs []*brief) int {
 	seen := map[netip.Addr]bool{}
 	for _, r := range rs {
 		seen[r.Client.Addr()] = true
@@ -202,20 +150,21 @@ func plural(n int, one, many string) string {
 
 func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
 
-func diagnose(l *Listener, rs []*FlowResult, ttl *ttlRange) {
-	diagnoseOverflow(l, rs)
-	diagnoseCookies(l, rs)
-	diagnoseSYNDrops(l, rs)
-	diagnoseSlowAccept(l, rs)
-	refused := diagnoseRestart(l, rs)
-	diagnoseRefusals(l, rs, refused, ttl)
+func diagnose(la *listenerAgg, ttl *ttlRange) {
+	diagnoseOverflow(la)
+	diagnoseCookies(la)
+	diagnoseSYNDrops(la)
+	diagnoseSlowAccept(la)
+	refused := diagnoseRestart(la)
+	diagnoseRefusals(la, refused, ttl)
 }
 
 // diagnoseOverflow reports an accept queue that overflowed: handshake
 // ACKs ignored (SYN-ACKs retransmitted after them) or reset, and the SYNs
 // it dropped meanwhile.
-func diagnoseOverflow(l *Listener, rs []*FlowResult) {
-	var over []*FlowResult
+func diagnoseOverflow(la *listenerAgg) {
+	l, rs := la.l, la.briefs
+	var over []*brief
 	var ev []int64
 	var t0, t1 time.Time
 	abort1, abort0 := 0, 0
@@ -273,10 +222,7 @@ func diagnoseOverflow(l *Listener, rs []*FlowResult) {
 	for _, r := range rs {
 		if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) {
 			r.Verdict = Overflow
-			r.Explanation = fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
-			for i := range r.Annotations {
-				r.Annotations[i].Text = "overflow: " + r.Explanation
-			}
+			la.overflowed = append(la.overflowed, r.ID)
 			over = append(over, r)
 			ev = addEvidence(ev, r.Evidence...)
 			if r.End.After(t1) {
@@ -284,34 +230,31 @@ func diagnoseOverflow(l *Listener, rs []*FlowResult) {
 			}
 		}
 	}
-	synDrops := 0
-	for _, r := range rs {
-		synDrops += r.SynDropsSeen
-	}
+	synDrops := la.synDrops
 	l.SynDrops = synDrops
 	clients := clientsOf(over)
 	l.Diagnosis = append(l.Diagnosis, Diagnosis{
 		Kind: KindOverflow,
 		Explanation: fmt.Sprintf("%s of %d to %s (from %s) hit a full accept queue between %s and %s (%.1f s): %s; %s went unanswered meanwhile",
-			plural(len(over), "connection", "connections"), len(rs), l.Server, plural(clients, "client host", "client hosts"),
+			plural(len(over), "connection", "connections"), l.Connections, l.Server, plural(clients, "client host", "client hosts"),
 			clock(t0), clock(t1), t1.Sub(t0).Seconds(), how, plural(synDrops, "client SYN", "client SYNs")),
 		Checks: overflowChecks, Evidence: ev,
 		Connections: len(over), Clients: clients, Start: t0, End: t1, AbortOnOverflow: setting,
 	})
-	n := acceptQueueEstimate(rs, t0)
+	n := acceptQueueEstimate(la.times, t0)
 	l.AcceptQueueEstimate = &n
 }
 
 // diagnoseCookies reports SYN-ACKs that were SYN cookies.
-func diagnoseCookies(l *Listener, rs []*FlowResult) {
-	var cs []*FlowResult
+func diagnoseCookies(la *listenerAgg) {
+	l, rs := la.l, la.briefs
+	var cs []*brief
 	var ev []int64
 	signs := map[string]int{}
-	onlyTrimmed, fullSeen := true, false
+	onlyTrimmed, fullSeen := true, la.fullOpts
 	var t0, t1 time.Time
 	for _, r := range rs {
 		h := &r.hints
-		fullSeen = fullSeen || h.fullOpts
 		if len(h.cookie) == 0 {
 			continue
 		}
@@ -350,27 +293,28 @@ func diagnoseCookies(l *Listener, rs []*FlowResult) {
 // diagnoseSYNDrops reports SYNs that went unanswered while the port
 // answered other SYNs at the same time: a full queue drops some SYNs, a
 // firewall drops all of them, and one lost SYN is ordinary packet loss.
-func diagnoseSYNDrops(l *Listener, rs []*FlowResult) {
-	var hit []*FlowResult
+func diagnoseSYNDrops(la *listenerAgg) {
+	l, rs := la.l, la.briefs
+	var hit []*brief
 	var ev []int64
 	dropped, answered := 0, 0
 	var t0, t1 time.Time
 	// The listener's SYN-ACK times, sorted, to find the ones sent while a
 	// client was waiting for an answer.
-	var acks []time.Time
-	for _, r := range rs {
-		if a := r.hints.synAck; !a.IsZero() {
-			acks = append(acks, a)
+	var acks []int64
+	for _, t := range la.times {
+		if t.synAckPkt != 0 {
+			acks = append(acks, t.synAck)
 		}
 	}
-	slices.SortFunc(acks, time.Time.Compare)
+	slices.Sort(acks)
 	for _, r := range rs {
 		h := &r.hints
 		if h.dropped == 0 || r.Verdict == Overflow || r.Verdict == NoListener || r.Verdict == Unreachable {
 			continue
 		}
-		lo, _ := slices.BinarySearchFunc(acks, h.dropStart.Add(-500*time.Millisecond), time.Time.Compare)
-		hi, found := slices.BinarySearchFunc(acks, h.dropEnd, time.Time.Compare)
+		lo, _ := slices.BinarySearch(acks, h.dropStart.Add(-500*time.Millisecond).UnixNano())
+		hi, found := slices.BinarySearch(acks, h.dropEnd.UnixNano())
 		if found {
 			hi++
 		}
@@ -410,8 +354,9 @@ const slowAcceptDelay = time.Second
 // diagnoseSlowAccept reports connections that waited seconds after their
 // handshake for the server's first data while newer ones completed their
 // handshakes behind them: the accept queue was draining slowly.
-func diagnoseSlowAccept(l *Listener, rs []*FlowResult) {
-	var slow []*FlowResult
+func diagnoseSlowAccept(la *listenerAgg) {
+	l, rs := la.l, la.briefs
+	var slow []*brief
 	for _, r := range rs {
 		if !r.HandshakeDone.IsZero() && !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Sub(r.HandshakeDone) >= slowAcceptDelay {
 			slow = append(slow, r)
@@ -420,11 +365,11 @@ func diagnoseSlowAccept(l *Listener, rs []*FlowResult) {
 	if len(slow) < 2 {
 		return
 	}
-	slices.SortFunc(slow, func(a, b *FlowResult) int { return a.HandshakeDone.Compare(b.HandshakeDone) })
+	slices.SortFunc(slow, func(a, b *brief) int { return a.HandshakeDone.Compare(b.HandshakeDone) })
 	// A connection waited behind another when its handshake completed
 	// before the other's first response (slow is in handshake order).
-	waiting := map[*FlowResult]bool{}
-	var latest *FlowResult // the earlier connection answered last
+	waiting := map[*brief]bool{}
+	var latest *brief // the earlier connection answered last
 	for _, b := range slow {
 		if latest != nil && b.HandshakeDone.After(latest.HandshakeDone) && b.HandshakeDone.Before(latest.ServerFirstResponse) {
 			waiting[latest], waiting[b] = true, true
@@ -439,7 +384,7 @@ func diagnoseSlowAccept(l *Listener, rs []*FlowResult) {
 	var ev []int64
 	var lo, hi time.Duration
 	var t0, t1 time.Time
-	var hit []*FlowResult
+	var hit []*brief
 	for _, r := range slow {
 		if !waiting[r] {
 			continue
@@ -475,8 +420,9 @@ const restartBurst = time.Second
 // children left in the accept queue, a dying process its open
 // connections), then refused connections, then maybe service again. It
 // returns the refused flows it explains.
-func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
-	var aborts []*FlowResult
+func diagnoseRestart(la *listenerAgg) map[*brief]bool {
+	l, rs := la.l, la.briefs
+	var aborts []*brief
 	for _, r := range rs {
 		if r.Reset != nil && r.Reset.By == SideServer && r.Reset.Generator == "active" && r.hints.srvRST.Number != 0 {
 			aborts = append(aborts, r)
@@ -485,8 +431,8 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 	if len(aborts) < 2 {
 		return nil
 	}
-	at := func(r *FlowResult) time.Time { return r.hints.srvRST.Time }
-	slices.SortFunc(aborts, func(a, b *FlowResult) int { return at(a).Compare(at(b)) })
+	at := func(r *brief) time.Time { return r.hints.srvRST.Time }
+	slices.SortFunc(aborts, func(a, b *brief) int { return at(a).Compare(at(b)) })
 	var refusals []time.Time
 	for _, r := range rs {
 		if r.Verdict == NoListener {
@@ -516,16 +462,21 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 		}
 		first := refusals[k]
 		// Service again: the first SYN answered after the first refusal.
-		var back *FlowResult
-		for _, r := range rs {
-			if a := r.hints.synAck; !a.IsZero() && a.After(first) && (back == nil || a.Before(back.hints.synAck)) {
-				back = r
+		var back *flowTimes
+		for i := range la.times {
+			t := &la.times[i]
+			if t.synAckPkt != 0 && t.synAck > first.UnixNano() && (back == nil || t.synAck < back.synAck) {
+				back = t
 			}
 		}
-		var refused []*FlowResult
+		var backAt time.Time
+		if back != nil {
+			backAt = time.Unix(0, back.synAck)
+		}
+		var refused []*brief
 		lastRefused := first
 		for _, r := range rs {
-			if r.Verdict == NoListener && !r.Start.Before(start) && (back == nil || r.Start.Before(back.hints.synAck)) {
+			if r.Verdict == NoListener && !r.Start.Before(start) && (back == nil || r.Start.Before(backAt)) {
 				refused = append(refused, r)
 				if r.Start.After(lastRefused) {
 					lastRefused = r.Start
@@ -543,16 +494,16 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 			l.Server, len(burst), end.Sub(at(burst[0])).Seconds(), clock(at(burst[0])), plural(len(refused), "connection attempt", "connection attempts"))
 		t1 := lastRefused
 		if back != nil {
-			t1 = back.hints.synAck
+			t1 = backAt
 			expl += fmt.Sprintf("; it answered SYNs again at %s, %.1f s after the resets", clock(t1), t1.Sub(at(burst[0])).Seconds())
-			ev = addEvidence(ev, back.hints.synAckPkt)
+			ev = addEvidence(ev, back.synAckPkt)
 		} else {
 			expl += "; it did not answer again before the capture ended"
 		}
-		all := append(append([]*FlowResult{}, burst...), refused...)
+		all := append(append([]*brief{}, burst...), refused...)
 		l.Diagnosis = append(l.Diagnosis, Diagnosis{Kind: KindRestart, Explanation: expl, Checks: restartChecks, Evidence: ev,
 			Connections: len(all), Clients: clientsOf(all), Start: at(burst[0]), End: t1})
-		m := map[*FlowResult]bool{}
+		m := map[*brief]bool{}
 		for _, r := range refused {
 			m[r] = true
 		}
@@ -563,9 +514,10 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 
 // diagnoseRefusals reports SYNs answered by a RST, and whether the TTL of
 // those RSTs says the host or a box in the path sent them.
-func diagnoseRefusals(l *Listener, rs []*FlowResult, explained map[*FlowResult]bool, host *ttlRange) {
+func diagnoseRefusals(la *listenerAgg, explained map[*brief]bool, host *ttlRange) {
+	l, rs := la.l, la.briefs
 	var rej []int64
-	var hit []*FlowResult
+	var hit []*brief
 	var t0, t1 time.Time
 	var lo, hi uint8
 	nonzeroID := 0
@@ -626,7 +578,7 @@ func diagnoseRefusals(l *Listener, rs []*FlowResult, explained map[*FlowResult]b
 	}
 	l.Diagnosis = append(l.Diagnosis, Diagnosis{
 		Kind:        KindRejectOrNot,
-		Explanation: fmt.Sprintf("%d of %d connection attempts to %s were refused with a RST: nothing listened on the port, or a firewall rejected them; %s", len(hit), len(rs), l.Server, hint),
+		Explanation: fmt.Sprintf("%d of %d connection attempts to %s were refused with a RST: nothing listened on the port, or a firewall rejected them; %s", len(hit), l.Connections, l.Server, hint),
 		Checks:      checks,
 		Evidence:    rej, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1, RejectedBy: by,
 	})
@@ -635,19 +587,28 @@ func diagnoseRefusals(l *Listener, rs []*FlowResult, explained map[*FlowResult]b
 // acceptQueueEstimate counts the connections that had completed their
 // handshake and were still waiting, unserved, when the first overflow
 // happened at t0: they filled the queue.
-func acceptQueueEstimate(rs []*FlowResult, t0 time.Time) int {
-	n := 0
-	for _, r := range rs {
-		if r.Verdict == Overflow || r.HandshakeDone.IsZero() || !r.HandshakeDone.Before(t0) {
-			continue
-		}
-		if !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Before(t0) {
-			continue
-		}
-		if !r.ClosedAt.IsZero() && r.ClosedAt.Before(t0) {
+func acceptQueueEstimate(ts []flowTimes, t0 time.Time) int {
+	n, at := 0, t0.UnixNano()
+	for _, t := range ts {
+		if t.overflow || t.handshakeDone == 0 || t.handshakeDone >= at || t.waitEnd < at {
 			continue
 		}
 		n++
 	}
 	return n
+}
+
+// overflowExplanation is the explanation of a syn-timeout flow that the
+// diagnosis of its overflowing listener turned into overflow.
+func overflowExplanation(r *FlowResult) string {
+	return fmt.Sprintf("%s's SYNs arrived while the accept queue of %s was full and were dropped without an answer (%d SYNs)", r.Client, r.Server, r.SYNRetransmits+1)
+}
+
+// reclassifyOverflow turns a syn-timeout flow into overflow.
+func reclassifyOverflow(r *FlowResult) {
+	r.Verdict = Overflow
+	r.Explanation = overflowExplanation(r)
+	for i := range r.Annotations {
+		r.Annotations[i].Text = "overflow: " + r.Explanation
+	}
 }

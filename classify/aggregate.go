@@ -1,0 +1,223 @@
+package classify
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// The listener and host views are built from what each decided flow
+// leaves behind, not from the flows themselves, so that an analysis can
+// emit and free every flow as soon as it is decided. A flow leaves:
+//   - counts (connections, verdicts, counter deltas, TTL ranges), always;
+//   - a flowTimes (40 bytes, no pointers) per flow of a listener: the
+//     SYN-ACK and accept-queue times the diagnosis compares other flows
+//     with;
+//   - a brief (a trimmed copy of the FlowResult) only when the flow is
+//     notable to a diagnosis: a failing verdict, dropped SYNs, a SYN
+//     cookie, a retransmitted SYN-ACK, a slow first response or a reset
+//     by the server. Ordinary flows (most of a capture) leave none.
+
+// maxBriefs caps the briefs kept over a whole analysis; beyond it the
+// listener diagnosis counts flows but no longer examines them one by one
+// (a SYN flood of millions of spoofed addresses must not exhaust memory).
+const maxBriefs = 1 << 20
+
+// flowTimes is what the diagnosis needs of every flow of a listener.
+type flowTimes struct {
+	// synAck and synAckPkt are the first SYN-ACK's time (Unix ns) and
+	// packet number (0: none).
+	synAck, synAckPkt int64
+	// handshakeDone is when the client completed the handshake (Unix ns,
+	// 0: never); waitEnd is the earliest of the server's first response
+	// and the close (math.MaxInt64: neither).
+	handshakeDone, waitEnd int64
+	// overflow is set when the flow's verdict is overflow.
+	overflow bool
+}
+
+// brief is the part of a FlowResult the listener diagnosis reads.
+type brief struct {
+	ID                                int64
+	Client, Server                    netip.AddrPort
+	Verdict                           Verdict
+	SYNRetransmits, SYNACKRetransmits int
+	Start, End                        time.Time
+	HandshakeDone                     time.Time
+	ServerFirstResponse, ClosedAt     time.Time
+	FirstPacket                       int64
+	Evidence                          []int64
+	Reset                             *Reset
+	hints                             flowHints
+}
+
+// listenerAgg collects what the flows of one server ip:port leave.
+type listenerAgg struct {
+	l        *Listener
+	times    []flowTimes
+	briefs   []*brief
+	synDrops int
+	fullOpts bool
+	// overflowed lists the IDs of the syn-timeout flows the diagnosis
+	// turned into overflow.
+	overflowed []int64
+}
+
+// aggregate builds the listener and host views flow by flow.
+type aggregate struct {
+	listeners map[netip.AddrPort]*listenerAgg
+	hosts     map[netip.Addr]*Host
+	ttl       map[netip.Addr]*ttlRange
+	verdicts  map[Verdict]int
+	flows     int
+	failing   int
+	briefs    int
+	// skipped counts the notable flows left without a brief (maxBriefs).
+	skipped int
+	// reclassified maps the IDs of flows the listener diagnosis turned
+	// into overflow (filled by finish).
+	reclassified map[int64]bool
+}
+
+func newAggregate() *aggregate {
+	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, hosts: map[netip.Addr]*Host{},
+		ttl: map[netip.Addr]*ttlRange{}, verdicts: map[Verdict]int{}}
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (g *aggregate) host(ip netip.Addr) *Host {
+	h := g.hosts[ip]
+	if h == nil {
+		h = &Host{IP: ip, Counters: Counters{}}
+		g.hosts[ip] = h
+	}
+	return h
+}
+
+func (g *aggregate) ttlOf(ip netip.Addr) *ttlRange {
+	t := g.ttl[ip]
+	if t == nil {
+		t = &ttlRange{}
+		g.ttl[ip] = t
+	}
+	return t
+}
+
+// notable reports whether some listener diagnosis looks at the flow
+// itself, beyond its counts and times.
+func notable(r *FlowResult) bool {
+	if r.Verdict.Failing() || r.hints.dropped > 0 || len(r.hints.cookie) > 0 || r.SYNACKRetransmits > 0 {
+		return true
+	}
+	if !r.HandshakeDone.IsZero() && !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Sub(r.HandshakeDone) >= slowAcceptDelay {
+		return true
+	}
+	return r.Reset != nil && r.Reset.By == SideServer
+}
+
+// add takes one decided flow.
+func (g *aggregate) add(r *FlowResult) {
+	g.flows++
+	g.verdicts[r.Verdict]++
+	if r.Verdict.Failing() {
+		g.failing++
+	}
+	ch, sh := g.host(r.Client.Addr()), g.host(r.Server.Addr())
+	for k, v := range r.ClientCounters {
+		ch.Counters.Add(k, v)
+	}
+	for k, v := range r.ServerCounters {
+		sh.Counters.Add(k, v)
+	}
+	h := &r.hints
+	g.ttlOf(r.Server.Addr()).add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
+	g.ttlOf(r.Client.Addr()).add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
+	if r.RolesGuessed && r.Verdict == Midstream {
+		return
+	}
+	la := g.listeners[r.Server]
+	if la == nil {
+		la = &listenerAgg{l: &Listener{Server: r.Server, Verdicts: map[Verdict]int{}}}
+		g.listeners[r.Server] = la
+	}
+	la.l.Connections++
+	la.synDrops += r.SynDropsSeen
+	la.fullOpts = la.fullOpts || h.fullOpts
+	ft := flowTimes{synAckPkt: h.synAckPkt, handshakeDone: unixNano(r.HandshakeDone), waitEnd: math.MaxInt64,
+		overflow: r.Verdict == Overflow}
+	if h.synAckPkt != 0 {
+		ft.synAck = h.synAck.UnixNano()
+	}
+	if !r.ServerFirstResponse.IsZero() {
+		ft.waitEnd = r.ServerFirstResponse.UnixNano()
+	}
+	if !r.ClosedAt.IsZero() {
+		ft.waitEnd = min(ft.waitEnd, r.ClosedAt.UnixNano())
+	}
+	la.times = append(la.times, ft)
+	if !notable(r) {
+		la.l.Verdicts[r.Verdict]++
+		return
+	}
+	if g.briefs >= maxBriefs {
+		g.skipped++
+		la.l.Verdicts[r.Verdict]++
+		return
+	}
+	g.briefs++
+	b := &brief{ID: r.ID, Client: r.Client, Server: r.Server, Verdict: r.Verdict, SYNRetransmits: r.SYNRetransmits,
+		SYNACKRetransmits: r.SYNACKRetransmits, Start: r.Start, End: r.End, HandshakeDone: r.HandshakeDone,
+		ServerFirstResponse: r.ServerFirstResponse, ClosedAt: r.ClosedAt, FirstPacket: r.FirstPacket,
+		Evidence: r.Evidence, hints: r.hints}
+	if len(b.Evidence) > maxEvidence {
+		b.Evidence = b.Evidence[:maxEvidence:maxEvidence]
+	}
+	if r.Reset != nil {
+		rs := *r.Reset
+		rs.InjectedSuspect = nil
+		b.Reset = &rs
+	}
+	la.briefs = append(la.briefs, b)
+}
+
+// finish diagnoses the listeners and returns the listener and host views;
+// it fills g.reclassified and moves the reclassified flows' verdict counts.
+func (g *aggregate) finish() ([]*Listener, []*Host) {
+	g.reclassified = map[int64]bool{}
+	out := make([]*Listener, 0, len(g.listeners))
+	for _, la := range g.listeners {
+		diagnose(la, g.ttl[la.l.Server.Addr()])
+		for _, b := range la.briefs {
+			la.l.Verdicts[b.Verdict]++
+		}
+		for _, id := range la.overflowed {
+			g.reclassified[id] = true
+			g.verdicts[SynTimeout]--
+			g.verdicts[Overflow]++
+		}
+		out = append(out, la.l)
+	}
+	slices.SortFunc(out, func(x, y *Listener) int { return x.Server.Compare(y.Server) })
+	for _, l := range out {
+		g.host(l.Server.Addr()).Counters.Add("TcpExtListenOverflows", l.SynDrops)
+		g.host(l.Server.Addr()).Counters.Add("TcpExtListenDrops", l.SynDrops)
+	}
+	hs := make([]*Host, 0, len(g.hosts))
+	for _, h := range g.hosts {
+		hs = append(hs, h)
+	}
+	slices.SortFunc(hs, func(x, y *Host) int { return x.IP.Compare(y.IP) })
+	for _, v := range Verdicts {
+		if _, ok := g.verdicts[v]; !ok {
+			g.verdicts[v] = 0
+		}
+	}
+	return out, hs
+}

@@ -1,6 +1,7 @@
 package classify
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
 	"slices"
@@ -193,6 +194,8 @@ func (g *aggregate) finish() ([]*Listener, []*Host) {
 	g.reclassified = map[int64]bool{}
 	out := make([]*Listener, 0, len(g.listeners))
 	for _, la := range g.listeners {
+		// Diagnoses pick their evidence from the first flows.
+		slices.SortFunc(la.briefs, func(x, y *brief) int { return cmp.Compare(x.ID, y.ID) })
 		diagnose(la, g.ttl[la.l.Server.Addr()])
 		for _, b := range la.briefs {
 			la.l.Verdicts[b.Verdict]++

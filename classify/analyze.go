@@ -220,3 +220,18 @@ type Host struct {
 	// Counters are the predicted deltas.
 	Counters Counters
 }
+
+// Counts returns how many flows were analysed and how many of them
+// failed: FlowCount and Failing, or for an Analysis put together by hand
+// (FlowCount zero), the counts of its Flows.
+func (a *Analysis) Counts() (flows, failing int) {
+	if a.FlowCount > 0 || len(a.Flows) == 0 {
+		return a.FlowCount, a.Failing
+	}
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			failing++
+		}
+	}
+	return len(a.Flows), failing
+}

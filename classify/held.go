@@ -11,7 +11,7 @@ import (
 
 // heldInMemory is how many held flows stay in memory before the rest go
 // to a temporary file.
-const heldInMemory = 4096
+var heldInMemory = 4096
 
 // heldFlows keeps the flows whose verdict may still change (syn-timeout
 // flows that the listener diagnosis may turn into overflow) until the

@@ -327,6 +327,68 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.R
 			}
 		}
 	}
+	return jsonTail(bw, enc, a, recs)
+}
+
+// JSONStream writes the same NDJSON as JSON for an analysis that hands
+// its flows over one by one and keeps none (classify.Options.Bounded).
+// The flow records wait in a spool (memory, then an unlinked temporary
+// file) because the capture record, whose counts are known only at the
+// end, comes first. Flow records appear in the order they were handed
+// over.
+type JSONStream struct {
+	w     io.Writer
+	sp    spool
+	bw    *bufio.Writer
+	enc   *json.Encoder
+	err   error
+	flows int
+}
+
+// NewJSONStream returns a JSONStream writing to w.
+func NewJSONStream(w io.Writer) *JSONStream {
+	s := &JSONStream{w: w}
+	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
+	s.enc = json.NewEncoder(s.bw)
+	return s
+}
+
+// Flow spools one flow record.
+func (s *JSONStream) Flow(r *classify.FlowResult) {
+	if s.err != nil {
+		return
+	}
+	if err := s.enc.Encode(flowRecord(r)); err != nil {
+		s.err = fmt.Errorf("write json: %w", err)
+	}
+	s.flows++
+}
+
+// Close writes the capture record, the spooled flow records, and the
+// listener, host, reconciliation and summary records of a.
+func (s *JSONStream) Close(a *classify.Analysis, recs ...*classify.Reconciliation) error {
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	bw := bufio.NewWriterSize(s.w, 64<<10)
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(captureRecord(a.Capture, a.Err)); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if err := s.sp.copyTo(s.w); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return jsonTail(bw, enc, a, recs)
+}
+
+// jsonTail writes the records after the flows and flushes bw.
+func jsonTail(bw *bufio.Writer, enc *json.Encoder, a *classify.Analysis, recs []*classify.Reconciliation) error {
 	for _, l := range a.Listeners {
 		if err := enc.Encode(listenerRecord(l)); err != nil {
 			return fmt.Errorf("write json: %w", err)
@@ -345,13 +407,8 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.R
 			return fmt.Errorf("write json: %w", err)
 		}
 	}
-	failing := 0
-	for _, r := range a.Flows {
-		if r.Verdict.Failing() {
-			failing++
-		}
-	}
-	s := jsonSummary{Type: "summary", Flows: len(a.Flows), Failing: failing, Verdicts: a.Verdicts,
+	flows, failing := a.Counts()
+	s := jsonSummary{Type: "summary", Flows: flows, Failing: failing, Verdicts: a.Verdicts,
 		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP}
 	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("write json: %w", err)

@@ -88,12 +88,79 @@ func (p *PacketPrinter) Close() error {
 	return p.err
 }
 
-// Summary writes the text summary: flows by verdict, the failing flows
-// one line each, listeners with a diagnosis, predicted per-host counters,
-// and the reconciliation of each recs entry (counters a user gave with
-// --nstat) with them.
+// Summary writes the end-of-run summary: counts by verdict, the failing
+// flows, the listener diagnoses and the per-host counter deltas.
 func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation) error {
 	bw := bufio.NewWriter(w)
+	summaryHead(bw, a)
+	failing := false
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			if !failing {
+				fmt.Fprintf(bw, "\nfailing flows:\n")
+				failing = true
+			}
+			failingLine(bw, r)
+		}
+	}
+	return summaryTail(bw, a, recs)
+}
+
+// SummaryStream writes the same summary as Summary for an analysis that
+// hands its flows over one by one and keeps none
+// (classify.Options.Bounded): the failing flows' lines wait in a spool
+// (memory, then an unlinked temporary file) until the counts above them
+// are known. They appear in the order the flows were handed over.
+type SummaryStream struct {
+	w   io.Writer
+	sp  spool
+	bw  *bufio.Writer
+	any bool
+}
+
+// NewSummaryStream returns a SummaryStream writing to w.
+func NewSummaryStream(w io.Writer) *SummaryStream {
+	s := &SummaryStream{w: w}
+	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
+	return s
+}
+
+// Flow spools the line of a failing flow.
+func (s *SummaryStream) Flow(r *classify.FlowResult) {
+	if r.Verdict.Failing() {
+		s.any = true
+		failingLine(s.bw, r)
+	}
+}
+
+// Close writes the summary of a with the spooled lines.
+func (s *SummaryStream) Close(a *classify.Analysis, recs ...*classify.Reconciliation) error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	bw := bufio.NewWriter(s.w)
+	summaryHead(bw, a)
+	if s.any {
+		fmt.Fprintf(bw, "\nfailing flows:\n")
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		if err := s.sp.copyTo(s.w); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	return summaryTail(bw, a, recs)
+}
+
+func failingLine(bw *bufio.Writer, r *classify.FlowResult) {
+	fmt.Fprintf(bw, "  %s > %s  %s: %s [packets %d-%d]\n", r.Client, r.Server, r.Verdict, r.Explanation, r.FirstPacket, r.LastPacket)
+	if r.Reset != nil && r.Reset.InjectedSuspect != nil {
+		fmt.Fprintf(bw, "      injected RST suspect (packet %d): %s\n", r.Reset.InjectedSuspect.Packet, strings.Join(r.Reset.InjectedSuspect.Evidence, "; "))
+	}
+}
+
+// summaryHead writes the summary's title, notes and counts by verdict.
+func summaryHead(bw *bufio.Writer, a *classify.Analysis) {
 	ci := a.Capture
 	span := ""
 	if !ci.First.IsZero() {
@@ -103,7 +170,8 @@ func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation
 	for _, in := range ci.Inputs {
 		names = append(names, in.Name)
 	}
-	fmt.Fprintf(bw, "\n== tcpwhy summary: %d flows in %s (%d packets, %d TCP%s)\n", len(a.Flows), strings.Join(names, ", "), ci.Packets, ci.TCP, span)
+	nflows, _ := a.Counts()
+	fmt.Fprintf(bw, "\n== tcpwhy summary: %d flows in %s (%d packets, %d TCP%s)\n", nflows, strings.Join(names, ", "), ci.Packets, ci.TCP, span)
 	if ci.BadChecksums > 0 {
 		fmt.Fprintf(bw, "note: %d TCP segments carry a wrong checksum (checksum offload on the capturing host, or veth); they were analysed anyway\n", ci.BadChecksums)
 	}
@@ -113,27 +181,20 @@ func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation
 	if a.Evicted > 0 {
 		fmt.Fprintf(bw, "note: the flow table was full: %d flows were decided early (raise --max-flows)\n", a.Evicted)
 	}
+	if a.Unexamined > 0 {
+		fmt.Fprintf(bw, "note: the listener diagnosis examined the first notable flows and only counted %d more\n", a.Unexamined)
+	}
 	fmt.Fprintf(bw, "\nflows by verdict:\n")
 	for _, v := range classify.Verdicts {
 		if n := a.Verdicts[v]; n > 0 {
 			fmt.Fprintf(bw, "  %-17s %d\n", v, n)
 		}
 	}
-	var failing []*classify.FlowResult
-	for _, r := range a.Flows {
-		if r.Verdict.Failing() {
-			failing = append(failing, r)
-		}
-	}
-	if len(failing) > 0 {
-		fmt.Fprintf(bw, "\nfailing flows:\n")
-		for _, r := range failing {
-			fmt.Fprintf(bw, "  %s > %s  %s: %s [packets %d-%d]\n", r.Client, r.Server, r.Verdict, r.Explanation, r.FirstPacket, r.LastPacket)
-			if r.Reset != nil && r.Reset.InjectedSuspect != nil {
-				fmt.Fprintf(bw, "      injected RST suspect (packet %d): %s\n", r.Reset.InjectedSuspect.Packet, strings.Join(r.Reset.InjectedSuspect.Evidence, "; "))
-			}
-		}
-	}
+}
+
+// summaryTail writes the listener diagnoses, the host counters, the
+// reconciliations and the errors, and flushes bw.
+func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconciliation) error {
 	var diag []*classify.Listener
 	for _, l := range a.Listeners {
 		if len(l.Diagnosis) > 0 {

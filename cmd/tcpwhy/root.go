@@ -193,6 +193,16 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var a *classify.Analysis
 	switch {
+	case o.format == "json" && o.write == "":
+		// Flows are written as they are decided and freed: memory tracks
+		// the flows open at once, not the capture's size.
+		js := report.NewJSONStream(stdout)
+		aopts.Bounded, aopts.OnFlow = true, js.Flow
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := js.Close(a, reconcile(a, nin)...); err != nil {
+			return err
+		}
 	case o.format == "json":
 		a = classify.Analyze(src, aopts)
 		src.Close()
@@ -203,6 +213,14 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := renderFormat(o.format, a, open, stdout); err != nil {
+			return err
+		}
+	case o.quiet && o.write == "":
+		ss := report.NewSummaryStream(stdout)
+		aopts.Bounded, aopts.OnFlow = true, ss.Flow
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := ss.Close(a, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	case o.quiet:

@@ -1,0 +1,112 @@
+package classify
+
+import (
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+)
+
+// normalized returns a copy of r without the fields a bounded analysis
+// does not carry through its temporary file (the unexported hints) and
+// with empty slices nil, so that the two analyses compare field by field.
+func normalized(r *FlowResult) FlowResult {
+	c := *r
+	c.hints = flowHints{}
+	nilEmpty := func(s []int64) []int64 {
+		if len(s) == 0 {
+			return nil
+		}
+		return s
+	}
+	c.Evidence = nilEmpty(c.Evidence)
+	if len(c.Annotations) == 0 {
+		c.Annotations = nil
+	}
+	if len(c.Notes) == 0 {
+		c.Notes = nil
+	}
+	if len(c.SYNACKGaps) == 0 {
+		c.SYNACKGaps = nil
+	}
+	if c.SYN != nil {
+		s := *c.SYN
+		if len(s.Gaps) == 0 {
+			s.Gaps = nil
+		}
+		if len(s.Matches) == 0 {
+			s.Matches = nil
+		}
+		c.SYN = &s
+	}
+	if c.Reset != nil && c.Reset.InjectedSuspect != nil && len(c.Reset.InjectedSuspect.Evidence) == 0 {
+		rs := *c.Reset
+		in := *rs.InjectedSuspect
+		in.Evidence = nil
+		rs.InjectedSuspect = &in
+		c.Reset = &rs
+	}
+	c.Start, c.End = c.Start.UTC(), c.End.UTC()
+	c.HandshakeDone, c.ClosedAt, c.ServerFirstResponse = c.HandshakeDone.UTC(), c.ClosedAt.UTC(), c.ServerFirstResponse.UTC()
+	return c
+}
+
+// TestBoundedEqualsKept checks that an analysis that hands its flows over
+// and keeps none (Bounded, with every held flow forced through the
+// temporary file) gives the same flows, listeners, hosts and counts as
+// one that keeps them all, on every lab capture (real kernel) and the
+// demo capture.
+func TestBoundedEqualsKept(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/pcaps/lab/*/*.pcap*")
+	files = append(files, "../testdata/pcaps/demo.pcap")
+	if len(files) < 20 {
+		t.Fatalf("found only %d captures", len(files))
+	}
+	old := heldInMemory
+	heldInMemory = 1
+	defer func() { heldInMemory = old }()
+	synTimeouts := 0
+	for _, f := range files {
+		open := func() capture.Source {
+			src, err := capture.Open([]string{f}, capture.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return src
+		}
+		src := open()
+		kept := Analyze(src, Options{})
+		src.Close()
+		var got []*FlowResult
+		src = open()
+		b := Analyze(src, Options{Bounded: true, OnFlow: func(r *FlowResult) { got = append(got, r) }})
+		src.Close()
+		if len(b.Flows) != 0 {
+			t.Errorf("%s: bounded analysis kept %d flows", f, len(b.Flows))
+		}
+		slices.SortFunc(got, func(x, y *FlowResult) int { return int(x.ID - y.ID) })
+		if len(got) != len(kept.Flows) {
+			t.Fatalf("%s: %d flows handed over, %d kept", f, len(got), len(kept.Flows))
+		}
+		for i := range got {
+			if kept.Flows[i].Verdict == SynTimeout || kept.Flows[i].Verdict == Overflow && got[i].SYNRetransmits > 0 {
+				synTimeouts++
+			}
+			if g, k := normalized(got[i]), normalized(kept.Flows[i]); !reflect.DeepEqual(g, k) {
+				t.Errorf("%s: flow %d differs:\nbounded %+v\nkept    %+v", f, k.ID, g, k)
+			}
+		}
+		if !reflect.DeepEqual(b.Listeners, kept.Listeners) || !reflect.DeepEqual(b.Hosts, kept.Hosts) ||
+			!reflect.DeepEqual(b.Verdicts, kept.Verdicts) {
+			t.Errorf("%s: listener, host or verdict views differ", f)
+		}
+		if bf, bx := b.Counts(); bf != len(kept.Flows) || bx != kept.Failing {
+			t.Errorf("%s: counts %d/%d, want %d/%d", f, bf, bx, len(kept.Flows), kept.Failing)
+		}
+	}
+	if synTimeouts == 0 {
+		t.Error("no capture had a held (syn-timeout) flow: the temporary file was not exercised")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -96,34 +97,53 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	var seg capture.Segment
 	var last time.Time
 	var err error
+	// Reading and decoding run in a goroutine of their own when there is
+	// a second core, the source is not live (ticks) and nothing prints
+	// the packets (printing needs each segment's bytes, which the reader
+	// reuses).
+	var pf *prefetcher
+	_, live := src.(capture.Live)
+	if !live && !opts.Stream && opts.OnTick == nil && opts.OnSegment == nil && runtime.GOMAXPROCS(0) > 1 {
+		pf = newPrefetcher(src, opts.Count)
+	}
 	for {
-		if opts.Count > 0 && src.Info().Packets >= opts.Count {
-			break
-		}
-		if err = src.Next(&seg); err != nil {
-			if !errors.Is(err, capture.ErrTick) {
+		sp := &seg
+		if pf != nil {
+			if sp, err = pf.next(); err != nil {
+				if err == errCountReached {
+					err = nil
+				}
 				break
 			}
-			// A live source's tick: time passed without a packet.
-			if seg.Time.After(last) {
-				last = seg.Time
+		} else {
+			if opts.Count > 0 && src.Info().Packets >= opts.Count {
+				break
 			}
-			table.Advance(seg.Time)
-			if len(pending) > 0 {
-				a.take(pending, last, opts)
-				pending = pending[:0]
+			if err = src.Next(&seg); err != nil {
+				if !errors.Is(err, capture.ErrTick) {
+					break
+				}
+				// A live source's tick: time passed without a packet.
+				if seg.Time.After(last) {
+					last = seg.Time
+				}
+				table.Advance(seg.Time)
+				if len(pending) > 0 {
+					a.take(pending, last, opts)
+					pending = pending[:0]
+				}
+				if opts.OnTick != nil {
+					opts.OnTick(seg.Time)
+				}
+				continue
 			}
-			if opts.OnTick != nil {
-				opts.OnTick(seg.Time)
-			}
-			continue
 		}
-		if seg.Time.After(last) {
-			last = seg.Time
+		if sp.Time.After(last) {
+			last = sp.Time
 		}
-		u := table.Add(&seg)
+		u := table.Add(sp)
 		if opts.OnSegment != nil {
-			opts.OnSegment(&seg, u)
+			opts.OnSegment(sp, u)
 		}
 		if len(pending) > 0 {
 			a.take(pending, last, opts)

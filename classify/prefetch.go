@@ -1,0 +1,92 @@
+package classify
+
+import (
+	"errors"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+)
+
+// errCountReached ends a prefetched input after Options.Count packets.
+var errCountReached = errors.New("packet count reached")
+
+// batchSize is how many segments the reading goroutine hands over at once.
+const batchSize = 512
+
+// segBatch is a run of decoded segments and, after the last one, the
+// error that ended the input (nil when more batches follow).
+type segBatch struct {
+	segs []capture.Segment
+	err  error
+}
+
+// prefetcher reads and decodes a capture in its own goroutine, one batch
+// ahead of the analysis, so that reading and decoding run on one core
+// while the flow table runs on another. Segments lose their Data (the
+// reader reuses its buffer), which only printing needs.
+type prefetcher struct {
+	src   capture.Source
+	full  chan *segBatch
+	free  chan *segBatch
+	cur   *segBatch
+	pos   int
+	done  bool
+	final error
+}
+
+func newPrefetcher(src capture.Source, count int64) *prefetcher {
+	const depth = 8
+	p := &prefetcher{src: src, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
+	for range depth + 2 {
+		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}
+	}
+	go p.run(count)
+	return p
+}
+
+func (p *prefetcher) run(count int64) {
+	for {
+		b := <-p.free
+		b.segs, b.err = b.segs[:0], nil
+		for len(b.segs) < batchSize {
+			if count > 0 && p.src.Info().Packets >= count {
+				b.err = errCountReached
+				break
+			}
+			b.segs = append(b.segs, capture.Segment{})
+			s := &b.segs[len(b.segs)-1]
+			if err := p.src.Next(s); err != nil {
+				b.segs = b.segs[:len(b.segs)-1]
+				b.err = err
+				break
+			}
+			s.Data = nil
+		}
+		p.full <- b
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// next returns the next segment, valid until the following call; it
+// returns the input's final error (io.EOF at a clean end, errCountReached
+// after Count packets) once every segment was handed over.
+func (p *prefetcher) next() (*capture.Segment, error) {
+	for p.cur == nil || p.pos == len(p.cur.segs) {
+		if p.done {
+			return nil, p.final
+		}
+		if p.cur != nil {
+			if p.cur.err != nil {
+				p.done, p.final = true, p.cur.err
+				p.free <- p.cur
+				p.cur = nil
+				return nil, p.final
+			}
+			p.free <- p.cur
+		}
+		p.cur, p.pos = <-p.full, 0
+	}
+	p.pos++
+	return &p.cur.segs[p.pos-1], nil
+}

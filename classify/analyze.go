@@ -48,6 +48,11 @@ type Options struct {
 	// OnSegment, when set, is called for every segment after the flow
 	// table has seen it (the text renderer uses it to print packets).
 	OnSegment func(seg *capture.Segment, u flows.Update)
+	// SegmentsOnly runs the flow table for OnSegment but classifies no
+	// flow: the Analysis has the capture's counts and errors only (the
+	// second pass of the annotated text, whose verdicts the first pass
+	// found).
+	SegmentsOnly bool
 }
 
 // Analysis is the whole result: what the renderers print.
@@ -86,6 +91,9 @@ type Analysis struct {
 // before it is analysed.
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
+	if opts.SegmentsOnly {
+		opts.Stream, opts.Bounded = true, false
+	}
 	if !opts.Stream {
 		a.agg = newAggregate()
 	}
@@ -183,6 +191,9 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 }
 
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
+	if opts.SegmentsOnly {
+		return
+	}
 	for _, f := range fs {
 		r := Flow(f, end)
 		if a.agg != nil {

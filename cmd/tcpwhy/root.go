@@ -232,6 +232,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	case o.noAnnotations:
 		pp := report.NewPacketPrinter(stdout, nil, tdo, false)
 		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		aopts.SegmentsOnly = o.write == "" // -w needs the verdicts
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := pp.Close(); err != nil {
@@ -248,6 +249,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		pp := report.NewPacketPrinter(stdout, first, tdo, true)
 		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		aopts.SegmentsOnly = true
 		classify.Analyze(src2, aopts)
 		src2.Close()
 		if err := pp.Close(); err != nil {

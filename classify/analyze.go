@@ -114,6 +114,46 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	if !live && !opts.Stream && opts.OnTick == nil && opts.OnSegment == nil && runtime.GOMAXPROCS(0) > 1 {
 		pf = newPrefetcher(src, opts.Count)
 	}
+	// handOver classifies the flows the table decided. With the reading
+	// goroutine, classification (and OnFlow: rendering) runs in a third
+	// goroutine, in decision order, so that two cores share three stages.
+	handOver := func(bool) {
+		a.take(pending, last, opts)
+		pending = pending[:0]
+	}
+	var classified chan struct{}
+	if pf != nil {
+		type decided struct {
+			f   *flows.Flow
+			end time.Time
+		}
+		const handBatch = 64
+		work := make([]decided, 0, handBatch)
+		ch := make(chan []decided, 16)
+		classified = make(chan struct{})
+		go func() {
+			for batch := range ch {
+				for _, d := range batch {
+					a.takeOne(d.f, d.end, opts)
+				}
+			}
+			close(classified)
+		}()
+		handOver = func(final bool) {
+			for _, f := range pending {
+				work = append(work, decided{f, last})
+			}
+			pending = pending[:0]
+			if len(work) >= handBatch || final {
+				ch <- work
+				work = make([]decided, 0, handBatch)
+			}
+			if final {
+				close(ch)
+				<-classified
+			}
+		}
+	}
 	for {
 		sp := &seg
 		if pf != nil {
@@ -137,8 +177,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 				}
 				table.Advance(seg.Time)
 				if len(pending) > 0 {
-					a.take(pending, last, opts)
-					pending = pending[:0]
+					handOver(false)
 				}
 				if opts.OnTick != nil {
 					opts.OnTick(seg.Time)
@@ -154,15 +193,14 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			opts.OnSegment(sp, u)
 		}
 		if len(pending) > 0 {
-			a.take(pending, last, opts)
-			pending = pending[:0]
+			handOver(false)
 		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		a.Err = err
 	}
 	table.Flush()
-	a.take(pending, last, opts)
+	handOver(true)
 	a.Capture = src.Info()
 	if e := src.Err(); e != nil {
 		a.Err = errors.Join(a.Err, e)
@@ -190,27 +228,34 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	return a
 }
 
+// take classifies decided flows (none with SegmentsOnly).
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 	if opts.SegmentsOnly {
 		return
 	}
 	for _, f := range fs {
-		r := Flow(f, end)
-		if a.agg != nil {
-			a.agg.add(r)
+		a.takeOne(f, end, opts)
+	}
+}
+
+// takeOne classifies one decided flow, adds it to the listener and host
+// views and keeps it, holds it back or hands it to OnFlow.
+func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
+	r := Flow(f, end)
+	if a.agg != nil {
+		a.agg.add(r)
+	}
+	switch {
+	case opts.Bounded:
+		if r.Verdict == SynTimeout {
+			a.held.add(r)
+			return
 		}
-		switch {
-		case opts.Bounded:
-			if r.Verdict == SynTimeout {
-				a.held.add(r)
-				continue
-			}
-		case !opts.Stream:
-			a.Flows = append(a.Flows, r)
-		}
-		if opts.OnFlow != nil {
-			opts.OnFlow(r)
-		}
+	case !opts.Stream:
+		a.Flows = append(a.Flows, r)
+	}
+	if opts.OnFlow != nil {
+		opts.OnFlow(r)
 	}
 }
 

@@ -41,6 +41,17 @@ func NewPacketPrinter(w io.Writer, a *classify.Analysis, o TcpdumpOptions, annot
 	return p
 }
 
+// AddFlow takes the annotations of one flow (for a first pass that hands
+// its flows over one by one instead of keeping them).
+func (p *PacketPrinter) AddFlow(r *classify.FlowResult) {
+	if !p.annotations {
+		return
+	}
+	for _, an := range r.Annotations {
+		p.notes[an.Packet] = append(p.notes[an.Packet], an.Text)
+	}
+}
+
 // Segment prints one segment (TCP segments only; ICMP errors get only
 // their annotations) with its annotations.
 func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
@@ -61,10 +72,14 @@ func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
 		if seg.Kind == capture.KindICMPError {
 			b = fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
 		}
-		for _, n := range p.notes[seg.Packet] {
-			b = append(b, "    ^ "...)
-			b = append(b, n...)
-			b = append(b, '\n')
+		if ns, ok := p.notes[seg.Packet]; ok {
+			for _, n := range ns {
+				b = append(b, "    ^ "...)
+				b = append(b, n...)
+				b = append(b, '\n')
+			}
+			// Each packet is printed once: free its notes.
+			delete(p.notes, seg.Packet)
 		}
 	}
 	p.buf = b

@@ -240,23 +240,42 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	default:
 		// Two passes: the first decides every flow, the second prints
-		// each packet with the verdicts that concern it.
+		// each packet with the verdicts that concern it. The first keeps
+		// only the annotations and the summary's lines, unless -w needs
+		// the flows.
+		pp := report.NewPacketPrinter(stdout, nil, tdo, true)
+		ss := report.NewSummaryStream(stdout)
+		bounded := o.write == ""
+		if bounded {
+			aopts.Bounded = true
+			aopts.OnFlow = func(r *classify.FlowResult) { pp.AddFlow(r); ss.Flow(r) }
+		}
 		first := classify.Analyze(src, aopts)
 		src.Close()
+		if !bounded {
+			for _, r := range first.Flows {
+				pp.AddFlow(r)
+			}
+		}
 		src2, err := open()
 		if err != nil {
 			return err
 		}
-		pp := report.NewPacketPrinter(stdout, first, tdo, true)
-		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
-		aopts.SegmentsOnly = true
-		classify.Analyze(src2, aopts)
+		second := aopts
+		second.Bounded, second.OnFlow, second.SegmentsOnly = false, nil, true
+		second.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		classify.Analyze(src2, second)
 		src2.Close()
 		if err := pp.Close(); err != nil {
 			return err
 		}
 		a = first
-		if err := report.Summary(stdout, a, reconcile(a, nin)...); err != nil {
+		if bounded {
+			err = ss.Close(a, reconcile(a, nin)...)
+		} else {
+			err = report.Summary(stdout, a, reconcile(a, nin)...)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -306,7 +306,8 @@ func reconciliationRecord(rec *classify.Reconciliation) jsonReconciliation {
 
 // JSONFlow writes one `flow` record (for streaming output).
 func JSONFlow(w io.Writer, r *classify.FlowResult) error {
-	return json.NewEncoder(w).Encode(flowRecord(r))
+	_, err := w.Write(appendFlowRecord(nil, r))
+	return err
 }
 
 // JSON writes the analysis as NDJSON: `capture` first, one `flow` per
@@ -321,8 +322,10 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.R
 		return fmt.Errorf("write json: %w", err)
 	}
 	if !skipFlows {
+		var buf []byte
 		for _, r := range a.Flows {
-			if err := enc.Encode(flowRecord(r)); err != nil {
+			buf = appendFlowRecord(buf[:0], r)
+			if _, err := bw.Write(buf); err != nil {
 				return fmt.Errorf("write json: %w", err)
 			}
 		}
@@ -340,16 +343,14 @@ type JSONStream struct {
 	w     io.Writer
 	sp    spool
 	bw    *bufio.Writer
-	enc   *json.Encoder
+	buf   []byte
 	err   error
-	flows int
 }
 
 // NewJSONStream returns a JSONStream writing to w.
 func NewJSONStream(w io.Writer) *JSONStream {
 	s := &JSONStream{w: w}
 	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
-	s.enc = json.NewEncoder(s.bw)
 	return s
 }
 
@@ -358,10 +359,10 @@ func (s *JSONStream) Flow(r *classify.FlowResult) {
 	if s.err != nil {
 		return
 	}
-	if err := s.enc.Encode(flowRecord(r)); err != nil {
+	s.buf = appendFlowRecord(s.buf[:0], r)
+	if _, err := s.bw.Write(s.buf); err != nil {
 		s.err = fmt.Errorf("write json: %w", err)
 	}
-	s.flows++
 }
 
 // Close writes the capture record, the spooled flow records, and the

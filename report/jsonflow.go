@@ -1,0 +1,255 @@
+package report
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+// appendFlowRecord appends the `flow` record of r and a newline to b:
+// byte for byte what encoding/json's Encoder writes for flowRecord(r)
+// (TestAppendFlowRecordMatchesEncodingJSON), without reflection, since
+// a capture has hundreds of thousands of flows.
+func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
+	b = append(b, `{"type":"flow","id":`...)
+	b = strconv.AppendInt(b, r.ID, 10)
+	b = append(b, `,"client":`...)
+	b = appendJSONString(b, r.Client.String())
+	b = append(b, `,"server":`...)
+	b = appendJSONString(b, r.Server.String())
+	b = append(b, `,"roles_guessed":`...)
+	b = strconv.AppendBool(b, r.RolesGuessed)
+	b = append(b, `,"verdict":`...)
+	b = appendJSONString(b, string(r.Verdict))
+	b = append(b, `,"syn_retransmits":`...)
+	b = strconv.AppendInt(b, int64(r.SYNRetransmits), 10)
+	b = append(b, `,"synack_retransmits":`...)
+	b = strconv.AppendInt(b, int64(r.SYNACKRetransmits), 10)
+	var gaps []float64
+	var sched []string
+	giveUp := 0.0
+	if r.SYN != nil {
+		gaps, sched, giveUp = r.SYN.Gaps, r.SYN.Matches, r.SYN.GiveUp
+	}
+	b = append(b, `,"syn_gaps":`...)
+	b = appendFloats(b, gaps)
+	b = append(b, `,"syn_schedule":`...)
+	b = appendStrings(b, sched)
+	b = append(b, `,"syn_give_up_s":`...)
+	if giveUp > 0 {
+		b = appendJSONFloat(b, giveUp)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"synack_gaps":`...)
+	b = appendFloats(b, r.SYNACKGaps)
+	b = append(b, `,"handshake_rtt_s":`...)
+	if r.HandshakeRTT >= 0 {
+		b = appendJSONFloat(b, r.HandshakeRTT)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"first_fin_by":`...)
+	if r.FirstFINBy != "" {
+		b = appendJSONString(b, string(r.FirstFINBy))
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"reset":`...)
+	if rs := r.Reset; rs != nil {
+		b = append(b, `{"by":`...)
+		b = appendJSONString(b, string(rs.By))
+		b = append(b, `,"generator":`...)
+		b = appendJSONString(b, rs.Generator)
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, rs.Reason)
+		b = append(b, `,"accepted":`...)
+		b = strconv.AppendBool(b, rs.Accepted)
+		b = append(b, `,"packet":`...)
+		b = strconv.AppendInt(b, rs.Packet, 10)
+		b = append(b, `,"injected_suspect":`...)
+		if in := rs.InjectedSuspect; in != nil {
+			b = append(b, `{"packet":`...)
+			b = strconv.AppendInt(b, in.Packet, 10)
+			b = append(b, `,"ttl":`...)
+			b = strconv.AppendUint(b, uint64(in.TTL), 10)
+			b = append(b, `,"sender_ttl_min":`...)
+			b = strconv.AppendUint(b, uint64(in.SenderTTLMin), 10)
+			b = append(b, `,"sender_ttl_max":`...)
+			b = strconv.AppendUint(b, uint64(in.SenderTTLMax), 10)
+			b = append(b, `,"ip_id":`...)
+			b = strconv.AppendUint(b, uint64(in.IPID), 10)
+			b = append(b, `,"evidence":`...)
+			b = appendStrings(b, in.Evidence)
+			b = append(b, '}')
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"zeek":{"conn_state":`...)
+	b = appendJSONString(b, r.ZeekState)
+	b = append(b, `,"history":`...)
+	b = appendJSONString(b, r.ZeekHistory)
+	b = append(b, `},"counters":{"client":`...)
+	b = appendCounters(b, r.ClientCounters)
+	b = append(b, `,"server":`...)
+	b = appendCounters(b, r.ServerCounters)
+	b = append(b, `},"packets":[`...)
+	b = strconv.AppendInt(b, r.FirstPacket, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, r.LastPacket, 10)
+	b = append(b, `],"start":"`...)
+	b = appendTime(b, r.Start)
+	b = append(b, `","end":"`...)
+	b = appendTime(b, r.End)
+	b = append(b, `","client_packets":`...)
+	b = strconv.AppendInt(b, int64(r.ClientPackets), 10)
+	b = append(b, `,"server_packets":`...)
+	b = strconv.AppendInt(b, int64(r.ServerPackets), 10)
+	b = append(b, `,"client_bytes":`...)
+	b = strconv.AppendInt(b, r.ClientBytes, 10)
+	b = append(b, `,"server_bytes":`...)
+	b = strconv.AppendInt(b, r.ServerBytes, 10)
+	b = append(b, `,"evidence":[`...)
+	for i, p := range r.Evidence {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, p, 10)
+	}
+	b = append(b, `],"explanation":`...)
+	b = appendJSONString(b, r.Explanation)
+	b = append(b, `,"notes":`...)
+	b = appendStrings(b, r.Notes)
+	b = append(b, `,"evicted":`...)
+	b = strconv.AppendBool(b, r.Evicted)
+	return append(b, "}\n"...)
+}
+
+// appendTime appends timeString(t) (RFC 3339 with nanoseconds, UTC).
+func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, time.RFC3339Nano) }
+
+func appendFloats(b []byte, fs []float64) []byte {
+	b = append(b, '[')
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONFloat(b, f)
+	}
+	return append(b, ']')
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendCounters appends a counter map as encoding/json does: keys
+// sorted, null for a nil map.
+func appendCounters(b []byte, c classify.Counters) []byte {
+	if c == nil {
+		return append(b, "null"...)
+	}
+	var keyBuf [16]string
+	keys := keyBuf[:0]
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(c[k]), 10)
+	}
+	return append(b, '}')
+}
+
+// appendJSONFloat formats a float64 as encoding/json does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+
+// appendJSONString quotes s as encoding/json's Encoder does (with HTML
+// escaping: <, > and & become \u003c, \u003e, \u0026).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,67 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+func encodingJSON(t *testing.T, r *classify.FlowResult) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(flowRecord(r)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestAppendFlowRecordMatchesEncodingJSON checks the hand-written flow
+// record against encoding/json on every flow of the lab and demo captures
+// and on a flow with awkward strings and numbers.
+func TestAppendFlowRecordMatchesEncodingJSON(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/pcaps/lab/*/*.pcap*")
+	files = append(files, "../testdata/pcaps/demo.pcap")
+	n := 0
+	for _, f := range files {
+		src, err := capture.Open([]string{f}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := classify.Analyze(src, classify.Options{})
+		src.Close()
+		for _, r := range a.Flows {
+			n++
+			if got, want := string(appendFlowRecord(nil, r)), encodingJSON(t, r); got != want {
+				t.Errorf("%s flow %d:\n got %s\nwant %s", f, r.ID, got, want)
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d flows checked", n)
+	}
+	odd := &classify.FlowResult{ID: 7, Client: netip.MustParseAddrPort("[fe80::1%eth0]:1"), Server: netip.MustParseAddrPort("10.0.0.1:2"),
+		Verdict: "no-listener", SYN: &classify.SYNSchedule{Gaps: []float64{1e-7, 1, 0.5, 3e21, -2.25, 123456.789}, Matches: []string{"a<b>&c"}, GiveUp: 131.0000001},
+		SYNACKGaps: []float64{0}, HandshakeRTT: 0.000123, FirstFINBy: classify.SideClient,
+		Reset: &classify.Reset{By: classify.SideServer, Generator: "passive", Reason: "NO_SOCKET", Packet: 9,
+			InjectedSuspect: &classify.Injected{Packet: 9, TTL: 60, SenderTTLMin: 64, SenderTTLMax: 64, IPID: 1, Evidence: []string{"ttl \"60\"\t\\"}}},
+		ZeekState: "REJ", ZeekHistory: "Sr", ClientCounters: classify.Counters{"b": 1, "a": -2}, ServerCounters: nil,
+		Start: time.Unix(1, 5).In(time.FixedZone("x", 3600)), End: time.Unix(0, 0),
+		Evidence: []int64{1, 2}, Explanation: "ctl\x01\x1f \u2028\u2029 é 日本 bad\xff\xfe <tag> & \b\f\n\r", Notes: []string{}, Evicted: true}
+	if got, want := string(appendFlowRecord(nil, odd)), encodingJSON(t, odd); got != want {
+		t.Errorf("odd flow:\n got %s\nwant %s", got, want)
+	}
+	for _, f := range []float64{0, 1e-6, 9.99e-7, 1e20, 1e21, math.SmallestNonzeroFloat64, -0.5, 1.5e-10} {
+		got := string(appendJSONFloat(nil, f))
+		want, _ := json.Marshal(f)
+		if got != string(want) {
+			t.Errorf("float %v: got %s want %s", f, got, want)
+		}
+	}
+}

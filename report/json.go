@@ -340,11 +340,11 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.R
 // end, comes first. Flow records appear in the order they were handed
 // over.
 type JSONStream struct {
-	w     io.Writer
-	sp    spool
-	bw    *bufio.Writer
-	buf   []byte
-	err   error
+	w   io.Writer
+	sp  spool
+	bw  *bufio.Writer
+	buf []byte
+	err error
 }
 
 // NewJSONStream returns a JSONStream writing to w.

@@ -199,7 +199,6 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	return b
 }
 
-
 // appendJSONString quotes s as encoding/json's Encoder does (with HTML
 // escaping: <, > and & become \u003c, \u003e, \u0026).
 func appendJSONString(b []byte, s string) []byte {

@@ -23,7 +23,7 @@ import (
 // maxBriefs caps the briefs kept over a whole analysis; beyond it the
 // listener diagnosis counts flows but no longer examines them one by one
 // (a SYN flood of millions of spoofed addresses must not exhaust memory).
-const maxBriefs = 1 << 20
+const maxBriefs = 1 << 17
 
 // flowTimes is what the diagnosis needs of every flow of a listener.
 type flowTimes struct {

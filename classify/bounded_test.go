@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
-	"runtime"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 

@@ -485,7 +485,7 @@ func diagnoseRestart(l *Listener, rs []*FlowResult) map[*FlowResult]bool {
 	if len(aborts) < 2 {
 		return nil
 	}
-	at := func(r *FlowResult) time.Time { return r.hints.srvRST.Time }
+	at := func(r *FlowResult) time.Time { return r.hints.srvRST.Time() }
 	slices.SortFunc(aborts, func(a, b *FlowResult) int { return at(a).Compare(at(b)) })
 	var refusals []time.Time
 	for _, r := range rs {

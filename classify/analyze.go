@@ -91,7 +91,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			table.Advance(seg.Time)
 			if len(pending) > 0 {
 				a.take(pending, last, opts)
-				pending = pending[:0]
+				pending = release(table, pending)
 			}
 			if opts.OnTick != nil {
 				opts.OnTick(seg.Time)
@@ -107,7 +107,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		}
 		if len(pending) > 0 {
 			a.take(pending, last, opts)
-			pending = pending[:0]
+			pending = release(table, pending)
 		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -115,6 +115,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	}
 	table.Flush()
 	a.take(pending, last, opts)
+	release(table, pending)
 	a.Capture = src.Info()
 	if e := src.Err(); e != nil {
 		a.Err = errors.Join(a.Err, e)

@@ -73,6 +73,17 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	return r
 }
 
+// release hands classified flows back to the table, which reuses their
+// memory for new flows (nothing of a flow is kept once Flow returned), and
+// returns fs emptied.
+func release(t *flows.Table, fs []*flows.Flow) []*flows.Flow {
+	for i, f := range fs {
+		t.Release(f)
+		fs[i] = nil
+	}
+	return fs[:0]
+}
+
 // isSimultaneous reports whether each side sent its FIN before it saw the
 // other's (both FINs cross on the wire).
 func isSimultaneous(f *flows.Flow) bool {

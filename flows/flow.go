@@ -184,28 +184,33 @@ type epAddr struct {
 	kind uint8
 }
 
-func epAddrOf(ap netip.AddrPort) epAddr {
-	a := ap.Addr()
+func epAddrOf(ap netip.AddrPort) epAddr { return epAddrFrom(ap.Addr(), ap.Port()) }
+
+// epAddrFrom is epAddrOf without building the netip.AddrPort.
+func epAddrFrom(a netip.Addr, port uint16) epAddr {
+	if a.Is4() {
+		b := a.As4()
+		return epAddr{lo: 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:])), port: port, kind: 4}
+	}
 	b := a.As16()
-	e := epAddr{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), port: ap.Port()}
-	switch {
-	case a.Is4():
-		e.kind = 4
-	case a.Is6():
+	e := epAddr{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:]), port: port}
+	if a.Is6() {
 		e.kind = 6
 	}
 	return e
 }
 
 func (e epAddr) addrPort() netip.AddrPort {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], e.hi)
-	binary.BigEndian.PutUint64(b[8:], e.lo)
 	var a netip.Addr
 	switch e.kind {
 	case 4:
-		a = netip.AddrFrom4([4]byte(b[12:]))
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], uint32(e.lo))
+		a = netip.AddrFrom4(b)
 	case 6:
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], e.hi)
+		binary.BigEndian.PutUint64(b[8:], e.lo)
 		a = netip.AddrFrom16(b)
 	}
 	return netip.AddrPortFrom(a, e.port)

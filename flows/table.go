@@ -212,11 +212,6 @@ func symHash(a, b epAddr) uint64 {
 	return mum(h^hashK2, h^hashK0)
 }
 
-// epAddrFrom is epAddrOf without building the netip.AddrPort.
-func epAddrFrom(a netip.Addr, port uint16) epAddr {
-	return epAddrOf(netip.AddrPortFrom(a, port))
-}
-
 // home is the slot where a flow with hash h is looked for first.
 // Fibonacci hashing of h keeps the slots spread also when the caller
 // shards flows on some bits of the same hash.

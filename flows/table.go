@@ -3,6 +3,7 @@ package flows
 import (
 	"cmp"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -28,14 +29,16 @@ type Config struct {
 	IdleClosed time.Duration
 	// OnDone receives every flow once it is decided: expired, evicted,
 	// replaced by a reuse of its 4-tuple, or flushed. The table forgets
-	// the flow afterwards.
+	// the flow afterwards; the caller may hand it back with Release once
+	// it is done with it.
 	OnDone func(f *Flow)
 }
 
 // Update is what the table says about one segment.
 type Update struct {
 	// Flow is the flow the segment belongs to (nil for an ICMP error
-	// that matches no flow).
+	// that matches no flow). It stays valid until the flow is decided
+	// and released (see Table.Release).
 	Flow *Flow
 	// Dir is the sender's side: Client or Server.
 	Dir int
@@ -183,6 +186,10 @@ func (t *Table) newFlow() *Flow {
 // same value: SymmetricHash(a, b) == SymmetricHash(b, a). All its bits
 // are mixed, so any of them may pick a shard. The address's IPv6 zone is
 // ignored. The flow table uses it to find flows.
+//
+// The hash is seeded at random when the process starts (as Go's maps
+// are), so that traffic crafted to collide cannot slow the table down:
+// values are stable within a process only.
 func SymmetricHash(src, dst netip.AddrPort) uint64 {
 	return symHash(epAddrOf(src), epAddrOf(dst))
 }
@@ -194,6 +201,9 @@ const (
 	hashK2 = 0x8ebc6af09c88c6e3
 )
 
+// hashSeed is the process's random hash seed.
+var hashSeed = rand.Uint64()
+
 // mum is wyhash's mixing step: the 128-bit product of a and b, folded.
 func mum(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
@@ -202,7 +212,7 @@ func mum(a, b uint64) uint64 {
 
 // epHash hashes one endpoint.
 func epHash(a epAddr) uint64 {
-	return mum(a.hi^hashK0^uint64(a.port)<<48^uint64(a.kind)<<40, a.lo^hashK1)
+	return mum(a.hi^hashSeed^uint64(a.port)<<48^uint64(a.kind)<<40, a.lo^hashK1)
 }
 
 // symHash is SymmetricHash on endpoints: the endpoints' hashes are added

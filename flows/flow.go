@@ -226,8 +226,9 @@ type synOpt struct {
 // Endpoint is what one side of a flow sent, as seen in the capture.
 //
 // Packets that few flows have (SYN retransmissions, RSTs, ICMP errors,
-// tail retransmissions, data after the peer's FIN) are kept in a
-// separately allocated part, created on first use; methods return them.
+// tail retransmissions, a retransmitted last data segment, data after
+// the peer's FIN) are kept in a separately allocated part, created on
+// first use; methods return them.
 type Endpoint struct {
 	// Packets counts segments sent; DataPackets those with payload;
 	// Bytes the payload bytes (retransmissions included).
@@ -437,7 +438,7 @@ func (e *Endpoint) LastPacketNumber() int64 { return e.last.Number }
 // Flow is one TCP connection.
 //
 // State that few connections need (see Endpoint) is allocated on first
-// use, so that a Flow stays near 1 KiB.
+// use, so that a Flow stays at 1200 bytes.
 type Flow struct {
 	// ID orders flows by their first packet (1-based).
 	ID int64

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 )
@@ -285,5 +286,19 @@ func TestRareState(t *testing.T) {
 	}
 	if f.Last.Number != n+1 {
 		t.Fatalf("last packet %d, want the ICMP error %d", f.Last.Number, n+1)
+	}
+}
+
+// TestSizes guards the memory a tracked flow costs (issue 7): a Flow
+// must fit Go's 1280-byte size class, and a Packet stay 40 bytes.
+func TestSizes(t *testing.T) {
+	if n := unsafe.Sizeof(Flow{}); n > 1280 {
+		t.Errorf("sizeof(Flow) = %d, want at most 1280", n)
+	}
+	if n := unsafe.Sizeof(Packet{}); n != 40 {
+		t.Errorf("sizeof(Packet) = %d, want 40", n)
+	}
+	if n := unsafe.Sizeof(Mark{}); n != 16 {
+		t.Errorf("sizeof(Mark) = %d, want 16", n)
 	}
 }

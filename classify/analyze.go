@@ -119,7 +119,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	// goroutine, in decision order, so that two cores share three stages.
 	handOver := func(bool) {
 		a.take(pending, last, opts)
-		pending = pending[:0]
+		pending = release(table, pending)
 	}
 	var classified chan struct{}
 	if pf != nil {
@@ -128,25 +128,49 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			end time.Time
 		}
 		const handBatch = 64
-		work := make([]decided, 0, handBatch)
+		var work []decided
 		ch := make(chan []decided, 16)
 		classified = make(chan struct{})
+		// Classified flows come back to be reused by the table (in its
+		// goroutine); when the table is slow to take them, they are left
+		// to the garbage collector.
+		recycle := make(chan []decided, 16)
 		go func() {
 			for batch := range ch {
 				for _, d := range batch {
 					a.takeOne(d.f, d.end, opts)
 				}
+				select {
+				case recycle <- batch:
+				default:
+				}
 			}
 			close(classified)
 		}()
 		handOver = func(final bool) {
+			for more := true; more; {
+				select {
+				case done := <-recycle:
+					for _, d := range done {
+						table.Release(d.f)
+					}
+					if cap(work) == 0 {
+						work = done[:0]
+					}
+				default:
+					more = false
+				}
+			}
 			for _, f := range pending {
+				if cap(work) == 0 {
+					work = make([]decided, 0, handBatch)
+				}
 				work = append(work, decided{f, last})
 			}
 			pending = pending[:0]
 			if len(work) >= handBatch || final {
 				ch <- work
-				work = make([]decided, 0, handBatch)
+				work = nil
 			}
 			if final {
 				close(ch)

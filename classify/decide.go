@@ -21,17 +21,19 @@ func (r *FlowResult) counters(d int) Counters {
 	return r.ServerCounters
 }
 
-func (r *FlowResult) evidence(ps ...flows.Packet) {
-	for _, p := range ps {
-		if p.Number != 0 {
-			r.Evidence = append(r.Evidence, p.Number)
+// evidence adds the packet numbers, skipping zeros (packets not seen).
+func (r *FlowResult) evidence(ns ...int64) {
+	for _, n := range ns {
+		if n != 0 {
+			r.Evidence = append(r.Evidence, n)
 		}
 	}
 }
 
-func (r *FlowResult) annotate(p flows.Packet, format string, args ...any) {
-	if p.Number != 0 {
-		r.Annotations = append(r.Annotations, Annotation{Packet: p.Number, Text: fmt.Sprintf(format, args...)})
+// annotate adds an annotation to packet n (none when n is 0).
+func (r *FlowResult) annotate(n int64, format string, args ...any) {
+	if n != 0 {
+		r.Annotations = append(r.Annotations, Annotation{Packet: n, Text: fmt.Sprintf(format, args...)})
 	}
 }
 
@@ -53,12 +55,12 @@ func estabResets(f *flows.Flow, r *FlowResult, d int) {
 
 // firstRST returns the earliest RST of the flow and its sender.
 func firstRSTSide(f *flows.Flow) (flows.Packet, int) {
-	c, s := f.Client(), f.Server()
+	c, s := f.Client().RST(), f.Server().RST()
 	switch {
-	case c.RST.Number != 0 && (s.RST.Number == 0 || c.RST.Number < s.RST.Number):
-		return c.RST, flows.Client
-	case s.RST.Number != 0:
-		return s.RST, flows.Server
+	case c.Number != 0 && (s.Number == 0 || c.Number < s.Number):
+		return c, flows.Client
+	case s.Number != 0:
+		return s, flows.Server
 	}
 	return flows.Packet{}, -1
 }
@@ -98,27 +100,27 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 	if overflowIgnored(f) {
 		r.Verdict = Overflow
 		overflowIgnoredCounters(f, r)
-		r.evidence(f.HandshakeAck, f.FirstSynAckAfterAck)
+		r.evidence(f.HandshakeAck.Number, f.FirstSynAckAfterAck().Number)
 		r.Explanation = fmt.Sprintf("%s's accept queue was full: it ignored the handshake ACK from %s and retransmitted its SYN-ACK %d times (tcp_abort_on_overflow=0)", sa, ca, f.SynAckAfterAck)
 		if f.SynAckAfterAck == 0 {
 			r.Explanation = fmt.Sprintf("%s's accept queue was full: it dropped the handshake ACK and %d more segments from %s without a word, and never retransmitted its SYN-ACK — a SYN cookie (its SYN queue was full too)", sa, f.ClientSegsIgnored-1, ca)
-			r.evidence(c.FirstData)
+			r.evidence(c.FirstData.Number)
 		}
-		r.annotate(f.FirstSynAckAfterAck, "overflow: %s; nstat on %s: TcpExtListenOverflows and TcpExtListenDrops +%d", r.Explanation, r.Server.Addr(), r.OverflowDrops)
+		r.annotate(f.FirstSynAckAfterAck().Number, "overflow: %s; nstat on %s: TcpExtListenOverflows and TcpExtListenDrops +%d", r.Explanation, r.Server.Addr(), r.OverflowDrops)
 		return
 	}
-	if c.ICMP.Number != 0 && s.SYNCount == 0 {
+	if in := c.ICMP(); in != nil && in.Packet.Number != 0 && s.SYNCount == 0 {
 		r.Verdict = Unreachable
 		r.ClientCounters.Add("TcpAttemptFails", 1)
-		r.evidence(c.SYNs[0], c.ICMP)
-		r.Explanation = fmt.Sprintf("the SYN from %s to %s was answered by %s from %s", ca, sa, icmpName(c), c.ICMPFrom)
-		r.annotate(c.ICMP, "unreachable: %s; connect() fails (ECONNREFUSED for port unreachable, EHOSTUNREACH otherwise); nstat on %s: TcpAttemptFails +1", r.Explanation, r.Client.Addr())
+		r.evidence(c.SYN(0).Number, in.Packet.Number)
+		r.Explanation = fmt.Sprintf("the SYN from %s to %s was answered by %s from %s", ca, sa, icmpName(in), in.From)
+		r.annotate(in.Packet.Number, "unreachable: %s; connect() fails (ECONNREFUSED for port unreachable, EHOSTUNREACH otherwise); nstat on %s: TcpAttemptFails +1", r.Explanation, r.Client.Addr())
 		return
 	}
-	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 && c.Packets == c.SYNCount {
+	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 && c.Packets == int(c.SYNCount) {
 		r.Verdict = SynTimeout
-		last := c.SYNs[min(c.SYNCount, flows.MaxSYNs)-1]
-		r.evidence(c.SYNs[0], last)
+		last := c.SYN(c.SYNs() - 1)
+		r.evidence(c.SYN(0).Number, last.Number)
 		msg := fmt.Sprintf("%s sent %d SYNs to %s and got no answer", ca, c.SYNCount, sa)
 		// A capture holds no record of its own end, so the give-up is
 		// predicted, not seen: connect() fails with ETIMEDOUT once the
@@ -129,7 +131,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 			msg += fmt.Sprintf("; the retransmit gaps match %s, which gives up after about %.0f s with default tcp_syn_retries", strings.Join(r.SYN.Matches, " or "), r.SYN.GiveUp)
 		}
 		r.Explanation = msg + ": the port is filtered, the host is down, or its SYN queue dropped the SYN"
-		r.annotate(last, "syn-timeout: %s", r.Explanation)
+		r.annotate(last.Number, "syn-timeout: %s", r.Explanation)
 		return
 	}
 	if tailTimeout(f, r) {
@@ -139,22 +141,22 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 	case c.FIN.Number != 0 && s.FIN.Number != 0:
 		r.Verdict = GracefulClose
 		last := laterOf(c.FIN, s.FIN)
-		r.evidence(c.FIN, s.FIN)
+		r.evidence(c.FIN.Number, s.FIN.Number)
 		who := map[Side]string{SideClient: ca + " closed first", SideServer: sa + " closed first", SideBoth: "both sides closed at once (simultaneous close)"}[r.FirstFINBy]
 		r.Explanation = fmt.Sprintf("the connection closed normally with a FIN from each side; %s", who)
-		if (r.FirstFINBy == SideClient && !c.FINAcked.Time.IsZero() && s.FINAcked.Number == 0) || (r.FirstFINBy == SideServer && s.FINAcked.Number != 0 && c.FINAcked.Number == 0) {
+		if (r.FirstFINBy == SideClient && !c.FINAcked.Time().IsZero() && s.FINAcked.Number == 0) || (r.FirstFINBy == SideServer && s.FINAcked.Number != 0 && c.FINAcked.Number == 0) {
 			r.Explanation += " (the last ACK was not captured)"
 		}
-		r.annotate(last, "graceful-close: %s", r.Explanation)
+		r.annotate(last.Number, "graceful-close: %s", r.Explanation)
 	case c.FIN.Number != 0 || s.FIN.Number != 0:
 		r.Verdict = HalfClose
 		fin, who, other := c.FIN, ca, sa
 		if c.FIN.Number == 0 {
 			fin, who, other = s.FIN, sa, ca
 		}
-		r.evidence(fin)
+		r.evidence(fin.Number)
 		r.Explanation = fmt.Sprintf("%s sent a FIN; %s never closed its side before the capture ended", who, other)
-		r.annotate(fin, "half-close: %s", r.Explanation)
+		r.annotate(fin.Number, "half-close: %s", r.Explanation)
 	case !f.HandshakeSeen() && s.SYNCount == 0:
 		r.Verdict = Midstream
 		r.Explanation = "the capture began after the handshake and saw nothing decisive"
@@ -174,9 +176,9 @@ func laterOf(a, b flows.Packet) flows.Packet {
 	return b
 }
 
-func icmpName(e *flows.Endpoint) string {
-	if e.ICMPv6 {
-		switch e.ICMPCode {
+func icmpName(e *flows.ICMPError) string {
+	if e.V6 {
+		switch e.Code {
 		case 1:
 			return "ICMPv6 administratively prohibited"
 		case 3:
@@ -184,9 +186,9 @@ func icmpName(e *flows.Endpoint) string {
 		case 4:
 			return "ICMPv6 port unreachable"
 		}
-		return fmt.Sprintf("ICMPv6 destination unreachable (code %d)", e.ICMPCode)
+		return fmt.Sprintf("ICMPv6 destination unreachable (code %d)", e.Code)
 	}
-	switch e.ICMPCode {
+	switch e.Code {
 	case 0:
 		return "ICMP net unreachable"
 	case 1:
@@ -196,7 +198,7 @@ func icmpName(e *flows.Endpoint) string {
 	case 9, 10, 13:
 		return "ICMP administratively prohibited"
 	}
-	return fmt.Sprintf("ICMP destination unreachable (code %d)", e.ICMPCode)
+	return fmt.Sprintf("ICMP destination unreachable (code %d)", e.Code)
 }
 
 // overflowIgnored reports the tcp_abort_on_overflow=0 signature: SYN-ACK
@@ -218,7 +220,7 @@ func overflowIgnored(f *flows.Flow) bool {
 // no request left to retransmit the SYN-ACK) stays this silent.
 func cookieIgnored(f *flows.Flow) bool {
 	c, s := f.Client(), f.Server()
-	return f.HandshakeAck.Number != 0 && !f.ServerSpoke && s.Packets == s.SYNCount && s.SYNCount == 1 &&
+	return f.HandshakeAck.Number != 0 && !f.ServerSpoke && s.Packets == int(s.SYNCount) && s.SYNCount == 1 &&
 		c.FirstData.Number != 0 && c.Retransmits >= 2
 }
 
@@ -226,9 +228,9 @@ func cookieIgnored(f *flows.Flow) bool {
 // client segment that reached the full queue (the ACK, data, and the
 // answers to retransmitted SYN-ACKs) was dropped and counted.
 func overflowIgnoredCounters(f *flows.Flow, r *FlowResult) {
-	n := max(f.ClientSegsIgnored, 1)
+	n := max(int(f.ClientSegsIgnored), 1)
 	r.OverflowDrops = n
-	if c := f.Client(); c.TailRetransmits >= minTailRetransmits && c.TailLast.Number >= c.LastData.Number {
+	if c := f.Client(); c.TailRetransmits >= minTailRetransmits && c.TailLast().Number >= c.LastData().Number {
 		// The client gave up on its unanswered data.
 		r.ClientCounters.Add("TcpExtTCPAbortOnTimeout", 1)
 		r.ClientCounters.Add("TcpEstabResets", 1)
@@ -246,10 +248,10 @@ func tailTimeout(f *flows.Flow, r *FlowResult) bool {
 	d := -1
 	for i := 0; i < 2; i++ {
 		e := &f.Ep[i]
-		if e.TailRetransmits < minTailRetransmits || e.TailLast.Number < e.LastData.Number || f.Ep[1-i].Packets == 0 {
+		if e.TailRetransmits < minTailRetransmits || e.TailLast().Number < e.LastData().Number || f.Ep[1-i].Packets == 0 {
 			continue
 		}
-		if d < 0 || e.TailLast.Number < f.Ep[d].TailLast.Number {
+		if d < 0 || e.TailLast().Number < f.Ep[d].TailLast().Number {
 			d = i
 		}
 	}
@@ -264,11 +266,11 @@ func tailTimeout(f *flows.Flow, r *FlowResult) bool {
 		if e.KeepAlives >= minTailRetransmits {
 			what = "sent keep-alive probes"
 		}
-		r.evidence(e.TailFirst, e.TailLast)
-		r.Explanation = fmt.Sprintf("%s %s %d times over %.1f s without an answer from %s; it gives up with ETIMEDOUT", who, what, e.TailRetransmits, secs(e.TailLast.Time.Sub(e.TailFirst.Time)), other)
+		r.evidence(e.TailFirst().Number, e.TailLast().Number)
+		r.Explanation = fmt.Sprintf("%s %s %d times over %.1f s without an answer from %s; it gives up with ETIMEDOUT", who, what, e.TailRetransmits, secs(e.TailLast().Time().Sub(e.TailFirst().Time())), other)
 		r.counters(d).Add("TcpExtTCPAbortOnTimeout", 1)
 		r.counters(d).Add("TcpEstabResets", 1)
-		r.annotate(e.TailLast, "timeout: %s; nstat on %s: TcpExtTCPAbortOnTimeout +1", r.Explanation, e.Addr.Addr())
+		r.annotate(e.TailLast().Number, "timeout: %s; nstat on %s: TcpExtTCPAbortOnTimeout +1", r.Explanation, e.Addr().Addr())
 		return true
 	}
 	return false
@@ -278,22 +280,22 @@ func tailTimeout(f *flows.Flow, r *FlowResult) bool {
 func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	c, s := f.Client(), f.Server()
 	x, y := &f.Ep[d], &f.Ep[1-d]
-	xa, ya := x.Addr.String(), y.Addr.String()
+	xa, ya := x.Addr().String(), y.Addr().String()
 	gen := generator(rst)
 	reset := &Reset{By: sideOf(d), Generator: gen, Packet: rst.Number}
 	reset.Accepted = f.RSTAccepted(d) || acceptedLater(f, d)
 	r.Reset = reset
-	r.evidence(rst)
+	r.evidence(rst.Number)
 	xc, yc := r.counters(d), r.counters(1-d)
-	xc.Add("TcpOutRsts", x.RSTCount)
+	xc.Add("TcpOutRsts", int(x.RSTCount))
 	set := func(v Verdict, reason, expl string) {
 		r.Verdict, reset.Reason, r.Explanation = v, reason, expl
 	}
 	defer func() {
 		if !reset.Accepted {
 			r.Notes = append(r.Notes, "the RST's sequence number was not exact: the receiver challenged or ignored it (RFC 5961)")
-			if f.ChallengeACK.Number != 0 {
-				r.annotate(f.ChallengeACK, "challenge ACK: %s did not accept the RST (its sequence number was not exact, RFC 5961)", ya)
+			if f.ChallengeACK().Number != 0 {
+				r.annotate(f.ChallengeACK().Number, "challenge ACK: %s did not accept the RST (its sequence number was not exact, RFC 5961)", ya)
 			}
 		}
 		text := fmt.Sprintf("%s: %s", r.Verdict, r.Explanation)
@@ -303,9 +305,9 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 			text += fmt.Sprintf(" (%s RST", reset.Generator)
 		}
 		if cs := counterText(xc); cs != "" {
-			text += "; nstat on " + x.Addr.Addr().String() + ": " + cs
+			text += "; nstat on " + x.Addr().Addr().String() + ": " + cs
 		}
-		r.annotate(rst, "%s)", text)
+		r.annotate(rst.Number, "%s)", text)
 	}()
 
 	synSent := c.SYNCount > 0 && !f.RolesGuessed
@@ -313,17 +315,17 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 
 	// Midstream: a RST with nothing before it from the other side says
 	// nothing about why.
-	if !synSent && s.SYNCount == 0 && (y.Packets == 0 || x.Packets == x.RSTCount) {
+	if !synSent && s.SYNCount == 0 && (y.Packets == 0 || x.Packets == int(x.RSTCount)) {
 		set(UnknownReset, "", fmt.Sprintf("%s sent a RST, but the capture holds too little of the connection before it to tell why", xa))
 		return
 	}
 
 	// Answers to a SYN.
 	if d == flows.Server && synSent && s.SYNCount == 0 {
-		if rst.Flags&capture.ACK != 0 && rst.Ack == c.ISN+1 {
+		if rst.Flags&capture.ACK != 0 && rst.Ack == c.ISN()+1 {
 			set(NoListener, "NO_SOCKET", fmt.Sprintf("%s refused the connection from %s: nothing listens on the port, or a firewall rejects it with a RST", xa, ya))
 			r.ClientCounters.Add("TcpAttemptFails", 1)
-			r.evidence(c.SYNs[0])
+			r.evidence(c.SYN(0).Number)
 			return
 		}
 		set(UnknownReset, "", fmt.Sprintf("%s sent a RST that does not acknowledge the SYN from %s; the client ignores it", xa, ya))
@@ -348,12 +350,12 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	// When the first handshake ACK was lost, the server retransmitted its
 	// SYN-ACK and the RST answers the client's second ACK.
 	window := max(200*time.Millisecond, 2*time.Duration(r.HandshakeRTT*float64(time.Second))+10*time.Millisecond)
-	prompt := rst.Time.Sub(f.HandshakeAck.Time) <= window ||
-		(f.SynAckAfterAck == 1 && !f.ClientDataIgnored && rst.Time.Sub(f.FirstSynAckAfterAck.Time) <= window)
-	if d == flows.Server && handshake && gen == "passive" && rst.Seq == s.ISN+1 && s.FirstData.Number == 0 &&
+	prompt := rst.Time().Sub(f.HandshakeAck.Time()) <= window ||
+		(f.SynAckAfterAck == 1 && !f.ClientDataIgnored && rst.Time().Sub(f.FirstSynAckAfterAck().Time()) <= window)
+	if d == flows.Server && handshake && gen == "passive" && rst.Seq == s.ISN()+1 && s.FirstData.Number == 0 &&
 		!serverAckedClientData(f) && prompt {
 		set(Overflow, "INVALID_SYN", fmt.Sprintf("%s's accept queue was full and tcp_abort_on_overflow=1: it answered the handshake ACK from %s with a RST; connect() had succeeded, so the first read or write fails with ECONNRESET", xa, ya))
-		r.evidence(f.HandshakeAck)
+		r.evidence(f.HandshakeAck.Number)
 		xc.Add("TcpExtListenOverflows", 1)
 		xc.Add("TcpExtListenDrops", 1)
 		xc.Add("TcpExtEmbryonicRsts", 1)
@@ -366,7 +368,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	if d == flows.Server && handshake && overflowIgnored(f) && gen == "passive" {
 		set(Overflow, "TCP_FLAGS", fmt.Sprintf("%s's accept queue was full: it ignored the handshake from %s, retransmitted its SYN-ACK %d times, then dropped the request and reset the client's next segment", xa, ya, f.SynAckAfterAck))
 		overflowIgnoredCounters(f, r)
-		r.evidence(f.HandshakeAck, f.FirstSynAckAfterAck)
+		r.evidence(f.HandshakeAck.Number, f.FirstSynAckAfterAck().Number)
 		yc.Add("TcpEstabResets", 1)
 		return
 	}
@@ -374,7 +376,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 	// Data after close: x sent its FIN, y sent more data, x reset it.
 	// The data may also have crossed the FIN on the wire (seen before the
 	// FIN at this capture point): it lies beyond what the FIN acknowledged.
-	late := y.DataAfterPeerFIN
+	late := y.DataAfterPeerFIN()
 	if late.Number == 0 && x.FIN.Number != 0 && x.FIN.Flags&capture.ACK != 0 && y.LastNewData.Number != 0 &&
 		seqAfter(y.LastNewData.Seq+uint32(y.LastNewData.Len), x.FIN.Ack) {
 		late = y.LastNewData
@@ -386,7 +388,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 			set(DataAfterClose, "TCP_ABORT_ON_DATA", fmt.Sprintf("%s had closed (FIN sent) when %s sent more data; the closed socket cannot deliver it and reset the connection", xa, ya))
 			xc.Add("TcpExtTCPAbortOnData", 1)
 		}
-		r.evidence(x.FIN, late)
+		r.evidence(x.FIN.Number, late.Number)
 		estabResets(f, r, 1-d)
 		return
 	}
@@ -396,7 +398,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 		if x.FIN.Number != 0 && x.FIN.Number < rst.Number && x.FINAcked.Number != 0 && x.FINAcked.Number < rst.Number {
 			set(Abort, "TCP_ABORT_ON_LINGER", fmt.Sprintf("%s closed its side with a FIN, and once it was acknowledged, close() with TCP_LINGER2=-1 reset the connection instead of waiting in FIN_WAIT2", xa))
 			xc.Add("TcpExtTCPAbortOnLinger", 1)
-			r.evidence(x.FIN)
+			r.evidence(x.FIN.Number)
 			estabResets(f, r, 1-d)
 			return
 		}
@@ -404,14 +406,14 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 		if x.TailRetransmits >= minTailRetransmits && y.Packets > 0 {
 			set(Timeout, "TCP_KEEPALIVE_TIMEOUT", fmt.Sprintf("%s got no answer to %d retransmissions or keep-alive probes from %s and gave up with a RST", xa, x.TailRetransmits, ya))
 			xc.Add("TcpExtTCPAbortOnTimeout", 1)
-			r.evidence(x.TailFirst)
+			r.evidence(x.TailFirst().Number)
 			estabResets(f, r, d)
 			return
 		}
 		if n, unread := unreadBytes(f, d); unread {
 			set(EarlyClose, "TCP_ABORT_ON_CLOSE", fmt.Sprintf("%s closed with %d unread bytes from %s and sent an active RST instead of a FIN", xa, n, ya))
 			xc.Add("TcpExtTCPAbortOnClose", 1)
-			r.evidence(y.LastNewData)
+			r.evidence(y.LastNewData.Number)
 			estabResets(f, r, d)
 			estabResets(f, r, 1-d)
 			return
@@ -448,7 +450,7 @@ func acceptedLater(f *flows.Flow, d int) bool {
 // client payload.
 func serverAckedClientData(f *flows.Flow) bool {
 	c, s := f.Client(), f.Server()
-	return c.FirstData.Number != 0 && s.AckValid && s.MaxAck != c.ISN+1
+	return c.FirstData.Number != 0 && s.AckValid && s.MaxAck != c.ISN()+1
 }
 
 // unreadBytes tells whether side d reset with unread data from its peer:
@@ -468,7 +470,7 @@ func unreadBytes(f *flows.Flow, d int) (int, bool) {
 	}
 	n := int(y.NextSeq - y.LastNewData.Seq)
 	if x.LastNewData.Number == 0 && y.SYNCount > 0 {
-		n = int(y.NextSeq - y.ISN - 1)
+		n = int(y.NextSeq - y.ISN() - 1)
 		if y.FIN.Number != 0 {
 			n--
 		}
@@ -476,7 +478,7 @@ func unreadBytes(f *flows.Flow, d int) (int, bool) {
 		n--
 	}
 	if n <= 0 {
-		n = y.LastNewData.Len
+		n = int(y.LastNewData.Len)
 	}
 	return n, true
 }

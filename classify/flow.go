@@ -25,31 +25,31 @@ func sideOf(d int) Side {
 func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	c, s := f.Client(), f.Server()
 	r := &FlowResult{
-		ID: f.ID, Client: c.Addr, Server: s.Addr, RolesGuessed: f.RolesGuessed, IPv6: f.IPv6,
-		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time, End: f.Last.Time,
+		ID: f.ID, Client: c.Addr(), Server: s.Addr(), RolesGuessed: f.RolesGuessed, IPv6: f.IPv6,
+		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
 		ClientPackets: c.Packets, ServerPackets: s.Packets, ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: Counters{}, ServerCounters: Counters{}, HandshakeRTT: -1, Evicted: f.Evicted,
 	}
 	if c.SYNCount > 1 {
-		r.SYNRetransmits = c.SYNCount - 1
+		r.SYNRetransmits = int(c.SYNCount) - 1
 	}
 	if s.SYNCount > 1 {
-		r.SYNACKRetransmits = s.SYNCount - 1
+		r.SYNACKRetransmits = int(s.SYNCount) - 1
 		r.SYNACKGaps = gaps(s)
 	}
 	if c.SYNCount > 1 {
 		r.SYN = matchSchedule(gaps(c))
 	}
 	if f.HandshakeAck.Number != 0 {
-		r.HandshakeDone = f.HandshakeAck.Time
+		r.HandshakeDone = f.HandshakeAck.Time()
 		if syn := answeredSYN(f); syn.Number != 0 {
-			r.HandshakeRTT = secs(f.HandshakeAck.Time.Sub(syn.Time))
+			r.HandshakeRTT = secs(r.HandshakeDone.Sub(syn.Time()))
 		}
 	}
 	r.ServerFirstResponse = firstResponse(f)
-	for _, p := range []flows.Packet{c.FIN, s.FIN, c.RST, s.RST} {
-		if p.Number != 0 && (r.ClosedAt.IsZero() || p.Time.Before(r.ClosedAt)) {
-			r.ClosedAt = p.Time
+	for _, p := range [...]flows.Packet{c.FIN, s.FIN, c.RST(), s.RST()} {
+		if t := p.Time(); p.Number != 0 && (r.ClosedAt.IsZero() || t.Before(r.ClosedAt)) {
+			r.ClosedAt = t
 		}
 	}
 	switch {
@@ -73,6 +73,17 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	return r
 }
 
+// release hands classified flows back to the table, which reuses their
+// memory for new flows (nothing of a flow is kept once Flow returned), and
+// returns fs emptied.
+func release(t *flows.Table, fs []*flows.Flow) []*flows.Flow {
+	for i, f := range fs {
+		t.Release(f)
+		fs[i] = nil
+	}
+	return fs[:0]
+}
+
 // isSimultaneous reports whether each side sent its FIN before it saw the
 // other's (both FINs cross on the wire).
 func isSimultaneous(f *flows.Flow) bool {
@@ -85,10 +96,10 @@ func isSimultaneous(f *flows.Flow) bool {
 }
 
 func gaps(e *flows.Endpoint) []float64 {
-	n := min(e.SYNCount, flows.MaxSYNs)
+	n := e.SYNs()
 	var g []float64
 	for i := 1; i < n; i++ {
-		g = append(g, math.Round(secs(e.SYNs[i].Time.Sub(e.SYNs[i-1].Time))*1000)/1000)
+		g = append(g, math.Round(secs(e.SYN(i).Time().Sub(e.SYN(i-1).Time()))*1000)/1000)
 	}
 	return g
 }
@@ -99,11 +110,11 @@ func answeredSYN(f *flows.Flow) flows.Packet {
 	if s.SYNCount == 0 || c.SYNCount == 0 {
 		return flows.Packet{}
 	}
-	first := s.SYNs[0].Number
+	first := s.SYN(0).Number
 	var last flows.Packet
-	for i := 0; i < min(c.SYNCount, flows.MaxSYNs); i++ {
-		if c.SYNs[i].Number < first {
-			last = c.SYNs[i]
+	for i := 0; i < c.SYNs(); i++ {
+		if p := c.SYN(i); p.Number < first {
+			last = p
 		}
 	}
 	return last
@@ -115,7 +126,7 @@ func answeredSYN(f *flows.Flow) flows.Packet {
 func firstResponse(f *flows.Flow) time.Time {
 	s := f.Server()
 	if s.FirstData.Number != 0 {
-		return s.FirstData.Time
+		return s.FirstData.Time()
 	}
 	return time.Time{}
 }
@@ -176,6 +187,6 @@ func retransmitCounters(f *flows.Flow, r *FlowResult) {
 	r.ServerCounters.Add("TcpExtTCPSynRetrans", r.SYNACKRetransmits)
 	r.SynDropsSeen = r.SYNRetransmits
 	if f.Server().SYNCount == 0 && f.Client().SYNCount > 0 && r.Verdict == SynTimeout {
-		r.SynDropsSeen = f.Client().SYNCount
+		r.SynDropsSeen = int(f.Client().SYNCount)
 	}
 }

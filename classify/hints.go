@@ -70,44 +70,45 @@ func cookieMSS(mss uint16, v6 bool) uint16 {
 func collectHints(f *flows.Flow, r *FlowResult) {
 	c, s := f.Client(), f.Server()
 	h := &r.hints
-	if n := s.Packets - s.RSTCount; n > 0 {
+	if n := s.Packets - int(s.RSTCount); n > 0 {
 		h.srvTTL, h.srvTTLN = [2]uint8{s.TTLMin, s.TTLMax}, n
 	}
-	if n := c.Packets - c.RSTCount; n > 0 {
+	if n := c.Packets - int(c.RSTCount); n > 0 {
 		h.cliTTL, h.cliTTLN = [2]uint8{c.TTLMin, c.TTLMax}, n
 	}
-	h.srvRST = s.RST
+	h.srvRST = s.RST()
 	if r.Reset != nil {
 		d := flows.Client
 		if r.Reset.By == SideServer {
 			d = flows.Server
 		}
-		if in := injectedSuspect(f, d, f.Ep[d].RST); in != nil {
+		if in := injectedSuspect(f, d, f.Ep[d].RST()); in != nil {
 			r.Reset.InjectedSuspect = in
 			r.Notes = append(r.Notes, "the RST looks injected by a middlebox: "+strings.Join(in.Evidence, "; "))
-			r.annotate(f.Ep[d].RST, "injected RST suspect: %s", strings.Join(in.Evidence, "; "))
+			r.annotate(f.Ep[d].RST().Number, "injected RST suspect: %s", strings.Join(in.Evidence, "; "))
 		}
 	}
 	if f.RolesGuessed || c.SYNCount == 0 {
 		return
 	}
 	if s.SYNCount > 0 {
-		h.synAck, h.synAckPkt = s.SYNs[0].Time, s.SYNs[0].Number
+		h.synAck, h.synAckPkt = s.SYN(0).Time(), s.SYN(0).Number
 	}
 	// The client's SYNs before the one the first SYN-ACK answered.
-	n := min(c.SYNCount, flows.MaxSYNs)
-	last := c.SYNs[n-1]
+	n := c.SYNs()
+	last := c.SYN(n - 1)
 	if s.SYNCount > 0 {
 		last = flows.Packet{}
-		for i := 0; i < n && c.SYNs[i].Number < s.SYNs[0].Number; i++ {
-			last = c.SYNs[i]
+		first := s.SYN(0).Number
+		for i := 0; i < n && c.SYN(i).Number < first; i++ {
+			last = c.SYN(i)
 			h.dropped = i
 		}
 	} else {
-		h.dropped = c.SYNCount
+		h.dropped = int(c.SYNCount)
 	}
 	if h.dropped > 0 {
-		h.dropStart, h.dropEnd = c.SYNs[0].Time, last.Time
+		h.dropStart, h.dropEnd = c.SYN(0).Time(), last.Time()
 	}
 	if s.SYNCount == 0 {
 		return
@@ -120,7 +121,7 @@ func collectHints(f *flows.Flow, r *FlowResult) {
 func cookieHints(f *flows.Flow, r *FlowResult) {
 	c, s := f.Client(), f.Server()
 	h := &r.hints
-	co, so := c.SYNOpt, s.SYNOpt
+	co, so := c.SYNOpt(), s.SYNOpt()
 	offered := !co.HasTS && (co.SACKPermitted || co.WScale >= 0)
 	if offered && so.MSS != 0 && !so.HasTS {
 		if !so.SACKPermitted && so.WScale < 0 {
@@ -130,24 +131,24 @@ func cookieHints(f *flows.Flow, r *FlowResult) {
 		}
 	}
 	if r.Verdict == Overflow && f.SynAckAfterAck == 0 && s.SYNCount == 1 && f.HandshakeAck.Number != 0 &&
-		f.Last.Time.Sub(s.SYNs[0].Time) >= 1500*time.Millisecond {
+		f.Last.Time().Sub(s.SYN(0).Time()) >= 1500*time.Millisecond {
 		h.cookie = append(h.cookie, cookieSilent)
 	}
 	if co.MSS != 0 {
 		q := cookieMSS(co.MSS, f.IPv6)
-		seg := max(s.FirstData.Len, s.LastData.Len, s.LastNewData.Len)
-		if q < co.MSS && seg > 0 && (seg == int(q) || (s.UsesTS && seg == int(q)-12)) {
+		seg := max(s.FirstData.Len, s.LastData().Len, s.LastNewData.Len)
+		if q < co.MSS && seg > 0 && (seg == int32(q) || (s.UsesTS && seg == int32(q)-12)) {
 			h.cookie = append(h.cookie, cookieMSSSign)
 		}
 	}
 	if len(h.cookie) == 0 {
 		return
 	}
-	if syn := c.SYNs[0]; syn.Flags&(capture.ECE|capture.CWR) == capture.ECE|capture.CWR && !co.HasTS && s.SYNs[0].Flags&capture.ECE == 0 {
+	if syn := c.SYN(0); syn.Flags&(capture.ECE|capture.CWR) == capture.ECE|capture.CWR && !co.HasTS && s.SYN(0).Flags&capture.ECE == 0 {
 		h.cookie = append(h.cookie, cookieECN)
 	}
-	r.ServerCounters.Add("TcpExtSyncookiesSent", s.SYNCount)
-	r.ServerCounters.Add("TcpExtTCPReqQFullDoCookies", s.SYNCount)
+	r.ServerCounters.Add("TcpExtSyncookiesSent", int(s.SYNCount))
+	r.ServerCounters.Add("TcpExtTCPReqQFullDoCookies", int(s.SYNCount))
 	switch {
 	case r.Verdict == Overflow:
 		// Each segment that arrived with the cookie was validated, then

@@ -36,7 +36,7 @@ const maxIPIDSamples = flows.MaxSYNs + 8
 // sent nothing else to compare with.
 func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 	x, y := &f.Ep[d], &f.Ep[1-d]
-	if rst.Number == 0 || x.Packets <= x.RSTCount {
+	if rst.Number == 0 || x.Packets <= int(x.RSTCount) {
 		return nil
 	}
 	in := &Injected{Packet: rst.Number, TTL: rst.TTL, SenderTTLMin: x.TTLMin, SenderTTLMax: x.TTLMax, IPID: rst.IPID}
@@ -50,7 +50,7 @@ func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 		if x.TTLMax != x.TTLMin {
 			rng = fmt.Sprintf("%d-%d", x.TTLMin, x.TTLMax)
 		}
-		in.Evidence = append(in.Evidence, fmt.Sprintf("the RST's %s is %d, while %s's other %d segments arrived with %s %s", what, rst.TTL, x.Addr, x.Packets-x.RSTCount, what, rng))
+		in.Evidence = append(in.Evidence, fmt.Sprintf("the RST's %s is %d, while %s's other %d segments arrived with %s %s", what, rst.TTL, x.Addr(), x.Packets-int(x.RSTCount), what, rng))
 	}
 	idOff := false
 	if !f.IPv6 && rst.IPID != 0 {
@@ -63,7 +63,7 @@ func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 		// An injector often copies the IP ID of the packet it answers.
 		if p := lastBefore(ps, rst.Number); p.Number != 0 && p.IPID == rst.IPID {
 			idOff = true
-			in.Evidence = append(in.Evidence, fmt.Sprintf("its IP ID %d equals that of %s's packet %d, the one it answers: copied by an injector", rst.IPID, y.Addr, p.Number))
+			in.Evidence = append(in.Evidence, fmt.Sprintf("its IP ID %d equals that of %s's packet %d, the one it answers: copied by an injector", rst.IPID, y.Addr(), p.Number))
 		}
 	}
 	if !ttlOff && !idOff {
@@ -72,7 +72,7 @@ func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 	if rst.Len > 0 {
 		in.Evidence = append(in.Evidence, fmt.Sprintf("it carries %d bytes of payload, which Linux never puts in a RST", rst.Len))
 	}
-	if x.RSTCount > 1 && x.LastRST.Seq != rst.Seq {
+	if x.RSTCount > 1 && x.LastRST().Seq != rst.Seq {
 		in.Evidence = append(in.Evidence, fmt.Sprintf("%d RSTs with different sequence numbers were sent (an injector sweeping the window)", x.RSTCount))
 	}
 	return in
@@ -81,10 +81,10 @@ func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 // samples collects the packets an endpoint keeps (SYNs, first and last
 // data, FIN, tail retransmissions) in packet order, RSTs excluded.
 func samples(e *flows.Endpoint, out []flows.Packet) []flows.Packet {
-	for i := 0; i < min(e.SYNCount, flows.MaxSYNs); i++ {
-		out = append(out, e.SYNs[i])
+	for i := 0; i < e.SYNs(); i++ {
+		out = append(out, e.SYN(i))
 	}
-	for _, p := range []flows.Packet{e.FirstData, e.LastData, e.LastNewData, e.DataAfterPeerFIN, e.FIN, e.TailFirst, e.TailLast} {
+	for _, p := range [...]flows.Packet{e.FirstData, e.LastData(), e.LastNewData, e.DataAfterPeerFIN(), e.FIN, e.TailFirst(), e.TailLast()} {
 		if p.Number != 0 && len(out) < cap(out) {
 			out = append(out, p)
 		}

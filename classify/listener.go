@@ -431,7 +431,7 @@ func diagnoseRestart(la *listenerAgg) map[*brief]bool {
 	if len(aborts) < 2 {
 		return nil
 	}
-	at := func(r *brief) time.Time { return r.hints.srvRST.Time }
+	at := func(r *brief) time.Time { return r.hints.srvRST.Time() }
 	slices.SortFunc(aborts, func(a, b *brief) int { return at(a).Compare(at(b)) })
 	var refusals []time.Time
 	for _, r := range rs {

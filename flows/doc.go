@@ -8,5 +8,9 @@
 // Everything is driven by capture timestamps, never the wall clock, so the
 // same capture always gives the same flows. The table is not safe for
 // concurrent use. Looking up a flow and updating it allocates nothing;
-// only a new flow allocates.
+// only a new flow allocates (and none once decided flows are handed back
+// with Table.Release), and so does a flow's first use of the state few
+// connections need (SYN retransmissions, RSTs, retransmitted data, ICMP
+// errors, out-of-order data in ZeekConn). A tracked flow costs about
+// 1.3 KiB of heap.
 package flows

@@ -160,34 +160,38 @@ const (
 // tcp_analyze_seq_flow_info_t, without the lists that only serve RTT and
 // bytes-in-flight.
 type saFlow struct {
-	baseSeq uint32
-	baseSet bool
-
-	// nextSeq is the highest sequence number seen plus one (0: none yet,
-	// as in Wireshark); nextSeqTime when it last advanced (UnixNano).
-	nextSeq     uint32
+	// nextSeqTime is when nextSeq last advanced (UnixNano); lastAckTime
+	// when lastAck was sent.
 	nextSeqTime int64
+	lastAckTime int64
+	// lastNonDupACK is the packet number of the last ACK that changed
+	// the ack number (see dupACKNum).
+	lastNonDupACK int64
+
+	baseSeq uint32
+	// nextSeq is the highest sequence number seen plus one (0: none yet,
+	// as in Wireshark).
+	nextSeq uint32
 	// maxSeqToBeAcked is the end of the contiguous data seen.
 	maxSeqToBeAcked uint32
-	// lastAck is the last acknowledgment number sent; lastAckTime when.
-	lastAck     uint32
-	lastAckTime int64
+	// lastAck is the last acknowledgment number sent.
+	lastAck uint32
 	// window is the last raw window sent (MaxUint32 before any).
 	window uint32
-	// winScale is the shift, or saScaleUnknown / saScaleNone.
-	winScale int8
-	// firstACK is set from a SYN until the first ACK without SYN: the
-	// window is not scaled yet.
-	firstACK bool
-
+	// dupACKNum counts the duplicate ACKs sent since lastNonDupACK; -1
+	// after the peer acknowledged unseen data beyond everything this side
+	// sent.
+	dupACKNum int32
 	// lastSegFlags are the labels of the last segment sent (keep-alive
 	// and zero window probe ACKs refer to them).
 	lastSegFlags Label
-	// dupACKNum counts the duplicate ACKs sent since lastNonDupACK (the
-	// packet number of the last ACK that changed the ack number); -1 after
-	// the peer acknowledged unseen data beyond everything this side sent.
-	dupACKNum     int32
-	lastNonDupACK int64
+
+	// winScale is the shift, or saScaleUnknown / saScaleNone.
+	winScale int8
+	baseSet  bool
+	// firstACK is set from a SYN until the first ACK without SYN: the
+	// window is not scaled yet.
+	firstACK bool
 	// mpOps is SeqAnalysis.mpOps as of this side's last segment.
 	mpOps uint8
 }
@@ -209,14 +213,14 @@ type saFlow struct {
 // conversation then.
 type SeqAnalysis struct {
 	flow [2]saFlow
-	init bool
 
 	// mruSYN is the time of the latest SYN (without ACK); firstRTT the
 	// time from it to the first ACK (0 while unknown).
-	mruSYN    int64
-	hasMRUSYN bool
-	firstRTT  int64
+	mruSYN   int64
+	firstRTT int64
 
+	init      bool
+	hasMRUSYN bool
 	// mptcp is set once an MPTCP option was seen; mpOps are the MPTCP
 	// option subtypes seen so far (Wireshark's mp_operations).
 	mptcp bool
@@ -240,6 +244,14 @@ func saLE(x, y uint32) bool { return int32(x-y) <= 0 }
 // labels. Only KindTCP segments are passed; others return no labels and do
 // not change the state. Segments must come in capture order.
 func (a *SeqAnalysis) Observe(dir int, seg *capture.Segment) SeqResult {
+	if seg.Kind != capture.KindTCP {
+		return SeqResult{}
+	}
+	return a.observe(dir, seg, seg.Time.UnixNano())
+}
+
+// observe is Observe with the segment's time in Unix nanoseconds.
+func (a *SeqAnalysis) observe(dir int, seg *capture.Segment, now int64) SeqResult {
 	if seg.Kind != capture.KindTCP {
 		return SeqResult{}
 	}
@@ -268,11 +280,10 @@ func (a *SeqAnalysis) Observe(dir int, seg *capture.Segment) SeqResult {
 		// Wireshark cannot analyse a segment whose header it cannot read.
 		return res
 	}
-	res = a.saAnalyze(fwd, rev, seg)
+	res = a.saAnalyze(fwd, rev, seg, now)
 
 	// What dissect_tcp does after the analysis: handshake RTT, first ACK,
 	// then options (window scale, MPTCP).
-	now := seg.Time.UnixNano()
 	if flags&capture.SYN != 0 {
 		if flags&capture.ACK == 0 {
 			a.mruSYN, a.hasMRUSYN = now, true
@@ -290,7 +301,7 @@ func (a *SeqAnalysis) Observe(dir int, seg *capture.Segment) SeqResult {
 }
 
 // saAnalyze is tcp_analyze_sequence_number.
-func (a *SeqAnalysis) saAnalyze(fwd, rev *saFlow, seg *capture.Segment) SeqResult {
+func (a *SeqAnalysis) saAnalyze(fwd, rev *saFlow, seg *capture.Segment, now int64) SeqResult {
 	const sfr = capture.SYN | capture.FIN | capture.RST
 	var res SeqResult
 	var l Label
@@ -300,7 +311,6 @@ func (a *SeqAnalysis) saAnalyze(fwd, rev *saFlow, seg *capture.Segment) SeqResul
 	if seg.PayloadLen > 0 {
 		seglen = uint32(seg.PayloadLen)
 	}
-	now := seg.Time.UnixNano()
 
 	if !fwd.baseSet {
 		fwd.baseSeq = seq

@@ -2,6 +2,8 @@ package flows
 
 import (
 	"cmp"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -27,14 +29,16 @@ type Config struct {
 	IdleClosed time.Duration
 	// OnDone receives every flow once it is decided: expired, evicted,
 	// replaced by a reuse of its 4-tuple, or flushed. The table forgets
-	// the flow afterwards.
+	// the flow afterwards; the caller may hand it back with Release once
+	// it is done with it.
 	OnDone func(f *Flow)
 }
 
 // Update is what the table says about one segment.
 type Update struct {
 	// Flow is the flow the segment belongs to (nil for an ICMP error
-	// that matches no flow).
+	// that matches no flow). It stays valid until the flow is decided
+	// and released (see Table.Release).
 	Flow *Flow
 	// Dir is the sender's side: Client or Server.
 	Dir int
@@ -44,25 +48,25 @@ type Update struct {
 	Seq SeqResult
 }
 
-type flowKey struct{ a, b netip.AddrPort }
-
-func keyOf(src, dst netip.AddrPort) flowKey {
-	if src.Compare(dst) < 0 {
-		return flowKey{src, dst}
-	}
-	return flowKey{dst, src}
-}
-
 // Table is the flow table. Create it with NewTable.
+//
+// Flows are found through an open-addressing hash table keyed by
+// SymmetricHash of the 4-tuple; its slots hold no keys, only the hash
+// and the flow, whose endpoints are the key.
 type Table struct {
-	cfg   Config
-	flows map[flowKey]*Flow
+	cfg Config
+	// slots has a power-of-two length; shift is 64 minus its log2.
+	slots []slot
+	count int
+	shift uint8
 	// idle holds the flows in order of last activity (least recent
 	// first), in two lists: attempts one side never answered, and the rest.
 	idle    [2]idleList
 	nextID  int64
-	now     time.Time
-	sweepAt time.Time
+	now     stamp
+	sweepAt stamp
+	// free holds released flows for reuse, linked through next.
+	free *Flow
 
 	// Evicted counts flows decided early because MaxFlows was reached.
 	Evicted int64
@@ -71,6 +75,14 @@ type Table struct {
 	// StrayICMP counts ICMP errors that matched no flow.
 	StrayICMP int64
 }
+
+// slot is one entry of the hash table (f nil when empty).
+type slot struct {
+	h uint64
+	f *Flow
+}
+
+const minSlots = 1024
 
 // NewTable returns an empty table.
 func NewTable(cfg Config) *Table {
@@ -83,37 +95,41 @@ func NewTable(cfg Config) *Table {
 	if cfg.IdleClosed == 0 {
 		cfg.IdleClosed = 5 * time.Second
 	}
-	return &Table{cfg: cfg, flows: make(map[flowKey]*Flow)}
+	t := &Table{cfg: cfg}
+	t.resize(minSlots)
+	return t
 }
 
 // Len returns the number of flows tracked.
-func (t *Table) Len() int { return len(t.flows) }
+func (t *Table) Len() int { return t.count }
 
 // Add feeds one segment (in capture order) and returns what it updated.
 func (t *Table) Add(seg *capture.Segment) Update {
-	t.Advance(seg.Time)
-	src, dst := seg.SrcAddrPort(), seg.DstAddrPort()
-	k := keyOf(src, dst)
-	f := t.flows[k]
+	ts := stampOf(seg.Time)
+	t.advance(ts)
+	src, dst := epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)
+	h := symHash(src, dst)
+	f := t.lookup(h, src, dst)
 	if seg.Kind == capture.KindICMPError {
 		if f == nil {
 			t.StrayICMP++
 			return Update{}
 		}
-		d := f.DirOf(src)
-		f.icmp(d, seg)
+		d := f.dirOf(src)
+		f.icmp(d, seg, ts)
 		f.Zeek.Observe((d == Client) == f.aIsClient, seg)
 		t.touch(f)
 		return Update{Flow: f, Dir: d}
 	}
+	ns := seg.Time.UnixNano()
 	isNew, reused := false, false
-	if f != nil && (f.startsNewFlow(seg, src) || f.zeekSplit(seg)) {
+	if f != nil && (f.startsNewFlow(seg, src) || f.zeekSplit(seg, ns)) {
 		t.remove(f)
 		t.decide(f)
 		f, reused = nil, true
 	}
 	if f == nil {
-		if t.cfg.MaxFlows > 0 && len(t.flows) >= t.cfg.MaxFlows && len(t.flows) > 0 {
+		if t.cfg.MaxFlows > 0 && t.count >= t.cfg.MaxFlows && t.count > 0 {
 			old := t.evictionVictim()
 			t.remove(old)
 			t.Evicted++
@@ -121,18 +137,19 @@ func (t *Table) Add(seg *capture.Segment) Update {
 			t.decide(old)
 		}
 		t.nextID++
-		f = newFlow(t.nextID, k, seg)
+		f = t.newFlow()
+		f.start(t.nextID, seg, src, dst, ts)
 		f.Reused = reused
-		t.flows[k] = f
-		if len(t.flows) > t.Peak {
-			t.Peak = len(t.flows)
+		t.insert(h, f)
+		if t.count > t.Peak {
+			t.Peak = t.count
 		}
 		isNew = true
 	}
-	d := f.DirOf(src)
-	f.add(d, seg)
-	res := f.Seq.Observe(d, seg)
-	f.Zeek.Observe((d == Client) == f.aIsClient, seg)
+	d := f.dirOf(src)
+	f.add(d, seg, ts)
+	res := f.Seq.observe(d, seg, ns)
+	f.Zeek.observe((d == Client) == f.aIsClient, seg, ns)
 	if isNew && reused {
 		res.Labels |= LabelPortReused
 	}
@@ -140,17 +157,168 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	return Update{Flow: f, Dir: d, New: isNew, Seq: res}
 }
 
+// Release gives back a flow that OnDone handed over, once the caller is
+// done with it and keeps no pointer into it: the table reuses its memory
+// for a later flow instead of allocating one. Releasing is optional
+// (flows never released are garbage collected); releasing a flow twice,
+// or one not yet decided, does nothing.
+func (t *Table) Release(f *Flow) {
+	if f == nil || !f.decided || f.released {
+		return
+	}
+	f.released = true
+	f.prev, f.next = nil, t.free
+	t.free = f
+}
+
+// newFlow returns a zeroed flow, reusing a released one when there is one.
+func (t *Table) newFlow() *Flow {
+	f := t.free
+	if f == nil {
+		return new(Flow)
+	}
+	t.free = f.next
+	*f = Flow{}
+	return f
+}
+
+// SymmetricHash hashes a TCP 4-tuple so that both directions give the
+// same value: SymmetricHash(a, b) == SymmetricHash(b, a). All its bits
+// are mixed, so any of them may pick a shard. The address's IPv6 zone is
+// ignored. The flow table uses it to find flows.
+//
+// The hash is seeded at random when the process starts (as Go's maps
+// are), so that traffic crafted to collide cannot slow the table down:
+// values are stable within a process only.
+func SymmetricHash(src, dst netip.AddrPort) uint64 {
+	return symHash(epAddrOf(src), epAddrOf(dst))
+}
+
+// Hash constants (wyhash's secrets).
+const (
+	hashK0 = 0xa0761d6478bd642f
+	hashK1 = 0xe7037ed1a0b428db
+	hashK2 = 0x8ebc6af09c88c6e3
+)
+
+// hashSeed is the process's random hash seed.
+var hashSeed = rand.Uint64()
+
+// mum is wyhash's mixing step: the 128-bit product of a and b, folded.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// epHash hashes one endpoint.
+func epHash(a epAddr) uint64 {
+	return mum(a.hi^hashSeed^uint64(a.port)<<48^uint64(a.kind)<<40, a.lo^hashK1)
+}
+
+// symHash is SymmetricHash on endpoints: the endpoints' hashes are added
+// (the same in either order), then mixed.
+func symHash(a, b epAddr) uint64 {
+	h := epHash(a) + epHash(b)
+	return mum(h^hashK2, h^hashK0)
+}
+
+// home is the slot where a flow with hash h is looked for first.
+// Fibonacci hashing of h keeps the slots spread also when the caller
+// shards flows on some bits of the same hash.
+func (t *Table) home(h uint64) int {
+	return int((h * 0x9e3779b97f4a7c15) >> t.shift)
+}
+
+// lookup finds the flow of the 4-tuple (a, b) in either direction.
+func (t *Table) lookup(h uint64, a, b epAddr) *Flow {
+	mask := len(t.slots) - 1
+	for i := t.home(h); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.f == nil {
+			return nil
+		}
+		if s.h == h && s.f.hasTuple(a, b) {
+			return s.f
+		}
+	}
+}
+
+// hasTuple reports whether the flow's endpoints are a and b, in either
+// order.
+func (f *Flow) hasTuple(a, b epAddr) bool {
+	x, y := &f.Ep[0].addr, &f.Ep[1].addr
+	return (*x == a && *y == b) || (*x == b && *y == a)
+}
+
+// insert adds f, whose hash is h.
+func (t *Table) insert(h uint64, f *Flow) {
+	if (t.count+1)*4 > len(t.slots)*3 {
+		t.resize(len(t.slots) * 2)
+	}
+	t.place(h, f)
+	t.count++
+}
+
+// place puts f in the first empty slot from its home.
+func (t *Table) place(h uint64, f *Flow) {
+	mask := len(t.slots) - 1
+	i := t.home(h)
+	for t.slots[i].f != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = slot{h: h, f: f}
+}
+
+// resize rehashes into n slots (a power of two).
+func (t *Table) resize(n int) {
+	old := t.slots
+	t.slots = make([]slot, n)
+	t.shift = uint8(64 - bits.TrailingZeros(uint(n)))
+	for _, s := range old {
+		if s.f != nil {
+			t.place(s.h, s.f)
+		}
+	}
+}
+
+// delete removes f from the hash table, shifting back the entries that
+// follow it (linear probing needs no tombstones).
+func (t *Table) delete(f *Flow) {
+	h := symHash(f.Ep[0].addr, f.Ep[1].addr)
+	mask := len(t.slots) - 1
+	i := t.home(h)
+	for t.slots[i].f != f {
+		if t.slots[i].f == nil {
+			return
+		}
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; t.slots[j].f != nil; j = (j + 1) & mask {
+		// The entry at j may move to the hole at i unless its home lies
+		// cyclically in (i, j].
+		k := t.home(t.slots[j].h)
+		if (i <= j && (k <= i || k > j)) || (i > j && k <= i && k > j) {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = slot{}
+	t.count--
+}
+
 // Advance moves the table's clock to now without a segment (a live
 // capture's tick, see capture.ErrTick) and decides the flows idle past
 // their limit, so that a quiet interface still gets its flows decided.
 // A time before the clock is ignored.
-func (t *Table) Advance(now time.Time) {
-	if now.After(t.now) {
+func (t *Table) Advance(now time.Time) { t.advance(stampOf(now)) }
+
+func (t *Table) advance(now stamp) {
+	if now > t.now {
 		t.now = now
 	}
-	if !t.now.Before(t.sweepAt) {
+	if t.now >= t.sweepAt {
 		t.expire()
-		t.sweepAt = t.now.Add(time.Second)
+		t.sweepAt = t.now.add(time.Second)
 	}
 }
 
@@ -179,7 +347,7 @@ const (
 	answered   = 1
 )
 
-func idleClass(f *Flow) int {
+func idleClass(f *Flow) uint8 {
 	if f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0 {
 		return unanswered
 	}
@@ -204,19 +372,20 @@ func (t *Table) evictionVictim() *Flow {
 // retransmissions), so that a
 // long-idle established connection stays one flow (Zeek's 5-minute
 // inactivity timeout would cut it; the kernel's keep-alive waits 2 hours).
-func (f *Flow) zeekSplit(seg *capture.Segment) bool {
+func (f *Flow) zeekSplit(seg *capture.Segment, ns int64) bool {
 	if !(f.done || f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0) {
 		return false
 	}
 	// A retransmitted SYN stays with its connection attempt, however late
 	// (Zeek's 5 s attempt timer would split the 3.1–6.4 schedule).
-	if c := &f.Ep[Client]; seg.Flags&(capture.SYN|capture.ACK) == capture.SYN && c.SYNCount > 0 && seg.Seq == c.ISN {
+	if c := &f.Ep[Client]; seg.Flags&(capture.SYN|capture.ACK) == capture.SYN && c.SYNCount > 0 && seg.Seq == c.ISN() {
 		return false
 	}
-	return f.Zeek.Expired(seg.Time)
+	return f.Zeek.expired(ns)
 }
 
 func (t *Table) decide(f *Flow) {
+	f.decided = true
 	if t.cfg.OnDone != nil {
 		t.cfg.OnDone(f)
 	}
@@ -241,7 +410,7 @@ func (t *Table) expire() {
 	for i := range t.idle {
 		for f := t.idle[i].head; f != nil; {
 			next := f.next
-			idle := t.now.Sub(f.Last.Time)
+			idle := t.now.sub(f.Last.t)
 			if idle < shortest {
 				break
 			}
@@ -293,9 +462,7 @@ func (t *Table) unlink(f *Flow) {
 
 func (t *Table) remove(f *Flow) {
 	t.unlink(f)
-	if t.flows[f.key] == f {
-		delete(t.flows, f.key)
-	}
+	t.delete(f)
 }
 
 func sortByID(fs []*Flow) {

@@ -15,7 +15,7 @@ func benchSegments(n int) []capture.Segment {
 	t0 := time.Unix(1700000000, 0)
 	srv := netip.MustParseAddr("10.0.0.2")
 	for i := 0; i < n; i++ {
-		cli := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		cli := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		add := func(k int, fromClient bool, fl capture.Flags, seq, ack uint32, length int) {
 			s := capture.Segment{Time: t0.Add(time.Duration(i*10+k) * time.Millisecond), IPVersion: 4, Flags: fl,
 				Seq: seq, Ack: ack, Window: 500, PayloadLen: length, TTL: 64, IPID: uint16(k + 1)}

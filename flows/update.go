@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -10,10 +9,10 @@ import (
 // seqAfter reports whether a comes after b in sequence space.
 func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
 
-// newFlow starts a flow on its first segment and decides the roles.
-func newFlow(id int64, k flowKey, seg *capture.Segment) *Flow {
-	f := &Flow{ID: id, key: k, IPv6: seg.IPVersion == 6}
-	src, dst := seg.SrcAddrPort(), seg.DstAddrPort()
+// start sets up a zeroed f for its first segment, sent from src to dst,
+// and decides the roles.
+func (f *Flow) start(id int64, seg *capture.Segment, src, dst epAddr, t stamp) {
+	f.ID, f.IPv6 = id, seg.IPVersion == 6
 	client, server := src, dst
 	switch {
 	case seg.Flags&(capture.SYN|capture.ACK) == capture.SYN:
@@ -23,15 +22,14 @@ func newFlow(id int64, k flowKey, seg *capture.Segment) *Flow {
 		f.RolesGuessed = true
 	default:
 		f.RolesGuessed = true
-		if guessServer(dst.Port(), src.Port()) {
+		if guessServer(dst.port, src.port) {
 			client, server = dst, src
 		}
 	}
-	f.Ep[Client].Addr = client
-	f.Ep[Server].Addr = server
+	f.Ep[Client].addr = client
+	f.Ep[Server].addr = server
 	f.aIsClient = client == src
-	f.First = packetOf(seg)
-	return f
+	f.First = Mark{Number: seg.Packet, t: t}
 }
 
 // guessServer reports whether port a (the first packet's source) looks
@@ -53,75 +51,79 @@ func guessServer(b, a uint16) bool {
 	return a < b
 }
 
-// startsNewFlow reports whether seg, a segment on f's 4-tuple, opens a
-// new connection: a SYN (without ACK) with a new ISN after the old
-// connection ended or from the side that was not its client.
-func (f *Flow) startsNewFlow(seg *capture.Segment, src netip.AddrPort) bool {
+// startsNewFlow reports whether seg, a segment on f's 4-tuple sent from
+// src, opens a new connection: a SYN (without ACK) with a new ISN after
+// the old connection ended or from the side that was not its client.
+func (f *Flow) startsNewFlow(seg *capture.Segment, src epAddr) bool {
 	if seg.Flags&(capture.SYN|capture.ACK) != capture.SYN {
 		return false
 	}
 	c := &f.Ep[Client]
-	if c.Addr != src {
+	if c.addr != src {
 		return f.done || f.Ep[Server].SYNCount == 0 || f.RolesGuessed
 	}
 	if c.SYNCount == 0 {
 		// A SYN after midstream traffic starts a new connection.
-		return f.Packets > 0
+		return f.Packets() > 0
 	}
-	return seg.Seq != c.ISN || f.done
+	return seg.Seq != c.ISN() || f.done
 }
 
 // icmp records an ICMP error quoting a segment sent by side d.
-func (f *Flow) icmp(d int, seg *capture.Segment) {
-	e := &f.Ep[d]
-	e.ICMPCount++
-	if e.ICMP.Number == 0 {
-		e.ICMP = packetOf(seg)
-		e.ICMPType, e.ICMPCode, e.ICMPv6, e.ICMPFrom = seg.ICMPType, seg.ICMPCode, seg.ICMPv6, seg.ICMPFrom
+func (f *Flow) icmp(d int, seg *capture.Segment, t stamp) {
+	r := f.Ep[d].rareState()
+	if r.icmp == nil {
+		r.icmp = new(ICMPError)
 	}
-	f.Last = packetOf(seg)
-	f.Last.Flags = 0
+	in := r.icmp
+	in.Count++
+	if in.Packet.Number == 0 {
+		in.Packet = packetOf(seg, t)
+		in.Type, in.Code, in.V6, in.From = seg.ICMPType, seg.ICMPCode, seg.ICMPv6, seg.ICMPFrom
+	}
+	f.Last = Mark{Number: seg.Packet, t: t}
 }
 
 // maxDuplicateGap is how close in time two identical segments must be to
 // be one packet captured twice: no TCP retransmission is that quick.
 const maxDuplicateGap = time.Millisecond
 
-// isDuplicate reports whether pkt repeats side d's previous segment field
-// for field (the same packet captured twice). Only segments that carry
-// something unique to one transmission are judged: a non-zero IPv4 IP ID,
-// or a timestamp value. Kernel RSTs (IP ID 0, no options) and SYN-ACKs
-// (IP ID 0) repeat legitimately within microseconds, so they never are.
-func (e *Endpoint) isDuplicate(pkt Packet) bool {
-	l := e.last
+// isDuplicate reports whether pkt (with timestamp value tsval) repeats
+// side d's previous segment field for field (the same packet captured
+// twice). Only segments that carry something unique to one transmission
+// are judged: a non-zero IPv4 IP ID, or a timestamp value. Kernel RSTs
+// (IP ID 0, no options) and SYN-ACKs (IP ID 0) repeat legitimately
+// within microseconds, so they never are.
+func (e *Endpoint) isDuplicate(pkt Packet, tsval uint32) bool {
+	l := &e.last
 	if !e.lastSeen || pkt.Flags&capture.RST != 0 || l.Seq != pkt.Seq || l.Ack != pkt.Ack || l.Flags != pkt.Flags ||
-		l.Window != pkt.Window || l.Len != pkt.Len || l.IPID != pkt.IPID || l.HasTS != pkt.HasTS || l.TSVal != pkt.TSVal {
+		l.Window != pkt.Window || l.Len != pkt.Len || l.IPID != pkt.IPID || l.HasTS != pkt.HasTS || e.lastTSVal != tsval {
 		return false
 	}
 	if pkt.IPID == 0 && (!pkt.HasTS || pkt.Flags&(capture.SYN|capture.ACK) == capture.SYN|capture.ACK) {
 		return false
 	}
-	dt := pkt.Time.Sub(l.Time)
+	dt := pkt.t.sub(l.t)
 	return dt >= -maxDuplicateGap && dt <= maxDuplicateGap
 }
 
-// add updates the flow with a TCP segment sent by side d.
-func (f *Flow) add(d int, seg *capture.Segment) {
+// add updates the flow with a TCP segment sent by side d at time t.
+func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 	e, p := &f.Ep[d], &f.Ep[1-d]
-	pkt := packetOf(seg)
-	if e.isDuplicate(pkt) {
-		e.Duplicates++
-		f.Last = pkt
+	pkt := packetOf(seg, t)
+	if e.isDuplicate(pkt, seg.Opt.TSVal) {
+		inc(&e.Duplicates)
+		f.Last = pkt.Mark()
 		return
 	}
-	e.last, e.lastSeen = pkt, true
-	f.Packets++
-	f.Last = pkt
+	// prevNumber is the number of the side's previous segment.
+	prevNumber := e.last.Number
+	e.last, e.lastTSVal, e.lastSeen = pkt, seg.Opt.TSVal, true
+	f.Last = pkt.Mark()
 	if seg.Checksum == capture.ChecksumBad {
-		f.BadChecksums++
+		inc(&f.BadChecksums)
 	}
 	e.Packets++
-	e.LastWindow = seg.Window
 	fl := seg.Flags
 	if fl&capture.RST == 0 {
 		if !e.ttlSeen || seg.TTL < e.TTLMin {
@@ -145,17 +147,18 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 	// SYN and SYN-ACK.
 	if fl&capture.SYN != 0 {
 		if e.SYNCount == 0 {
-			e.ISN = seg.Seq
-			e.SYNOpt = seg.Opt
+			e.syn = pkt
+			o := &seg.Opt
+			e.synOpt = synOpt{mss: o.MSS, wscale: o.WScale, sack: o.SACKPermitted, hasTS: o.HasTS}
+		} else if e.SYNCount < MaxSYNs {
+			r := e.rareState()
+			r.syns = append(r.syns, pkt)
 		}
-		if e.SYNCount < MaxSYNs {
-			e.SYNs[e.SYNCount] = pkt
-		}
-		e.SYNCount++
+		inc(&e.SYNCount)
 		if fl&capture.ACK != 0 && d == Server && f.HandshakeAck.Number != 0 && e.SYNCount > 1 {
-			f.SynAckAfterAck++
-			if f.FirstSynAckAfterAck.Number == 0 {
-				f.FirstSynAckAfterAck = pkt
+			inc(&f.SynAckAfterAck)
+			if r := f.rareState(); r.firstSynAckAfterAck.Number == 0 {
+				r.firstSynAckAfterAck = pkt
 			}
 			// Client data sent before this retransmission and never
 			// acknowledged was ignored by the server.
@@ -167,15 +170,15 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 
 	// The client's acknowledgment of the SYN-ACK.
 	if d == Client && fl&(capture.ACK|capture.SYN|capture.RST) == capture.ACK && p.SYNCount > 0 &&
-		seg.Ack == p.ISN+1 && f.HandshakeAck.Number == 0 {
-		f.HandshakeAck = pkt
+		seg.Ack == p.syn.Seq+1 && f.HandshakeAck.Number == 0 {
+		f.HandshakeAck = pkt.Mark()
 	}
 
 	if f.HandshakeAck.Number != 0 && fl&capture.SYN == 0 {
 		if d == Server {
 			f.ServerSpoke = true
 		} else if !f.ServerSpoke {
-			f.ClientSegsIgnored++
+			inc(&f.ClientSegsIgnored)
 		}
 	}
 
@@ -185,7 +188,7 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 	if seg.PayloadLen > 0 || fl&capture.FIN != 0 {
 		if e.SeqValid && !seqAfter(end, e.NextSeq) && fl&capture.SYN == 0 && fl&capture.RST == 0 {
 			isRetrans = true
-			e.Retransmits++
+			inc(&e.Retransmits)
 		}
 	}
 	if seg.PayloadLen > 0 {
@@ -194,27 +197,31 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 		if e.FirstData.Number == 0 {
 			e.FirstData = pkt
 		}
-		e.LastData = pkt
-		if !isRetrans {
+		if isRetrans {
+			e.rareState().lastData = pkt
+			e.lastDataNew = false
+		} else {
 			e.LastNewData = pkt
-			if p.FIN.Number != 0 && e.DataAfterPeerFIN.Number == 0 {
-				e.DataAfterPeerFIN = pkt
+			e.lastDataNew = true
+			if p.FIN.Number != 0 && e.DataAfterPeerFIN().Number == 0 {
+				e.rareState().dataAfterPeerFIN = pkt
 			}
 		}
 	}
 	keepAlive := fl&(capture.SYN|capture.FIN|capture.RST) == 0 && fl&capture.ACK != 0 &&
 		seg.PayloadLen <= 1 && e.SeqValid && seg.Seq == e.NextSeq-1
 	if keepAlive {
-		e.KeepAlives++
+		inc(&e.KeepAlives)
 	}
 	// Only resent data the peer has not acknowledged makes the run.
 	unacked := !p.AckValid || seqAfter(end, p.MaxAck)
 	if (isRetrans && unacked) || keepAlive {
+		r := e.rareState()
 		if e.TailRetransmits == 0 {
-			e.TailFirst = pkt
+			r.tailFirst = pkt
 		}
-		e.TailRetransmits++
-		e.TailLast = pkt
+		inc(&e.TailRetransmits)
+		r.tailLast = pkt
 	} else if seg.PayloadLen > 0 || fl&(capture.SYN|capture.FIN) != 0 {
 		e.TailRetransmits = 0
 	}
@@ -234,7 +241,7 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 			e.AckValid = true
 		}
 		if p.FIN.Number != 0 && p.FINAcked.Number == 0 && !seqAfter(p.FIN.Seq+uint32(p.FIN.Len)+1, seg.Ack) {
-			p.FINAcked = pkt
+			p.FINAcked = pkt.Mark()
 		}
 	}
 
@@ -245,23 +252,20 @@ func (f *Flow) add(d int, seg *capture.Segment) {
 
 	// RST and challenge ACKs.
 	if fl&capture.RST != 0 {
-		if e.RST.Number == 0 {
-			e.RST = pkt
+		r := e.rareState()
+		if r.rst.Number == 0 {
+			r.rst = pkt
 		}
-		e.RSTCount++
-		e.LastRST = pkt
-	} else if fl == capture.ACK && seg.PayloadLen == 0 && p.RST.Number != 0 && p.LastRST.Number > e.LastPacketNumber() &&
-		f.ChallengeACK.Number == 0 && p.LastRST.Seq != e.MaxAck {
+		inc(&e.RSTCount)
+		r.lastRST = pkt
+	} else if pr := p.rare; fl == capture.ACK && seg.PayloadLen == 0 && pr != nil && pr.rst.Number != 0 &&
+		pr.lastRST.Number > prevNumber && f.ChallengeACK().Number == 0 && pr.lastRST.Seq != e.MaxAck {
 		// The peer's RST was not exact; this pure ACK is the challenge.
-		f.ChallengeACK = pkt
+		f.rareState().challengeACK = pkt
 	}
-	e.lastNumber = pkt.Number
 
 	f.updateStates(d, seg)
 }
-
-// LastPacketNumber is the number of the last segment this side sent.
-func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 
 // updateStates moves both endpoints' inferred TCP states.
 func (f *Flow) updateStates(d int, seg *capture.Segment) {
@@ -284,10 +288,10 @@ func (f *Flow) updateStates(d int, seg *capture.Segment) {
 		e.State = StateSynReceived
 	}
 	if fl&capture.ACK != 0 {
-		if e.State == StateSynSent && p.SYNCount > 0 && seg.Ack == p.ISN+1 {
+		if e.State == StateSynSent && p.SYNCount > 0 && seg.Ack == p.syn.Seq+1 {
 			e.State = StateEstablished
 		}
-		if p.State == StateSynReceived && fl&capture.SYN == 0 && seg.Ack == p.ISN+1 {
+		if p.State == StateSynReceived && fl&capture.SYN == 0 && seg.Ack == p.syn.Seq+1 {
 			p.State = StateEstablished
 		}
 		if p.FIN.Number != 0 && p.FINAcked.Number != 0 {
@@ -333,7 +337,7 @@ func (f *Flow) updateStates(d int, seg *capture.Segment) {
 func (f *Flow) rstAccepted(d int, seg *capture.Segment) bool {
 	p := &f.Ep[1-d]
 	if p.State == StateSynSent {
-		return seg.Flags&capture.ACK != 0 && seg.Ack == p.ISN+1
+		return seg.Flags&capture.ACK != 0 && seg.Ack == p.syn.Seq+1
 	}
 	if !p.AckValid {
 		return true
@@ -343,8 +347,7 @@ func (f *Flow) rstAccepted(d int, seg *capture.Segment) bool {
 
 // RSTAccepted reports whether side d's first RST took effect.
 func (f *Flow) RSTAccepted(d int) bool {
-	r := f.Ep[d].RST
-	if r.Number == 0 {
+	if f.Ep[d].RST().Number == 0 {
 		return false
 	}
 	return f.Ep[1-d].State == StateReset || f.Ep[d].State == StateReset

@@ -52,7 +52,6 @@ const (
 	zeekHistACK           = 0x20            // HIST_ACK_PKT
 	zeekHistMulti         = 0x40            // HIST_MULTI_FLAG_PKT
 	zeekMaxInitialWindow  = 16384           // tcp_max_initial_window
-	zeekScaleBase         = 10              // ScaledHistoryEntry base
 	zeekLowerCase         = 'a' - 'A'       // ASCII case offset
 	zeekNoTime            = int64(-1 << 62) // unset timer
 )
@@ -61,50 +60,62 @@ const (
 // numbers [lo, hi).
 type zeekBlock struct{ lo, hi uint64 }
 
-// zeekScaled is one of Zeek's logarithmic history counters (c, g, t, w).
-type zeekScaled struct{ cnt, thresh uint32 }
+// Zeek's logarithmic history counters (Connection::ScaledHistoryEntry),
+// indexing zeekEndpoint.scaledCnt and scaledThr.
+const (
+	zeekChk  = iota // 'C': bad checksums
+	zeekGap         // 'G': content gaps
+	zeekRxmt        // 'T': retransmissions
+	zeekWin0        // 'W': zero windows
+	zeekNumScaled
+)
+
+// zeekThresholds are the successive thresholds of a scaled counter:
+// powers of ten as Zeek's uint32 arithmetic computes them (1e10 wraps to
+// 1410065408, and the next step wraps below it, which stops the growth).
+var zeekThresholds = [...]uint32{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 10_000_000_000 % (1 << 32)}
 
 // zeekEndpoint is the per-direction state (TCP_Endpoint plus its
 // TCP_Reassembler), indexed by side (A or B), not by role.
 type zeekEndpoint struct {
+	histLastSYN uint64
+	histLastFIN uint64
+	histLastRST uint64
+	finSeq      uint64
+
+	// Reassembler: last_reassem_seq, trim_seq and out-of-order blocks
+	// (allocated when the first one arrives).
+	reassem, trim uint64
+	blocks        *[zeekMaxBlocks]zeekBlock
+
+	startSeq        uint32
+	lastSeq, ackSeq uint32
+	seqWraps        uint32
+	ackWraps        uint32
+
+	// scaledCnt counts the events of each scaled counter; scaledThr
+	// indexes zeekThresholds for the count that records the next letter.
+	scaledCnt [zeekNumScaled]uint32
+	scaledThr [zeekNumScaled]uint8
+
 	state, prevState zeekState
-	startSeq         uint32
-	lastSeq, ackSeq  uint32
-	seqWraps         uint32
-	ackWraps         uint32
-	histLastSYN      uint64
-	histLastFIN      uint64
-	histLastRST      uint64
-	finCnt, rstCnt   uint32
-	finSeq           uint64
+	fin              bool // a FIN was seen (finSeq is valid)
 	didClose         bool
 	firstSeen        bool // first_packet_seen bit of this side
-
-	chk, gap, rxmt, win0 zeekScaled
-
-	// Reassembler: last_reassem_seq, trim_seq and out-of-order blocks.
-	reassem, trim uint64
-	reassemInit   bool
-	blocks        [zeekMaxBlocks]zeekBlock
-	nblocks       uint8
+	reassemInit      bool
+	nblocks          uint8
 }
 
 // ZeekConn follows one TCP connection the way Zeek's TCP analyzer does and
 // derives Zeek's conn.log conn_state and history.
 //
-// The zero value is ready to use and Observe allocates nothing. A ZeekConn
+// The zero value is ready to use. Observe allocates only for a side that
+// sends data beyond a hole (the out-of-order ranges). A ZeekConn
 // describes one Zeek connection: when Reuse or Expired report that Zeek
-// would start a new connection, start a new ZeekConn.
+// would start a new connection, start a new ZeekConn. It must not be
+// copied after the first Observe.
 type ZeekConn struct {
-	ep       [2]zeekEndpoint // [0] is A, [1] is B
-	flipped  bool            // true when B is the originator
-	started  bool
-	partial  bool // is_partial
-	histSeen uint32
-	hist     [zeekHistMax]byte
-	nhist    uint8
-
-	checksums bool // emulate Zeek without -C (drop bad checksums, 'C')
+	ep [2]zeekEndpoint // [0] is A, [1] is B
 
 	// Timers, as Unix nanoseconds (zeekNoTime when unset).
 	startTime   int64
@@ -113,8 +124,27 @@ type ZeekConn struct {
 	attemptAt   int64 // AttemptTimer
 	deleteAt    int64 // DeleteTimer / ConnDeleteTimer after a complete close
 	expireBase2 int64 // extra ExpireTimer chain started by a half close
-	inactivity  int64 // inactivity timeout in ns
-	canceled    bool  // CancelTimers was called
+
+	histSeen uint32
+	hist     [zeekHistMax]byte
+	nhist    uint8
+
+	flipped   bool // true when B is the originator
+	started   bool
+	partial   bool // is_partial
+	checksums bool // emulate Zeek without -C (drop bad checksums, 'C')
+	canceled  bool // CancelTimers was called
+	// tcpInactive is set once the handshake ended: the inactivity
+	// timeout is tcp_inactivity_timeout instead of the handshake's.
+	tcpInactive bool
+}
+
+// inactivity returns the inactivity timeout in ns.
+func (z *ZeekConn) inactivity() int64 {
+	if z.tcpInactive {
+		return int64(zeekTCPInactive)
+	}
+	return int64(zeekHandshakeInactive)
 }
 
 // Observe feeds one segment. fromA is true when the segment was sent by
@@ -123,7 +153,14 @@ func (z *ZeekConn) Observe(fromA bool, seg *capture.Segment) {
 	if seg == nil || seg.Kind != capture.KindTCP || seg.HeaderTruncated {
 		return
 	}
-	t := seg.Time.UnixNano()
+	z.observe(fromA, seg, seg.Time.UnixNano())
+}
+
+// observe is Observe with the segment's time t in Unix nanoseconds.
+func (z *ZeekConn) observe(fromA bool, seg *capture.Segment, t int64) {
+	if seg.Kind != capture.KindTCP || seg.HeaderTruncated {
+		return
+	}
 	if !z.started {
 		z.start(fromA, seg, t)
 	}
@@ -144,7 +181,7 @@ func (z *ZeekConn) Observe(fromA bool, seg *capture.Segment) {
 	if z.checksums && seg.Checksum == capture.ChecksumBad {
 		// TCPAnalyzer::ValidateChecksum: the packet is dropped after
 		// recording a (scaled) 'C'.
-		z.scaled(isOrig, 'C', &ep.chk)
+		z.scaled(isOrig, 'C', ep, zeekChk)
 		return
 	}
 
@@ -184,7 +221,7 @@ func (z *ZeekConn) Observe(fromA bool, seg *capture.Segment) {
 
 	// update_window: only the zero-window letter matters here.
 	if seg.Window == 0 && !rst && peer.state != zeekClosed && ep.state != zeekReset {
-		z.scaled(isOrig, 'W', &ep.win0)
+		z.scaled(isOrig, 'W', ep, zeekWin0)
 	}
 
 	if !ep.didClose || !peer.didClose {
@@ -192,11 +229,8 @@ func (z *ZeekConn) Observe(fromA bool, seg *capture.Segment) {
 	}
 
 	if fin {
-		ep.finCnt++
+		ep.fin = true
 		ep.finSeq = relSeq + uint64(segLen)
-	}
-	if rst {
-		ep.rstCnt++
 	}
 
 	var relAck uint64
@@ -256,7 +290,6 @@ func (z *ZeekConn) start(fromA bool, seg *capture.Segment, t int64) {
 	z.attemptAt = zeekNoTime
 	z.deleteAt = zeekNoTime
 	z.expireBase2 = zeekNoTime
-	z.inactivity = int64(zeekHandshakeInactive)
 	syn := seg.Flags&capture.SYN != 0
 	ack := seg.Flags&capture.ACK != 0
 	flip := false
@@ -413,7 +446,14 @@ func (z *ZeekConn) Expired(now time.Time) bool {
 	if !z.started {
 		return false
 	}
-	n := now.UnixNano()
+	return z.expired(now.UnixNano())
+}
+
+// expired is Expired with the time in Unix nanoseconds.
+func (z *ZeekConn) expired(n int64) bool {
+	if !z.started {
+		return false
+	}
 	if n < z.lastPkt {
 		return false
 	}
@@ -433,7 +473,7 @@ func (z *ZeekConn) Expired(now time.Time) bool {
 	// re-armed timer runs only after the packet that made it due, so a
 	// packet exactly timeout after the last one still belongs to the
 	// connection (zeek core.tcp.rxmit-history retransmit-timeout).
-	if n > z.lastTime+z.inactivity {
+	if n > z.lastTime+z.inactivity() {
 		return true
 	}
 	// ExpireTimer fires at start+tcp_SYN_timeout and then every
@@ -657,19 +697,21 @@ func (z *ZeekConn) addHistory(c byte) {
 
 // scaled is Connection::ScaledHistoryEntry: the letter is recorded on the
 // 1st, 10th, 100th... occurrence.
-func (z *ZeekConn) scaled(isOrig bool, code byte, s *zeekScaled) {
-	if s.thresh == 0 {
-		s.thresh = 1
-	}
-	s.cnt++
-	if s.cnt != s.thresh {
+//
+// Counter i of ep counts; the thresholds grow tenfold in uint32
+// arithmetic, and once the next one would wrap below the current one the
+// count restarts instead.
+func (z *ZeekConn) scaled(isOrig bool, code byte, ep *zeekEndpoint, i int) {
+	ep.scaledCnt[i]++
+	k := ep.scaledThr[i]
+	if ep.scaledCnt[i] != zeekThresholds[k] {
 		return
 	}
 	z.addEndpointHistory(isOrig, code)
-	if next := s.thresh * zeekScaleBase; next <= s.thresh {
-		s.cnt = 0
+	if int(k)+1 == len(zeekThresholds) {
+		ep.scaledCnt[i] = 0
 	} else {
-		s.thresh = next
+		ep.scaledThr[i] = k + 1
 	}
 }
 
@@ -684,7 +726,7 @@ func (z *ZeekConn) updateLastSeq(isOrig bool, ep *zeekEndpoint, last uint32, syn
 	case delta > 0:
 		zeekUpdateLast(ep, last)
 	case length > 0:
-		z.scaled(isOrig, 'T', &ep.rxmt)
+		z.scaled(isOrig, 'T', ep, zeekRxmt)
 	}
 }
 
@@ -703,7 +745,7 @@ func (z *ZeekConn) setState(ep, peer *zeekEndpoint, s zeekState) {
 		return
 	}
 	if !zeekHandshake(s) && zeekHandshake(ep.state) && zeekHandshake(peer.state) {
-		z.inactivity = int64(zeekTCPInactive)
+		z.tcpInactive = true
 	}
 	ep.prevState = ep.state
 	ep.state = s
@@ -851,7 +893,7 @@ func (z *ZeekConn) size(ep, peer *zeekEndpoint) uint64 {
 	if s != 0 {
 		s--
 	}
-	if ep.finCnt > 0 && s != 0 {
+	if ep.fin && s != 0 {
 		s--
 	}
 	return s
@@ -916,6 +958,9 @@ func (ep *zeekEndpoint) insertBlock(lo, hi uint64) {
 			return
 		}
 	}
+	if ep.blocks == nil {
+		ep.blocks = new([zeekMaxBlocks]zeekBlock)
+	}
 	if int(ep.nblocks) < zeekMaxBlocks {
 		ep.blocks[ep.nblocks] = zeekBlock{lo, hi}
 		ep.nblocks++
@@ -973,7 +1018,7 @@ func (ep *zeekEndpoint) trimTo(seq uint64) {
 // relative sequence seq): data acked but never seen is a content gap.
 func (z *ZeekConn) ackReceived(ep *zeekEndpoint, seq uint64) {
 	ep.reassemblerInit()
-	if ep.finCnt > 0 && seq >= ep.finSeq {
+	if ep.fin && seq >= ep.finSeq {
 		seq = ep.finSeq - 1
 	}
 	if seq <= ep.trim {
@@ -1027,7 +1072,7 @@ func (z *ZeekConn) gap(ep *zeekEndpoint) {
 	}
 	peer := &z.ep[1-side]
 	if zeekClean(ep) && zeekClean(peer) {
-		z.scaled(z.isOrig(side), 'G', &ep.gap)
+		z.scaled(z.isOrig(side), 'G', ep, zeekGap)
 	}
 }
 

@@ -266,24 +266,40 @@ func TestZeekConnReuseAndTimers(t *testing.T) {
 	}
 }
 
+// TestZeekConnObserveAllocs checks that Observe allocates nothing for a
+// connection whose data arrives in order, and only once for a side that
+// sends data beyond a hole (its list of out-of-order ranges).
 func TestZeekConnObserveAllocs(t *testing.T) {
 	const c, s = 1000, 5000
-	var segs []capture.Segment
-	for _, st := range []zeekStep{
-		{true, zS, c, 0, 0, 0, false}, {false, zSA, s, c + 1, 0, 1, false}, {true, zA, c + 1, s + 1, 0, 2, false},
-		{true, zPA, c + 1, s + 1, 10, 3, false}, {true, zPA, c + 31, s + 1, 10, 4, false}, {false, zA, s + 1, c + 41, 0, 5, false},
-		{true, zPA, c + 1, s + 1, 10, 6, false}, {true, zFA, c + 41, s + 1, 0, 7, false}, {false, zRA, s + 1, c + 42, 0, 8, false},
+	for _, tc := range []struct {
+		name  string
+		steps []zeekStep
+		want  float64
+	}{
+		{"in order", []zeekStep{
+			{true, zS, c, 0, 0, 0, false}, {false, zSA, s, c + 1, 0, 1, false}, {true, zA, c + 1, s + 1, 0, 2, false},
+			{true, zPA, c + 1, s + 1, 10, 3, false}, {true, zPA, c + 11, s + 1, 10, 4, false}, {false, zA, s + 1, c + 21, 0, 5, false},
+			{true, zPA, c + 1, s + 1, 10, 6, false}, {true, zFA, c + 21, s + 1, 0, 7, false}, {false, zRA, s + 1, c + 22, 0, 8, false},
+		}, 0},
+		{"hole", []zeekStep{
+			{true, zS, c, 0, 0, 0, false}, {false, zSA, s, c + 1, 0, 1, false}, {true, zA, c + 1, s + 1, 0, 2, false},
+			{true, zPA, c + 1, s + 1, 10, 3, false}, {true, zPA, c + 31, s + 1, 10, 4, false}, {false, zA, s + 1, c + 41, 0, 5, false},
+			{true, zPA, c + 1, s + 1, 10, 6, false}, {true, zFA, c + 41, s + 1, 0, 7, false}, {false, zRA, s + 1, c + 42, 0, 8, false},
+		}, 1},
 	} {
-		segs = append(segs, zeekSeg(st, 40000, 8081))
-	}
-	allocs := testing.AllocsPerRun(100, func() {
-		var z ZeekConn
-		for i := range segs {
-			z.Observe(segs[i].SrcPort == 40000, &segs[i])
+		var segs []capture.Segment
+		for _, st := range tc.steps {
+			segs = append(segs, zeekSeg(st, 40000, 8081))
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("Observe allocates %.1f times per connection, want 0", allocs)
+		allocs := testing.AllocsPerRun(100, func() {
+			var z ZeekConn
+			for i := range segs {
+				z.Observe(segs[i].SrcPort == 40000, &segs[i])
+			}
+		})
+		if allocs != tc.want {
+			t.Errorf("%s: Observe allocates %.1f times per connection, want %.0f", tc.name, allocs, tc.want)
+		}
 	}
 }
 

@@ -1,0 +1,93 @@
+package flows
+
+import (
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/tcpwhy/tcpwhy/capture"
+)
+
+// BenchmarkFlowHeap measures the heap a tracked flow costs: 100k closed
+// connections (handshake, request, response, FIN close) held in a table,
+// as the bench capture's closed flows are kept for late packets.
+func BenchmarkFlowHeap(b *testing.B) {
+	const n = 100_000
+	segs := benchSegments(n)
+	for i := range segs {
+		// All within the closed flows' linger time.
+		segs[i].Time = time.Unix(1700000000, int64(i))
+	}
+	var perFlow float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tab := NewTable(Config{})
+		for i := range segs {
+			tab.Add(&segs[i])
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if tab.Len() != n {
+			b.Fatalf("%d flows tracked, want %d", tab.Len(), n)
+		}
+		perFlow = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(tab)
+	}
+	b.ReportMetric(perFlow, "heapB/flow")
+	b.ReportMetric(float64(unsafe.Sizeof(Flow{})), "sizeofB/flow")
+}
+
+// BenchmarkTableChurn measures the whole life of flows as a long capture
+// has them: connections open, talk, close and expire while new ones
+// arrive (about 1000 open at a time). One op is one segment; allocs/op
+// times 10 is the allocations per flow. "release" hands each decided
+// flow back to the table (Table.Release), as the analysis does.
+func BenchmarkTableChurn(b *testing.B) {
+	b.Run("alloc", func(b *testing.B) { benchChurn(b, false) })
+	b.Run("release", func(b *testing.B) { benchChurn(b, true) })
+}
+
+func benchChurn(b *testing.B, release bool) {
+	const conns = 4000
+	base := benchSegments(conns)
+	// Spread the connections over 20 s: 200 new per second, each lasting
+	// 90 ms, so that closed flows expire 5 s later.
+	for i := range base {
+		c, k := i/10, i%10
+		base[i].Time = time.Unix(1700000000, 0).Add(time.Duration(c)*5*time.Millisecond + time.Duration(k)*10*time.Millisecond)
+	}
+	span := 30 * time.Second
+	var tab *Table
+	tab = NewTable(Config{OnDone: func(f *Flow) {
+		if release {
+			tab.Release(f)
+		}
+	}})
+	segs := make([]capture.Segment, len(base))
+	copy(segs, base)
+	pass := 0
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i % len(segs)
+		if j == 0 && i > 0 {
+			pass++
+			off := time.Duration(pass) * span
+			for k := range segs {
+				segs[k].Time = base[k].Time.Add(off)
+				segs[k].Packet = base[k].Packet + int64(pass*len(base))
+			}
+		}
+		tab.Add(&segs[j])
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/(float64(b.N)/10), "allocs/flow")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/(float64(b.N)/10), "B/flow")
+	b.ReportMetric(float64(tab.Peak), "peak-flows")
+}

@@ -295,7 +295,9 @@ func FuzzFlows(f *testing.F) {
 		total := 0
 		for _, r := range a.Flows {
 			checkResult(t, r)
-			if w := byID[r.ID]; w == nil || w.Verdict != r.Verdict {
+			// The listener diagnosis turns syn-timeout flows to a listener
+			// whose accept queue overflowed into overflow.
+			if w := byID[r.ID]; w == nil || w.Verdict != r.Verdict && !(w.Verdict == classify.SynTimeout && r.Verdict == classify.Overflow) {
 				t.Fatalf("flow %d: Analyze says %s, the table walk %v", r.ID, r.Verdict, w)
 			}
 		}

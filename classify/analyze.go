@@ -42,7 +42,7 @@ type Options struct {
 	OnTick func(now time.Time)
 	// IdleHandshake, IdleEstablished and IdleClosed are how long a flow
 	// may stay silent in each state before it is decided (0: the flow
-	// table's defaults of 3 minutes, 2 hours and 60 s). A live capture
+	// table's defaults of 3 minutes, 2 hours and 5 s). A live capture
 	// shortens IdleClosed so that closed flows are reported soon.
 	IdleHandshake, IdleEstablished, IdleClosed time.Duration
 	// OnSegment, when set, is called for every segment after the flow

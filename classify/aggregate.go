@@ -38,6 +38,42 @@ type flowTimes struct {
 	overflow bool
 }
 
+// timesChunk is how many flowTimes a timesList allocates at once.
+const timesChunk = 1024
+
+// timesList holds flowTimes in fixed chunks: growing it never copies nor
+// leaves a doubled array behind.
+type timesList struct{ chunks [][]flowTimes }
+
+func (l *timesList) add(t flowTimes) {
+	n := len(l.chunks)
+	if n == 0 || len(l.chunks[n-1]) == timesChunk {
+		// A listener's first chunk starts small: most listeners of a
+		// capture see few flows.
+		size := timesChunk
+		if n == 0 {
+			size = 16
+		}
+		l.chunks = append(l.chunks, make([]flowTimes, 0, size))
+		n++
+	}
+	c := &l.chunks[n-1]
+	if len(*c) == cap(*c) {
+		// Only the first chunk grows (16 -> timesChunk).
+		*c = append(make([]flowTimes, 0, min(2*cap(*c), timesChunk)), *c...)
+	}
+	*c = append(*c, t)
+}
+
+// each calls fn for every flowTimes in the order they were added.
+func (l *timesList) each(fn func(t *flowTimes)) {
+	for _, c := range l.chunks {
+		for i := range c {
+			fn(&c[i])
+		}
+	}
+}
+
 // brief is the part of a FlowResult the listener diagnosis reads.
 type brief struct {
 	ID                                int64
@@ -56,7 +92,7 @@ type brief struct {
 // listenerAgg collects what the flows of one server ip:port leave.
 type listenerAgg struct {
 	l        *Listener
-	times    []flowTimes
+	times    timesList
 	briefs   []*brief
 	synDrops int
 	fullOpts bool
@@ -68,9 +104,11 @@ type listenerAgg struct {
 // aggregate builds the listener and host views flow by flow.
 type aggregate struct {
 	listeners map[netip.AddrPort]*listenerAgg
-	hosts     map[netip.Addr]*Host
-	ttl       map[netip.Addr]*ttlRange
-	verdicts  map[Verdict]int
+	// hosts holds, per IP address, its counter deltas (nil until one is
+	// non-zero: most hosts of a large capture have none) and the TTL
+	// range of its packets.
+	hosts    map[netip.Addr]*hostAgg
+	verdicts map[Verdict]int
 	flows     int
 	failing   int
 	briefs    int
@@ -82,8 +120,26 @@ type aggregate struct {
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, hosts: map[netip.Addr]*Host{},
-		ttl: map[netip.Addr]*ttlRange{}, verdicts: map[Verdict]int{}}
+	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, hosts: map[netip.Addr]*hostAgg{},
+		verdicts: map[Verdict]int{}}
+}
+
+// hostAgg is what the flows leave of one IP address.
+type hostAgg struct {
+	counters Counters
+	ttl      ttlRange
+}
+
+func (h *hostAgg) add(c Counters) {
+	for k, v := range c {
+		if v == 0 {
+			continue
+		}
+		if h.counters == nil {
+			h.counters = Counters{}
+		}
+		h.counters.Add(k, v)
+	}
 }
 
 func unixNano(t time.Time) int64 {
@@ -93,22 +149,13 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func (g *aggregate) host(ip netip.Addr) *Host {
+func (g *aggregate) host(ip netip.Addr) *hostAgg {
 	h := g.hosts[ip]
 	if h == nil {
-		h = &Host{IP: ip, Counters: Counters{}}
+		h = &hostAgg{}
 		g.hosts[ip] = h
 	}
 	return h
-}
-
-func (g *aggregate) ttlOf(ip netip.Addr) *ttlRange {
-	t := g.ttl[ip]
-	if t == nil {
-		t = &ttlRange{}
-		g.ttl[ip] = t
-	}
-	return t
 }
 
 // notable reports whether some listener diagnosis looks at the flow
@@ -131,15 +178,11 @@ func (g *aggregate) add(r *FlowResult) {
 		g.failing++
 	}
 	ch, sh := g.host(r.Client.Addr()), g.host(r.Server.Addr())
-	for k, v := range r.ClientCounters {
-		ch.Counters.Add(k, v)
-	}
-	for k, v := range r.ServerCounters {
-		sh.Counters.Add(k, v)
-	}
+	ch.add(r.ClientCounters)
+	sh.add(r.ServerCounters)
 	h := &r.hints
-	g.ttlOf(r.Server.Addr()).add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
-	g.ttlOf(r.Client.Addr()).add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
+	sh.ttl.add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
+	ch.ttl.add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
 	if r.RolesGuessed && r.Verdict == Midstream {
 		return
 	}
@@ -162,7 +205,7 @@ func (g *aggregate) add(r *FlowResult) {
 	if !r.ClosedAt.IsZero() {
 		ft.waitEnd = min(ft.waitEnd, r.ClosedAt.UnixNano())
 	}
-	la.times = append(la.times, ft)
+	la.times.add(ft)
 	if !notable(r) {
 		la.l.Verdicts[r.Verdict]++
 		return
@@ -196,7 +239,11 @@ func (g *aggregate) finish() ([]*Listener, []*Host) {
 	for _, la := range g.listeners {
 		// Diagnoses pick their evidence from the first flows.
 		slices.SortFunc(la.briefs, func(x, y *brief) int { return cmp.Compare(x.ID, y.ID) })
-		diagnose(la, g.ttl[la.l.Server.Addr()])
+		var ttl *ttlRange
+		if h := g.hosts[la.l.Server.Addr()]; h != nil {
+			ttl = &h.ttl
+		}
+		diagnose(la, ttl)
 		for _, b := range la.briefs {
 			la.l.Verdicts[b.Verdict]++
 		}
@@ -209,12 +256,15 @@ func (g *aggregate) finish() ([]*Listener, []*Host) {
 	}
 	slices.SortFunc(out, func(x, y *Listener) int { return x.Server.Compare(y.Server) })
 	for _, l := range out {
-		g.host(l.Server.Addr()).Counters.Add("TcpExtListenOverflows", l.SynDrops)
-		g.host(l.Server.Addr()).Counters.Add("TcpExtListenDrops", l.SynDrops)
+		g.host(l.Server.Addr()).add(Counters{"TcpExtListenOverflows": l.SynDrops, "TcpExtListenDrops": l.SynDrops})
 	}
 	hs := make([]*Host, 0, len(g.hosts))
-	for _, h := range g.hosts {
-		hs = append(hs, h)
+	for ip, h := range g.hosts {
+		c := h.counters
+		if c == nil {
+			c = Counters{}
+		}
+		hs = append(hs, &Host{IP: ip, Counters: c})
 	}
 	slices.SortFunc(hs, func(x, y *Host) int { return x.IP.Compare(y.IP) })
 	for _, v := range Verdicts {

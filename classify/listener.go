@@ -241,7 +241,7 @@ func diagnoseOverflow(la *listenerAgg) {
 		Checks: overflowChecks, Evidence: ev,
 		Connections: len(over), Clients: clients, Start: t0, End: t1, AbortOnOverflow: setting,
 	})
-	n := acceptQueueEstimate(la.times, t0)
+	n := acceptQueueEstimate(&la.times, t0)
 	l.AcceptQueueEstimate = &n
 }
 
@@ -302,11 +302,11 @@ func diagnoseSYNDrops(la *listenerAgg) {
 	// The listener's SYN-ACK times, sorted, to find the ones sent while a
 	// client was waiting for an answer.
 	var acks []int64
-	for _, t := range la.times {
+	la.times.each(func(t *flowTimes) {
 		if t.synAckPkt != 0 {
 			acks = append(acks, t.synAck)
 		}
-	}
+	})
 	slices.Sort(acks)
 	for _, r := range rs {
 		h := &r.hints
@@ -463,12 +463,11 @@ func diagnoseRestart(la *listenerAgg) map[*brief]bool {
 		first := refusals[k]
 		// Service again: the first SYN answered after the first refusal.
 		var back *flowTimes
-		for i := range la.times {
-			t := &la.times[i]
+		la.times.each(func(t *flowTimes) {
 			if t.synAckPkt != 0 && t.synAck > first.UnixNano() && (back == nil || t.synAck < back.synAck) {
 				back = t
 			}
-		}
+		})
 		var backAt time.Time
 		if back != nil {
 			backAt = time.Unix(0, back.synAck)
@@ -587,14 +586,13 @@ func diagnoseRefusals(la *listenerAgg, explained map[*brief]bool, host *ttlRange
 // acceptQueueEstimate counts the connections that had completed their
 // handshake and were still waiting, unserved, when the first overflow
 // happened at t0: they filled the queue.
-func acceptQueueEstimate(ts []flowTimes, t0 time.Time) int {
+func acceptQueueEstimate(ts *timesList, t0 time.Time) int {
 	n, at := 0, t0.UnixNano()
-	for _, t := range ts {
-		if t.overflow || t.handshakeDone == 0 || t.handshakeDone >= at || t.waitEnd < at {
-			continue
+	ts.each(func(t *flowTimes) {
+		if !t.overflow && t.handshakeDone != 0 && t.handshakeDone < at && t.waitEnd >= at {
+			n++
 		}
-		n++
-	}
+	})
 	return n
 }
 

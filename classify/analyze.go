@@ -92,9 +92,9 @@ type Analysis struct {
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
 	if opts.SegmentsOnly {
-		opts.Stream, opts.Bounded = true, false
+		opts.Bounded = false
 	}
-	if !opts.Stream {
+	if !opts.Stream && !opts.SegmentsOnly {
 		a.agg = newAggregate()
 	}
 	var pending []*flows.Flow
@@ -106,13 +106,12 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	var last time.Time
 	var err error
 	// Reading and decoding run in a goroutine of their own when there is
-	// a second core, the source is not live (ticks) and nothing prints
-	// the packets (printing needs each segment's bytes, which the reader
-	// reuses).
+	// a second core and the source is not live (ticks); the segments'
+	// bytes are copied only for OnSegment (printing).
 	var pf *prefetcher
 	_, live := src.(capture.Live)
-	if !live && !opts.Stream && opts.OnTick == nil && opts.OnSegment == nil && runtime.GOMAXPROCS(0) > 1 {
-		pf = newPrefetcher(src, opts.Count)
+	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {
+		pf = newPrefetcher(src, opts.Count, opts.OnSegment != nil)
 	}
 	// handOver classifies the flows the table decided. With the reading
 	// goroutine, classification (and OnFlow: rendering) runs in a third
@@ -232,7 +231,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	a.Evicted = table.Evicted
 	a.PeakFlows = table.Peak
 	a.StrayICMP = table.StrayICMP
-	if !opts.Stream {
+	if !opts.Stream && !opts.SegmentsOnly {
 		a.finish()
 	}
 	if opts.Bounded {

@@ -16,13 +16,16 @@ const batchSize = 512
 // error that ended the input (nil when more batches follow).
 type segBatch struct {
 	segs []capture.Segment
+	// data holds copies of the segments' bytes when they are kept.
+	data []byte
 	err  error
 }
 
 // prefetcher reads and decodes a capture in its own goroutine, one batch
 // ahead of the analysis, so that reading and decoding run on one core
 // while the flow table runs on another. Segments lose their Data (the
-// reader reuses its buffer), which only printing needs.
+// reader reuses its buffer) unless keepData asks for a copy (printing
+// needs them).
 type prefetcher struct {
 	src   capture.Source
 	full  chan *segBatch
@@ -33,20 +36,20 @@ type prefetcher struct {
 	final error
 }
 
-func newPrefetcher(src capture.Source, count int64) *prefetcher {
+func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
 	const depth = 8
 	p := &prefetcher{src: src, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
 	for range depth + 2 {
 		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}
 	}
-	go p.run(count)
+	go p.run(count, keepData)
 	return p
 }
 
-func (p *prefetcher) run(count int64) {
+func (p *prefetcher) run(count int64, keepData bool) {
 	for {
 		b := <-p.free
-		b.segs, b.err = b.segs[:0], nil
+		b.segs, b.data, b.err = b.segs[:0], b.data[:0], nil
 		for len(b.segs) < batchSize {
 			if count > 0 && p.src.Info().Packets >= count {
 				b.err = errCountReached
@@ -59,7 +62,15 @@ func (p *prefetcher) run(count int64) {
 				b.err = err
 				break
 			}
-			s.Data = nil
+			if keepData {
+				// Earlier segments keep pointing into the old array when
+				// data grows: it stays valid.
+				off := len(b.data)
+				b.data = append(b.data, s.Data...)
+				s.Data = b.data[off:len(b.data):len(b.data)]
+			} else {
+				s.Data = nil
+			}
 		}
 		p.full <- b
 		if b.err != nil {

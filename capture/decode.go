@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 	"net/netip"
 
 	"github.com/gopacket/gopacket"
@@ -405,10 +406,31 @@ func quoteTCP(b []byte, l4Len int, seg *Segment) {
 
 // sum16 adds b, as big-endian 16-bit words, to the ones' complement
 // accumulator acc.
+//
+// The bulk is added as native little-endian 64-bit words with carries
+// (end-around carries are deferred: 2^64 is 1 modulo 0xffff), folded to
+// 16 bits and byte-swapped: the ones' complement sum is byte-order
+// independent (RFC 1071, section 2).
 func sum16(b []byte, acc uint64) uint64 {
-	for len(b) >= 8 {
-		acc += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
-		b = b[8:]
+	if len(b) >= 16 {
+		var s, carries uint64
+		for len(b) >= 32 {
+			var c uint64
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), 0)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:24]), c)
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:32]), c)
+			carries += c
+			b = b[32:]
+		}
+		for len(b) >= 8 {
+			var c uint64
+			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), 0)
+			carries += c
+			b = b[8:]
+		}
+		le := fold(s>>32 + s&0xffffffff + carries)
+		acc += uint64(bits.ReverseBytes16(le))
 	}
 	for len(b) >= 2 {
 		acc += uint64(binary.BigEndian.Uint16(b))

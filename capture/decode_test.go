@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -402,3 +406,86 @@ func BenchmarkSum16(b *testing.B) {
 }
 
 var sink uint64
+
+// TestFastPathMatchesParsers decodes the packet mix, the lab captures and
+// the real-world captures with and without the fast path: the segments
+// and counts must be the same.
+func TestFastPathMatchesParsers(t *testing.T) {
+	for _, p := range packetMix(t) {
+		var fast, slow Segment
+		fast.Opt.WScale, slow.Opt.WScale = -1, -1
+		r1 := newDecoder().decode(firstLayer(p.lt), p.data, &fast)
+		r2 := slowDecoder().decode(firstLayer(p.lt), p.data, &slow)
+		if r1 != r2 || view(&fast) != view(&slow) {
+			t.Fatalf("fast path %d %+v, parsers %d %+v", r1, view(&fast), r2, view(&slow))
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "pcaps", "lab", "*", "*.pcap"))
+	real, _ := filepath.Glob(filepath.Join(realworldDir, "*.pcap*"))
+	files = append(files, real...)
+	files = append(files, filepath.Join("..", "testdata", "pcaps", "demo.pcap"))
+	if p := os.Getenv(benchPCAPEnv); p != "" {
+		files = append(files, p)
+	}
+	n := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".md") {
+			continue
+		}
+		fast, err := Open([]string{name}, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := Open([]string{name}, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow.(*fileSource).dec.noFastPath = true
+		var a, b Segment
+		for {
+			e1, e2 := fast.Next(&a), slow.Next(&b)
+			if e1 != e2 {
+				t.Fatalf("%s: Next gives %v with the fast path, %v without", name, e1, e2)
+			}
+			if e1 != nil {
+				break
+			}
+			n++
+			if view(&a) != view(&b) || a.Packet != b.Packet {
+				t.Fatalf("%s: packet %d: fast path %+v, parsers %+v", name, a.Packet, view(&a), view(&b))
+			}
+		}
+		if i1, i2 := fast.Info(), slow.Info(); !reflect.DeepEqual(i1, i2) {
+			t.Fatalf("%s: Info %+v with the fast path, %+v without", name, i1, i2)
+		}
+		fast.Close()
+		slow.Close()
+	}
+	t.Logf("%d files, %d segments", len(files), n)
+}
+
+// TestFold checks fold against folding until the value fits, on the
+// values around every carry.
+func TestFold(t *testing.T) {
+	ref := func(acc uint64) uint16 {
+		for acc > 0xffff {
+			acc = acc>>16 + acc&0xffff
+		}
+		return uint16(acc)
+	}
+	vals := []uint64{0, 1, 0xffff, 0x10000, 0x10001, 0x1fffe, 0xfffeffff, 1<<64 - 1, 1<<63 + 5}
+	for sh := 0; sh < 64; sh++ {
+		for _, d := range []uint64{0, 1, 2, 0xffff} {
+			vals = append(vals, 1<<sh+d, 1<<sh-d, (1<<sh-1)*0xffff)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		vals = append(vals, rng.Uint64()>>(rng.Uint32()%64))
+	}
+	for _, v := range vals {
+		if got, want := fold(v), ref(v); got != want {
+			t.Fatalf("fold(%#x) = %#x, want %#x", v, got, want)
+		}
+	}
+}

@@ -118,6 +118,11 @@ type pcapReader struct {
 	adviseAt int
 	// released is where the part of the mapping not released yet starts.
 	released int
+	// ahead takes the chunks of the mapping for a goroutine to map in
+	// ahead of the reading (nil until it is started); aheadDone is
+	// closed when it has stopped.
+	ahead     chan []byte
+	aheadDone chan struct{}
 
 	big      bool
 	nano     bool
@@ -146,19 +151,45 @@ func newMappedPCAPReader(b []byte) (*pcapReader, error) {
 const mapChunk = 4 << 20
 
 // advise tells the kernel, when the reading enters a new chunk of the
-// mapping, to map in the next chunk (avoiding page faults) and that the
-// chunks before the previous one were read (so that the process's
-// resident set does not grow with the file; the data stays valid).
+// mapping, to map in the next chunk (avoiding page faults; a goroutine
+// does it, in parallel with the reading) and that the chunks before the
+// previous one were read (so that the process's resident set does not
+// grow with the file; the data stays valid).
 func (p *pcapReader) advise() {
 	c := p.pos / mapChunk
 	if ahead := p.buf[min((c+1)*mapChunk, len(p.buf)):min((c+2)*mapChunk, len(p.buf))]; len(ahead) > 0 {
-		adviseAhead(ahead)
+		if p.ahead == nil {
+			p.ahead, p.aheadDone = make(chan []byte, 2), make(chan struct{})
+			go populate(p.ahead, p.aheadDone)
+		}
+		select {
+		case p.ahead <- ahead:
+		default: // the goroutine is behind: the pages fault in
+		}
 	}
 	if done := (c - 1) * mapChunk; done > p.released {
 		adviseDone(p.buf[p.released:done])
 		p.released = done
 	}
 	p.adviseAt = (c + 1) * mapChunk
+}
+
+// populate maps in the parts of a mapping it receives until ch is
+// closed, then closes done.
+func populate(ch <-chan []byte, done chan<- struct{}) {
+	for b := range ch {
+		adviseAhead(b)
+	}
+	close(done)
+}
+
+// close stops the goroutine mapping chunks in, before the mapping goes.
+func (p *pcapReader) close() {
+	if p.ahead != nil {
+		close(p.ahead)
+		<-p.aheadDone
+		p.ahead = nil
+	}
 }
 
 // readHeader reads and checks the file header.

@@ -118,11 +118,10 @@ type pcapReader struct {
 	adviseAt int
 	// released is where the part of the mapping not released yet starts.
 	released int
-	// ahead takes the chunks of the mapping for a goroutine to map in
-	// ahead of the reading (nil until it is started); aheadDone is
-	// closed when it has stopped.
-	ahead     chan []byte
-	aheadDone chan struct{}
+	// advice takes the advice for a goroutine to give the kernel (nil
+	// until it is started); adviceDone is closed when it has stopped.
+	advice     chan advice
+	adviceDone chan struct{}
 
 	big      bool
 	nano     bool
@@ -151,44 +150,62 @@ func newMappedPCAPReader(b []byte) (*pcapReader, error) {
 const mapChunk = 4 << 20
 
 // advise tells the kernel, when the reading enters a new chunk of the
-// mapping, to map in the next chunk (avoiding page faults; a goroutine
-// does it, in parallel with the reading) and that the chunks before the
-// previous one were read (so that the process's resident set does not
-// grow with the file; the data stays valid).
+// mapping, to map in the next chunk (avoiding page faults) and that the
+// chunks before the previous one were read (so that the process's
+// resident set does not grow with the file; the data stays valid). A
+// goroutine makes the calls, in parallel with the reading.
 func (p *pcapReader) advise() {
 	c := p.pos / mapChunk
-	if ahead := p.buf[min((c+1)*mapChunk, len(p.buf)):min((c+2)*mapChunk, len(p.buf))]; len(ahead) > 0 {
-		if p.ahead == nil {
-			p.ahead, p.aheadDone = make(chan []byte, 2), make(chan struct{})
-			go populate(p.ahead, p.aheadDone)
-		}
-		select {
-		case p.ahead <- ahead:
-		default: // the goroutine is behind: the pages fault in
-		}
-	}
+	var a advice
+	a.ahead = p.buf[min((c+1)*mapChunk, len(p.buf)):min((c+2)*mapChunk, len(p.buf))]
 	if done := (c - 1) * mapChunk; done > p.released {
-		adviseDone(p.buf[p.released:done])
-		p.released = done
+		a.done = p.buf[p.released:done]
 	}
 	p.adviseAt = (c + 1) * mapChunk
+	if len(a.ahead) == 0 && len(a.done) == 0 {
+		return
+	}
+	if p.advice == nil {
+		p.advice, p.adviceDone = make(chan advice, 4), make(chan struct{})
+		go giveAdvice(p.advice, p.adviceDone)
+	}
+	select {
+	case p.advice <- a:
+		if len(a.done) > 0 {
+			p.released += len(a.done)
+		}
+	default: // the goroutine is behind: pages fault in, or stay mapped
+	}
 }
 
-// populate maps in the parts of a mapping it receives until ch is
-// closed, then closes done.
-func populate(ch <-chan []byte, done chan<- struct{}) {
-	for b := range ch {
-		adviseAhead(b)
+// advice is what a pcapReader tells the kernel about parts of the mapping
+// it reads.
+type advice struct {
+	ahead []byte // to be read next
+	done  []byte // read
+}
+
+// giveAdvice gives the advice it receives until ch is closed, then
+// closes done.
+func giveAdvice(ch <-chan advice, done chan<- struct{}) {
+	for a := range ch {
+		if len(a.ahead) > 0 {
+			adviseAhead(a.ahead)
+		}
+		if len(a.done) > 0 {
+			adviseDone(a.done)
+		}
 	}
 	close(done)
 }
 
-// close stops the goroutine mapping chunks in, before the mapping goes.
+// close stops the goroutine giving advice on the mapping: it must not
+// outlive the mapping.
 func (p *pcapReader) close() {
-	if p.ahead != nil {
-		close(p.ahead)
-		<-p.aheadDone
-		p.ahead = nil
+	if p.advice != nil {
+		close(p.advice)
+		<-p.adviceDone
+		p.advice = nil
 	}
 }
 

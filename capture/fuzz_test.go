@@ -98,6 +98,7 @@ func FuzzReadCapture(f *testing.F) {
 		if len(data) > fuzzInputLimit {
 			return
 		}
+		comparePCAPReaders(t, data)
 		path := filepath.Join(dir, "fuzz.pcap")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

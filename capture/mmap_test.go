@@ -175,7 +175,11 @@ func TestPCAPReaderRefills(t *testing.T) {
 			// A record longer than the window.
 			file = pcapBytes(layers.LinkTypeEthernet, o, append(pkts, testPkt{ts: t0.Add(2 * time.Second), data: make([]byte, pcapBufSize+5000)}))
 		}
-		want := readRecords(t, newMappedPCAPReaderOrFail(t, file))
+		m, err := newMappedPCAPReader(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readRecords(t, m)
 		for name, r := range map[string]io.Reader{
 			"one byte": iotest.OneByteReader(bytes.NewReader(file)),
 			"half":     iotest.HalfReader(bytes.NewReader(file)),
@@ -209,16 +213,6 @@ func TestPCAPReaderRefills(t *testing.T) {
 	}
 }
 
-func newMappedPCAPReaderOrFail(t *testing.T, file []byte) *pcapReader {
-	t.Helper()
-	p := &pcapReader{buf: file}
-	if err := p.readHeader(); err != nil {
-		t.Fatal(err)
-	}
-	p.adviseAt = len(file) + 1
-	return p
-}
-
 // readRecords reads every record of p, copying their data.
 func readRecords(t *testing.T, p *pcapReader) []record {
 	t.Helper()
@@ -234,5 +228,83 @@ func readRecords(t *testing.T, p *pcapReader) []record {
 		}
 		rec.data = append([]byte(nil), rec.data...)
 		out = append(out, rec)
+	}
+}
+
+// pcapOutcome is what a pcapReader makes of a file: the records, and the
+// error that stopped it (with its offset).
+type pcapOutcome struct {
+	recs   []record
+	err    string
+	offset int64
+}
+
+// readOutcome reads file with p (nil when the file header is bad).
+func readOutcome(p *pcapReader, err error) pcapOutcome {
+	var o pcapOutcome
+	if err != nil {
+		o.err = err.Error()
+		return o
+	}
+	for {
+		var rec record
+		err := p.next(&rec)
+		if err != nil {
+			if err != io.EOF {
+				o.err, o.offset = err.Error(), rec.offset
+			}
+			return o
+		}
+		rec.data = append([]byte(nil), rec.data...)
+		o.recs = append(o.recs, rec)
+	}
+}
+
+// comparePCAPReaders reads file from memory as a mapping and through
+// readers: the outcomes must be the same.
+func comparePCAPReaders(t *testing.T, file []byte) {
+	t.Helper()
+	want := readOutcome(newMappedPCAPReader(file))
+	for name, r := range map[string]io.Reader{
+		"reader":   bytes.NewReader(file),
+		"one byte": iotest.OneByteReader(bytes.NewReader(file)),
+	} {
+		got := readOutcome(newPCAPReader(r))
+		if got.err != want.err || got.offset != want.offset || len(got.recs) != len(want.recs) {
+			t.Fatalf("%s: %d records, error %q at %d; mapped: %d records, error %q at %d", name, len(got.recs), got.err, got.offset, len(want.recs), want.err, want.offset)
+		}
+		for i := range got.recs {
+			g, w := got.recs[i], want.recs[i]
+			if !bytes.Equal(g.data, w.data) || g.ts != w.ts || g.wireLen != w.wireLen || g.offset != w.offset || g.linkType != w.linkType || g.first != w.first {
+				t.Fatalf("%s: record %d differs", name, i)
+			}
+		}
+	}
+}
+
+// TestPCAPReaderCuts reads every prefix of a small file, and the file
+// with a corrupt record length, as a mapping and through readers.
+func TestPCAPReaderCuts(t *testing.T) {
+	pkts := threePackets(t, t0)
+	for _, o := range []pcapOpts{{}, {big: true, nano: true}} {
+		file := pcapBytes(layers.LinkTypeEthernet, o, pkts)
+		for n := 0; n <= len(file); n++ {
+			comparePCAPReaders(t, file[:n])
+		}
+		corrupt := append([]byte(nil), file...)
+		corrupt[24+8], corrupt[24+11] = 0xff, 0x7f
+		comparePCAPReaders(t, corrupt)
+	}
+	// The messages of a few cuts, as the buffered reader had them.
+	file := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
+	for n, want := range map[int]string{
+		10:           "truncated pcap file header: got 10 of 24 bytes",
+		24 + 7:       "truncated record header: got 7 of 16 bytes",
+		24 + 16 + 20: "truncated packet data: got 20 of " + itoa(len(pkts[0].data)) + " bytes",
+	} {
+		o := readOutcome(newMappedPCAPReader(file[:n]))
+		if o.err != want {
+			t.Errorf("cut at %d: %q, want %q", n, o.err, want)
+		}
 	}
 }

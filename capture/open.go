@@ -201,6 +201,7 @@ func (in *input) startMapped(file *os.File) (bool, error) {
 		return false, nil
 	}
 	in.mapping = m
+	adviseAhead(m[:min(len(m), mapChunk)])
 	p, err := newMappedPCAPReader(m)
 	if p != nil {
 		// A file still being written: read on what it gained.
@@ -242,7 +243,7 @@ type fileSource struct {
 
 	// mapped is set when some input is a mapped file.
 	mapped bool
-	// cur is the input being read or decoded, and decoding is set while
+	// cur is the input read or decoded last, and decoding is set while
 	// its packet is decoded: they say what a panic interrupted.
 	cur      *input
 	decoding bool
@@ -332,11 +333,12 @@ func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
 	return s.next(seg), false
 }
 
-// recovered handles a panic while reading or decoding a packet of s.cur.
-// A fault in the input's mapping means the file shrank: the input stops
-// with a ReadError. Any other panic of a reader stops the input too; one
-// of the decoder counts the packet as not TCP, as a packet it cannot make
-// sense of. A panic outside the reading and decoding is not the input's.
+// recovered handles a panic in next, which can only come from reading or
+// decoding a packet of s.cur. A fault in the input's mapping means the
+// file shrank: the input stops with a ReadError. Any other panic of a
+// reader stops the input too; one of the decoder (which the fuzz targets
+// find none of) counts the packet as not TCP, as a packet it cannot make
+// sense of.
 func (s *fileSource) recovered(r any) {
 	in := s.cur
 	if in == nil {

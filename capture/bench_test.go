@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"io"
+	"os"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -164,5 +166,79 @@ func TestZeroAllocs(t *testing.T) {
 		}
 		t.Logf("pcapng %v: %.0f allocations in 1000 calls of Next", ng, allocs)
 		src.Close()
+	}
+}
+
+// benchPCAPEnv names a capture file BenchmarkReadDecodeFile also reads
+// (e.g. testdata/bench/big.pcap), in a sub-benchmark named "env".
+const benchPCAPEnv = "TCPWHY_BENCH_PCAP"
+
+// BenchmarkReadDecodeFile reads and decodes a whole capture file through
+// Open and Next, as the CLI does: a generated pcap of the packet mix
+// (plain, gzip-compressed and pcapng), and the file named by
+// $TCPWHY_BENCH_PCAP when set. One op is one packet, so ns/op and
+// allocs/op are per packet.
+func BenchmarkReadDecodeFile(b *testing.B) {
+	files := []struct{ name, path string }{}
+	gen := func(b *testing.B, kind string) string {
+		const n = 200000
+		switch kind {
+		case "pcapng":
+			return mixFile(b, n, true)
+		case "gzip":
+			raw, err := os.ReadFile(mixFile(b, n, false))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return writeFile(b, "mix.pcap.gz", gzipBytes(raw))
+		}
+		return mixFile(b, n, false)
+	}
+	for _, kind := range []string{"pcap", "pcapng", "gzip"} {
+		files = append(files, struct{ name, path string }{kind, kind})
+	}
+	if p := os.Getenv(benchPCAPEnv); p != "" {
+		files = append(files, struct{ name, path string }{"env", p})
+	}
+	for _, f := range files {
+		b.Run(f.name, func(b *testing.B) {
+			path := f.path
+			if f.name != "env" {
+				path = gen(b, f.name)
+			}
+			var seg Segment
+			var src Source
+			reopen := func() {
+				if src != nil {
+					if err := src.Err(); err != nil {
+						b.Fatal(err)
+					}
+					src.Close()
+				}
+				var err error
+				if src, err = Open([]string{path}, OpenOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reopen()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var packets int64
+			for i := 0; i < b.N; i++ {
+				err := src.Next(&seg)
+				if err == io.EOF {
+					packets += src.Info().Packets
+					reopen()
+					err = src.Next(&seg)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			packets += src.Info().Packets
+			src.Close()
+			b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
+		})
 	}
 }

@@ -1,8 +1,14 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -332,5 +338,154 @@ func TestSnaplenTruncation(t *testing.T) {
 	}
 	if segs[0].WireLen != len(data4) || segs[0].CapLen != 100 || info.Inputs[0].Snaplen != 100 {
 		t.Errorf("WireLen %d CapLen %d Snaplen %d", segs[0].WireLen, segs[0].CapLen, info.Inputs[0].Snaplen)
+	}
+}
+
+// sum16Ref is the plain definition of the ones' complement sum of b as
+// big-endian 16-bit words.
+func sum16Ref(b []byte, acc uint64) uint64 {
+	for len(b) >= 2 {
+		acc += uint64(b[0])<<8 | uint64(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	return acc
+}
+
+// TestSum16 checks the word-at-a-time checksum against the plain
+// definition: every length up to 300 (all tails and offsets), random
+// bytes, all 0xff (the most carries) and all zeros.
+func TestSum16(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 2000)
+	for _, fill := range []string{"random", "ff", "zero"} {
+		for i := range buf {
+			switch fill {
+			case "random":
+				buf[i] = byte(rng.Uint32())
+			case "ff":
+				buf[i] = 0xff
+			default:
+				buf[i] = 0
+			}
+		}
+		lens := []int{len(buf), 1500, 1499, 65535 % len(buf)}
+		for n := range 300 {
+			lens = append(lens, n)
+		}
+		for _, n := range lens {
+			for _, acc := range []uint64{0, 6 + uint64(n), 0xfffe, 1 << 40} {
+				got, want := fold(sum16(buf[:n], acc)), fold(sum16Ref(buf[:n], acc))
+				if got != want {
+					t.Fatalf("%s, %d bytes, acc %#x: sum16 folds to %#04x, want %#04x", fill, n, acc, got, want)
+				}
+			}
+		}
+	}
+	// Many maximal words, to overflow the 64-bit sum many times.
+	big := bytes.Repeat([]byte{0xff}, 1<<20)
+	big[12345] = 0x12
+	if got, want := fold(sum16(big, 7)), fold(sum16Ref(big, 7)); got != want {
+		t.Fatalf("1 MiB: %#04x, want %#04x", got, want)
+	}
+}
+
+func BenchmarkSum16(b *testing.B) {
+	buf := make([]byte, 1460)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(buf)))
+	var acc uint64
+	for i := 0; i < b.N; i++ {
+		acc += sum16(buf, 0)
+	}
+	sink = acc
+}
+
+var sink uint64
+
+// TestFastPathMatchesParsers decodes the packet mix, the lab captures and
+// the real-world captures with and without the fast path: the segments
+// and counts must be the same.
+func TestFastPathMatchesParsers(t *testing.T) {
+	for _, p := range packetMix(t) {
+		var fast, slow Segment
+		fast.Opt.WScale, slow.Opt.WScale = -1, -1
+		r1 := newDecoder().decode(firstLayer(p.lt), p.data, &fast)
+		r2 := slowDecoder().decode(firstLayer(p.lt), p.data, &slow)
+		if r1 != r2 || view(&fast) != view(&slow) {
+			t.Fatalf("fast path %d %+v, parsers %d %+v", r1, view(&fast), r2, view(&slow))
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "pcaps", "lab", "*", "*.pcap"))
+	real, _ := filepath.Glob(filepath.Join(realworldDir, "*.pcap*"))
+	files = append(files, real...)
+	files = append(files, filepath.Join("..", "testdata", "pcaps", "demo.pcap"))
+	if p := os.Getenv(benchPCAPEnv); p != "" {
+		files = append(files, p)
+	}
+	n := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".md") {
+			continue
+		}
+		fast, err := Open([]string{name}, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := Open([]string{name}, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow.(*fileSource).dec.noFastPath = true
+		var a, b Segment
+		for {
+			e1, e2 := fast.Next(&a), slow.Next(&b)
+			if e1 != e2 {
+				t.Fatalf("%s: Next gives %v with the fast path, %v without", name, e1, e2)
+			}
+			if e1 != nil {
+				break
+			}
+			n++
+			if view(&a) != view(&b) || a.Packet != b.Packet {
+				t.Fatalf("%s: packet %d: fast path %+v, parsers %+v", name, a.Packet, view(&a), view(&b))
+			}
+		}
+		if i1, i2 := fast.Info(), slow.Info(); !reflect.DeepEqual(i1, i2) {
+			t.Fatalf("%s: Info %+v with the fast path, %+v without", name, i1, i2)
+		}
+		fast.Close()
+		slow.Close()
+	}
+	t.Logf("%d files, %d segments", len(files), n)
+}
+
+// TestFold checks fold against folding until the value fits, on the
+// values around every carry.
+func TestFold(t *testing.T) {
+	ref := func(acc uint64) uint16 {
+		for acc > 0xffff {
+			acc = acc>>16 + acc&0xffff
+		}
+		return uint16(acc)
+	}
+	vals := []uint64{0, 1, 0xffff, 0x10000, 0x10001, 0x1fffe, 0xfffeffff, 1<<64 - 1, 1<<63 + 5}
+	for sh := 0; sh < 64; sh++ {
+		for _, d := range []uint64{0, 1, 2, 0xffff} {
+			vals = append(vals, 1<<sh+d, 1<<sh-d, (1<<sh-1)*0xffff)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		vals = append(vals, rng.Uint64()>>(rng.Uint32()%64))
+	}
+	for _, v := range vals {
+		if got, want := fold(v), ref(v); got != want {
+			t.Fatalf("fold(%#x) = %#x, want %#x", v, got, want)
+		}
 	}
 }

@@ -98,6 +98,7 @@ func FuzzReadCapture(f *testing.F) {
 		if len(data) > fuzzInputLimit {
 			return
 		}
+		comparePCAPReaders(t, data)
 		path := filepath.Join(dir, "fuzz.pcap")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -244,12 +245,21 @@ var fuzzLinkTypes = []layers.LinkType{
 }
 
 // fuzzDec is the decoder FuzzDecode reuses across inputs, as a Source
-// does across packets.
-var fuzzDec = newDecoder()
+// does across packets; fuzzSlowDec is one without the fast path.
+var fuzzDec, fuzzSlowDec = newDecoder(), slowDecoder()
+
+// slowDecoder returns a decoder that decodes every packet with the
+// gopacket parsers.
+func slowDecoder() *decoder {
+	d := newDecoder()
+	d.noFastPath = true
+	return d
+}
 
 // FuzzDecode feeds raw packet bytes of every link type to the decoder
-// directly (no recover in between): no panic, sane segments, and the same
-// result from a reused decoder as from a fresh one.
+// directly (no recover in between): no panic, sane segments, the same
+// result from a reused decoder as from a fresh one, and from the fast
+// path as from the parsers.
 func FuzzDecode(f *testing.F) {
 	ip4 := tcp4(f, ipv4(ip4A, ip4B), synTCP(), 0)
 	ip6 := tcp6(f, ipv6(ip6A, ip6B), dataTCP(), 10)
@@ -297,6 +307,11 @@ func FuzzDecode(f *testing.F) {
 		res2 := newDecoder().decode(firstLayer(lt), pkt, &fresh)
 		if res != res2 || view(&seg) != view(&fresh) {
 			t.Fatalf("a reused decoder gives %d %+v, a fresh one %d %+v", res, view(&seg), res2, view(&fresh))
+		}
+		var slow Segment
+		slow.Opt.WScale = -1
+		if res3 := fuzzSlowDec.decode(firstLayer(lt), pkt, &slow); res != res3 || view(&seg) != view(&slow) {
+			t.Fatalf("the fast path gives %d %+v, the parsers %d %+v", res, view(&seg), res3, view(&slow))
 		}
 		switch res {
 		case resultTCP, resultICMP:

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/debug"
+	"unsafe"
 )
 
 // OpenOptions configure Open. (The name Options is taken by the TCP
@@ -42,6 +45,10 @@ const readBufSize = 64 << 10
 // Several files are merged in timestamp order (ties go to the earlier
 // file) and their packets numbered consecutively.
 //
+// An uncompressed pcap file is mapped into memory until Close, and its
+// packets are not copied (see Segment.Data). A file that grows while it
+// is read is read to its end, as it would be through a buffer.
+//
 // Open fails only when a file cannot be opened at all, or for a filter it
 // cannot use (*FilterError, ErrNoLibpcap). A file that is not a capture,
 // or is damaged, surfaces as a *ReadError from the Source's Err, after
@@ -66,11 +73,12 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 	for i, name := range names {
 		in := &input{idx: i, info: InputInfo{Name: name}}
 		var f io.ReadCloser
+		var file *os.File
 		if name == "-" {
 			f = io.NopCloser(os.Stdin)
 		} else {
-			file, err := os.Open(name)
-			if err != nil {
+			var err error
+			if file, err = os.Open(name); err != nil {
 				s.Close()
 				return nil, err
 			}
@@ -78,7 +86,11 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 		}
 		in.closer = f
 		s.inputs = append(s.inputs, in)
-		if err := in.start(f); err != nil {
+		err := in.start(f, file)
+		if in.mapping != nil {
+			s.mapped = true
+		}
+		if err != nil {
 			s.fail(in, 0, err)
 		}
 	}
@@ -113,10 +125,19 @@ type input struct {
 	rd     packetReader
 	rec    record // the next packet, valid while queued
 	done   bool
+	// mapping is the file mapped into memory (nil when it is read);
+	// unmapped by Close.
+	mapping []byte
 }
 
-// start detects the format of the file read by f.
-func (in *input) start(f io.Reader) error {
+// start detects the format of the file read by f. file is f when it is
+// a file that may be mapped into memory, else nil.
+func (in *input) start(f io.Reader, file *os.File) error {
+	if file != nil {
+		if mapped, err := in.startMapped(file); mapped {
+			return err
+		}
+	}
 	raw := bufio.NewReaderSize(f, readBufSize)
 	magic, err := raw.Peek(4)
 	if len(magic) == 0 {
@@ -148,15 +169,7 @@ func (in *input) start(f io.Reader) error {
 	}
 	switch [4]byte(magic) {
 	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
-		p, err := newPCAPReader(br)
-		if err != nil {
-			return err
-		}
-		in.rd = p
-		p.describe(&in.info)
-		if !Supported(p.linkType) {
-			return fmt.Errorf("unsupported link type %s (%d)", LinkTypeName(p.linkType), int(p.linkType))
-		}
+		return in.usePCAP(newPCAPReader(br))
 	case magicPCAPNG:
 		n, err := newNgReader(br, cr)
 		if err != nil {
@@ -170,17 +183,70 @@ func (in *input) start(f io.Reader) error {
 	return nil
 }
 
+// startMapped starts reading an uncompressed pcap file from a memory
+// mapping of it, so that packets are not copied. It reports false, having
+// read nothing, for other formats and when the file cannot be mapped.
+func (in *input) startMapped(file *os.File) (bool, error) {
+	var magic [4]byte
+	if n, _ := file.ReadAt(magic[:], 0); n < len(magic) {
+		return false, nil
+	}
+	switch magic {
+	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
+	default:
+		return false, nil
+	}
+	m := mapFile(file)
+	if m == nil {
+		return false, nil
+	}
+	in.mapping = m
+	adviseAhead(m[:min(len(m), mapChunk)])
+	p, err := newMappedPCAPReader(m)
+	if p != nil {
+		// A file still being written: read on what it gained.
+		p.grown = func(mapped int64) io.Reader {
+			st, err := file.Stat()
+			if err != nil || st.Size() <= mapped {
+				return nil
+			}
+			return io.NewSectionReader(file, mapped, math.MaxInt64-mapped)
+		}
+	}
+	return true, in.usePCAP(p, err)
+}
+
+// usePCAP makes p, as newPCAPReader returned it with err, in's reader.
+func (in *input) usePCAP(p *pcapReader, err error) error {
+	if err != nil {
+		return err
+	}
+	in.rd = p
+	p.describe(&in.info)
+	if !Supported(p.linkType) {
+		return fmt.Errorf("unsupported link type %s (%d)", LinkTypeName(p.linkType), int(p.linkType))
+	}
+	return nil
+}
+
 // fileSource merges the packets of several inputs in timestamp order.
 type fileSource struct {
 	inputs  []*input
 	queue   []*input // min-heap on (rec.ts, idx) of inputs with a packet
-	primed  bool
-	last    *input // input of the packet returned last; advanced next
+	primed  int      // inputs whose first packet was read (merge only)
+	last    *input   // input of the packet returned last; advanced next
 	dec     *decoder
 	filter  packetFilter
 	snaplen int
 	info    Info
 	errs    []error
+
+	// mapped is set when some input is a mapped file.
+	mapped bool
+	// cur is the input read or decoded last, and decoding is set while
+	// its packet is decoded: they say what a panic interrupted.
+	cur      *input
+	decoding bool
 }
 
 // fail records a ReadError for in and stops it.
@@ -189,20 +255,22 @@ func (s *fileSource) fail(in *input, offset int64, err error) {
 	s.errs = append(s.errs, &ReadError{File: in.info.Name, Packet: s.info.Packets + 1, Offset: offset, Err: err})
 }
 
-// advance reads in's next packet that passes the filter and queues in.
-func (s *fileSource) advance(in *input) {
+// fetch reads in's next packet that passes the filter into in.rec and
+// reports whether there is one.
+func (s *fileSource) fetch(in *input) bool {
+	s.cur = in
 	for !in.done {
-		err := s.read(in)
+		err := in.rd.next(&in.rec)
 		if err == io.EOF {
 			in.done = true
-			return
+			return false
 		}
 		if err != nil {
 			s.fail(in, in.rec.offset, err)
-			return
+			return false
 		}
 		if s.snaplen > 0 && len(in.rec.data) > s.snaplen {
-			in.rec.data = in.rec.data[:s.snaplen]
+			in.rec.data = in.rec.data[:s.snaplen:s.snaplen]
 		}
 		if s.filter != nil {
 			if !Supported(in.rec.linkType) {
@@ -214,35 +282,111 @@ func (s *fileSource) advance(in *input) {
 			ok, err := s.filter.match(&in.rec)
 			if err != nil {
 				s.fail(in, in.rec.offset, err)
-				return
+				return false
 			}
 			if !ok {
 				continue
 			}
 		}
-		s.push(in)
-		return
+		return true
 	}
+	return false
 }
 
-// read reads one record, turning a panic in the reader into an error.
-func (s *fileSource) read(in *input) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("reader failed: %v", r)
-		}
-	}()
-	return in.rd.next(&in.rec)
+// advance reads in's next packet that passes the filter and queues in.
+func (s *fileSource) advance(in *input) {
+	if s.fetch(in) {
+		s.push(in)
+	}
 }
 
 // Next implements Source.
 func (s *fileSource) Next(seg *Segment) error {
-	if !s.primed {
-		s.primed = true
-		for _, in := range s.inputs {
-			if !in.done {
-				s.advance(in)
+	for {
+		err, again := s.guardedNext(seg)
+		if !again {
+			return err
+		}
+	}
+}
+
+// guardedNext is next, turning a panic into an error of the input that
+// caused it (see recovered); again is set after one.
+//
+// Reading a mapped file that shrinks (is truncated) while mapped faults
+// (SIGBUS) on the pages that are gone; SetPanicOnFault turns that into
+// a panic, for the time of the call only.
+func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
+	var onFault bool
+	if s.mapped {
+		onFault = debug.SetPanicOnFault(true)
+	}
+	defer func() {
+		if s.mapped {
+			debug.SetPanicOnFault(onFault)
+		}
+		if r := recover(); r != nil {
+			s.recovered(r)
+			err, again = nil, true
+		}
+	}()
+	return s.next(seg), false
+}
+
+// recovered handles a panic in next, which can only come from reading or
+// decoding a packet of s.cur. A fault in the input's mapping means the
+// file shrank: the input stops with a ReadError. Any other panic of a
+// reader stops the input too; one of the decoder (which the fuzz targets
+// find none of) counts the packet as not TCP, as a packet it cannot make
+// sense of.
+func (s *fileSource) recovered(r any) {
+	in := s.cur
+	if in == nil {
+		panic(r)
+	}
+	s.cur = nil
+	decoding := s.decoding
+	s.decoding = false
+	if fault, ok := r.(interface{ Addr() uintptr }); ok && in.inMapping(fault.Addr()) {
+		if decoding {
+			s.info.Other++
+		}
+		s.fail(in, in.rec.offset, fmt.Errorf("the file shrank while mapped for reading (%d bytes when opened)", len(in.mapping)))
+		return
+	}
+	if decoding {
+		s.info.Other++
+		return
+	}
+	s.fail(in, in.rec.offset, fmt.Errorf("reader failed: %v", r))
+}
+
+// inMapping reports whether addr lies in in's mapping.
+func (in *input) inMapping(addr uintptr) bool {
+	if len(in.mapping) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(in.mapping)))
+	return addr >= start && addr-start < uintptr(len(in.mapping))
+}
+
+// next returns the next segment of the merged inputs.
+func (s *fileSource) next(seg *Segment) error {
+	if len(s.inputs) == 1 {
+		// One input: nothing to merge.
+		in := s.inputs[0]
+		for s.fetch(in) {
+			if s.deliver(in, seg) {
+				return nil
 			}
+		}
+		return io.EOF
+	}
+	for s.primed < len(s.inputs) {
+		in := s.inputs[s.primed]
+		s.primed++
+		if !in.done {
+			s.advance(in)
 		}
 	}
 	for {
@@ -256,41 +400,39 @@ func (s *fileSource) Next(seg *Segment) error {
 		}
 		in := s.pop()
 		s.last = in
-		rec := &in.rec
-
-		s.info.Packets++
-		in.info.Packets++
-		if s.info.Packets == 1 || rec.ts.Before(s.info.First) {
-			s.info.First = rec.ts
-		}
-		if rec.ts.After(s.info.Last) {
-			s.info.Last = rec.ts
-		}
-
-		*seg = Segment{
-			Packet:   s.info.Packets,
-			Time:     rec.ts,
-			Input:    in.idx,
-			LinkType: rec.linkType,
-			WireLen:  rec.wireLen,
-			CapLen:   len(rec.data),
-			Data:     rec.data,
-			Opt:      Options{WScale: -1},
-		}
-		if s.info.count(s.decode(rec, seg), seg) {
+		if s.deliver(in, seg) {
 			return nil
 		}
 	}
 }
 
-// decode decodes rec into seg; a panic counts the packet as not TCP.
-func (s *fileSource) decode(rec *record, seg *Segment) (res result) {
-	defer func() {
-		if r := recover(); r != nil {
-			res = resultOther
-		}
-	}()
-	return s.dec.decode(firstLayer(rec.linkType), rec.data, seg)
+// deliver counts and decodes in's packet into seg and reports whether it
+// is one to return.
+func (s *fileSource) deliver(in *input, seg *Segment) bool {
+	rec := &in.rec
+	s.info.Packets++
+	in.info.Packets++
+	if s.info.Packets == 1 || rec.ts.Before(s.info.First) {
+		s.info.First = rec.ts
+	}
+	if rec.ts.After(s.info.Last) {
+		s.info.Last = rec.ts
+	}
+
+	*seg = Segment{
+		Packet:   s.info.Packets,
+		Time:     rec.ts,
+		Input:    in.idx,
+		LinkType: rec.linkType,
+		WireLen:  rec.wireLen,
+		CapLen:   len(rec.data),
+		Data:     rec.data,
+		Opt:      Options{WScale: -1},
+	}
+	s.cur, s.decoding = in, true
+	res := s.dec.decode(rec.first, rec.data, seg)
+	s.decoding = false
+	return s.info.count(res, seg)
 }
 
 // less orders queued inputs by packet time, then by input order.
@@ -361,6 +503,15 @@ func (s *fileSource) Err() error { return errors.Join(s.errs...) }
 func (s *fileSource) Close() error {
 	var errs []error
 	for _, in := range s.inputs {
+		if in.mapping != nil {
+			if p, ok := in.rd.(*pcapReader); ok {
+				p.close()
+			}
+			if err := unmapFile(in.mapping); err != nil {
+				errs = append(errs, err)
+			}
+			in.mapping = nil
+		}
 		if in.closer != nil {
 			if err := in.closer.Close(); err != nil {
 				errs = append(errs, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -27,6 +28,8 @@ type record struct {
 	ts       time.Time
 	wireLen  int
 	linkType layers.LinkType
+	// first is firstLayer(linkType).
+	first first
 	// offset is where the packet's record or block starts in the
 	// (decompressed) file.
 	offset int64
@@ -87,35 +90,133 @@ var (
 	magicPCAPNG      = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
 
-// readEOF turns the io.ReadFull errors for a record into a description.
-func readEOF(err error, what string, got, want int) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("truncated %s: got %d of %d bytes", what, got, want)
-	}
-	return err
-}
+// pcapBufSize is the size of a pcapReader's window over a file that is
+// read rather than mapped.
+const pcapBufSize = 256 << 10
 
 // pcapReader reads the classic libpcap format, both byte orders, with
-// microsecond or nanosecond timestamps. It allocates nothing per packet.
+// microsecond or nanosecond timestamps. It allocates nothing per packet
+// and copies no packet: records are slices of its window buf, which is
+// either the whole file mapped into memory (src nil) or a buffer refilled
+// from src, records never straddling a refill.
 type pcapReader struct {
-	r        io.Reader
+	buf []byte // buf[pos:] is not read yet; buf[0] is at file offset base
+	pos int
+	// base is the file offset of buf[0].
+	base int64
+	// src refills buf; nil when buf is the whole (mapped) file.
+	src io.Reader
+	// srcErr is the error src returned last (io.EOF at its end), kept
+	// until the bytes before it are used up.
+	srcErr error
+	// grown, when set, is called once buf (a mapping) is used up; it
+	// returns a reader of what the file gained since it was mapped (nil
+	// when nothing), for files still being written.
+	grown func(mapped int64) io.Reader
+	// adviseAt is the position in a mapping at which to advise the
+	// kernel next (see advise); math.MaxInt when buf is not a mapping.
+	adviseAt int
+	// released is where the part of the mapping not released yet starts.
+	released int
+	// advice takes the advice for a goroutine to give the kernel (nil
+	// until it is started); adviceDone is closed when it has stopped.
+	advice     chan advice
+	adviceDone chan struct{}
+
 	big      bool
 	nano     bool
 	snaplen  uint32
 	linkType layers.LinkType
+	first    first
 	maxLen   int
-	off      int64
-	hdr      [16]byte
-	buf      []byte
 }
 
 // newPCAPReader reads the 24-byte file header from r.
 func newPCAPReader(r io.Reader) (*pcapReader, error) {
-	var h [24]byte
-	if n, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, readEOF(err, "pcap file header", n, len(h))
+	p := &pcapReader{src: r, buf: make([]byte, 0, pcapBufSize), adviseAt: math.MaxInt}
+	return p, p.readHeader()
+}
+
+// newMappedPCAPReader reads a whole pcap file held in b, a mapping made by
+// mapFile (or, in tests, any slice shorter than mapChunk). Its records are
+// slices of b.
+func newMappedPCAPReader(b []byte) (*pcapReader, error) {
+	p := &pcapReader{buf: b}
+	return p, p.readHeader()
+}
+
+// mapChunk is the granularity of the advice a pcapReader gives the kernel
+// on the mapping it reads: a multiple of any page size.
+const mapChunk = 4 << 20
+
+// advise tells the kernel, when the reading enters a new chunk of the
+// mapping, to map in the next chunk (avoiding page faults) and that the
+// chunks before the previous one were read (so that the process's
+// resident set does not grow with the file; the data stays valid). A
+// goroutine makes the calls, in parallel with the reading.
+func (p *pcapReader) advise() {
+	c := p.pos / mapChunk
+	var a advice
+	a.ahead = p.buf[min((c+1)*mapChunk, len(p.buf)):min((c+2)*mapChunk, len(p.buf))]
+	if done := (c - 1) * mapChunk; done > p.released {
+		a.done = p.buf[p.released:done]
 	}
-	p := &pcapReader{r: r, off: int64(len(h))}
+	p.adviseAt = (c + 1) * mapChunk
+	if len(a.ahead) == 0 && len(a.done) == 0 {
+		return
+	}
+	if p.advice == nil {
+		p.advice, p.adviceDone = make(chan advice, 4), make(chan struct{})
+		go giveAdvice(p.advice, p.adviceDone)
+	}
+	select {
+	case p.advice <- a:
+		if len(a.done) > 0 {
+			p.released += len(a.done)
+		}
+	default: // the goroutine is behind: pages fault in, or stay mapped
+	}
+}
+
+// advice is what a pcapReader tells the kernel about parts of the mapping
+// it reads.
+type advice struct {
+	ahead []byte // to be read next
+	done  []byte // read
+}
+
+// giveAdvice gives the advice it receives until ch is closed, then
+// closes done.
+func giveAdvice(ch <-chan advice, done chan<- struct{}) {
+	for a := range ch {
+		if len(a.ahead) > 0 {
+			adviseAhead(a.ahead)
+		}
+		if len(a.done) > 0 {
+			adviseDone(a.done)
+		}
+	}
+	close(done)
+}
+
+// close stops the goroutine giving advice on the mapping: it must not
+// outlive the mapping.
+func (p *pcapReader) close() {
+	if p.advice != nil {
+		close(p.advice)
+		<-p.adviceDone
+		p.advice = nil
+	}
+}
+
+// readHeader reads and checks the file header.
+func (p *pcapReader) readHeader() error {
+	const hdrLen = 24
+	if !p.fill(hdrLen) {
+		return p.short("pcap file header", hdrLen)
+	}
+	h := p.buf[p.pos : p.pos+hdrLen]
+	p.pos += hdrLen
 	switch [4]byte(h[:4]) {
 	case magicPCAPMicroLE:
 	case magicPCAPMicroBE:
@@ -125,16 +226,73 @@ func newPCAPReader(r io.Reader) (*pcapReader, error) {
 	case magicPCAPNanoBE:
 		p.big, p.nano = true, true
 	default:
-		return nil, fmt.Errorf("not a pcap file (magic % x)", h[:4])
+		return fmt.Errorf("not a pcap file (magic % x)", h[:4])
 	}
 	if major := p.u16(h[4:6]); major != 2 {
-		return nil, fmt.Errorf("unsupported pcap version %d.%d", major, p.u16(h[6:8]))
+		return fmt.Errorf("unsupported pcap version %d.%d", major, p.u16(h[6:8]))
 	}
 	p.snaplen = p.u32(h[16:20])
 	// The upper bits of the link type field carry FCS information.
 	p.linkType = layers.LinkType(p.u32(h[20:24]) & 0xffff)
+	p.first = firstLayer(p.linkType)
 	p.maxLen = min(max(int(p.snaplen), maxSnaplen), maxRecordLen)
-	return p, nil
+	return nil
+}
+
+// fill makes at least n unread bytes available in buf[pos:], refilling
+// from src (or, once a mapping is used up, from what the file gained), and
+// reports whether it could.
+func (p *pcapReader) fill(n int) bool {
+	if len(p.buf)-p.pos >= n {
+		return true
+	}
+	if p.src == nil {
+		if p.grown == nil {
+			return false
+		}
+		// A mapped file is used up: go on reading what was appended
+		// to it since, if anything, into a buffer of its own.
+		r := p.grown(p.base + int64(len(p.buf)))
+		p.grown = nil
+		if r == nil {
+			return false
+		}
+		rest := p.buf[p.pos:]
+		p.buf = append(make([]byte, 0, max(pcapBufSize, 2*n)), rest...)
+		p.base += int64(p.pos)
+		p.pos = 0
+		p.src = r
+		p.adviseAt = math.MaxInt
+	}
+	if p.pos > 0 {
+		// Move the unread bytes (part of one record) to the front.
+		k := copy(p.buf[:cap(p.buf)], p.buf[p.pos:])
+		p.base += int64(p.pos)
+		p.buf, p.pos = p.buf[:k], 0
+	}
+	if cap(p.buf) < n {
+		p.buf = append(make([]byte, 0, max(n, 2*cap(p.buf))), p.buf...)
+	}
+	for empty := 0; len(p.buf) < n && p.srcErr == nil; {
+		k, err := p.src.Read(p.buf[len(p.buf):cap(p.buf)])
+		p.buf = p.buf[:len(p.buf)+k]
+		p.srcErr = err
+		if k > 0 {
+			empty = 0
+		} else if empty++; empty == 100 && err == nil {
+			p.srcErr = io.ErrNoProgress // as bufio gives up
+		}
+	}
+	return len(p.buf) >= n
+}
+
+// short describes why fill could not get n bytes of what: the file ends
+// (a truncated record), or the error that stopped the reading.
+func (p *pcapReader) short(what string, n int) error {
+	if p.srcErr != nil && p.srcErr != io.EOF {
+		return p.srcErr
+	}
+	return fmt.Errorf("truncated %s: got %d of %d bytes", what, len(p.buf)-p.pos, n)
 }
 
 func (p *pcapReader) u16(b []byte) uint16 {
@@ -152,35 +310,47 @@ func (p *pcapReader) u32(b []byte) uint32 {
 }
 
 func (p *pcapReader) next(rec *record) error {
-	rec.offset = p.off
-	n, err := io.ReadFull(p.r, p.hdr[:])
-	if err != nil {
-		if err == io.EOF {
+	const hdrLen = 16
+	if p.pos >= p.adviseAt {
+		p.advise()
+	}
+	rec.offset = p.base + int64(p.pos)
+	if len(p.buf)-p.pos < hdrLen && !p.fill(hdrLen) {
+		if p.pos == len(p.buf) && (p.srcErr == nil || p.srcErr == io.EOF) {
 			return io.EOF
 		}
-		return readEOF(err, "record header", n, len(p.hdr))
+		return p.short("record header", hdrLen)
 	}
-	capLen := p.u32(p.hdr[8:12])
-	wireLen := p.u32(p.hdr[12:16])
+	h := p.buf[p.pos : p.pos+hdrLen]
+	var sec, frac, capLen, wireLen uint32
+	if p.big {
+		sec, frac = binary.BigEndian.Uint32(h[0:4]), binary.BigEndian.Uint32(h[4:8])
+		capLen, wireLen = binary.BigEndian.Uint32(h[8:12]), binary.BigEndian.Uint32(h[12:16])
+	} else {
+		sec, frac = binary.LittleEndian.Uint32(h[0:4]), binary.LittleEndian.Uint32(h[4:8])
+		capLen, wireLen = binary.LittleEndian.Uint32(h[8:12]), binary.LittleEndian.Uint32(h[12:16])
+	}
 	if capLen > uint32(p.maxLen) {
 		return fmt.Errorf("corrupt record: captured length %d exceeds the maximum %d (snap length %d)", capLen, p.maxLen, p.snaplen)
 	}
-	if cap(p.buf) < int(capLen) {
-		p.buf = make([]byte, max(int(capLen), min(int(p.snaplen), maxSnaplen), 2048))
+	end := hdrLen + int(capLen)
+	if len(p.buf)-p.pos < end && !p.fill(end) {
+		p.pos += hdrLen // so that short counts the data bytes
+		err := p.short("packet data", int(capLen))
+		p.pos -= hdrLen
+		return err
 	}
-	data := p.buf[:capLen]
-	if n, err := io.ReadFull(p.r, data); err != nil {
-		return readEOF(err, "packet data", n, len(data))
-	}
-	p.off += int64(len(p.hdr)) + int64(capLen)
-	frac := int64(p.u32(p.hdr[4:8]))
+	start, end := p.pos+hdrLen, p.pos+end
+	p.pos = end
+	ns := int64(frac)
 	if !p.nano {
-		frac *= 1000
+		ns *= 1000
 	}
-	rec.ts = time.Unix(int64(p.u32(p.hdr[0:4])), frac).UTC()
-	rec.data = data
+	rec.ts = time.Unix(int64(sec), ns).UTC()
+	rec.data = p.buf[start:end:end]
 	rec.wireLen = max(int(wireLen), int(capLen))
 	rec.linkType = p.linkType
+	rec.first = p.first
 	return nil
 }
 
@@ -306,6 +476,7 @@ func (n *ngReader) next(rec *record) error {
 			rec.linkType = lt
 		}
 	}
+	rec.first = firstLayer(rec.linkType)
 	if k := n.r.NInterfaces(); k != n.nIface {
 		n.nIface = k
 		n.ifaces = n.ifaces[:0]

@@ -99,7 +99,8 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	}
 	var pending []*flows.Flow
 	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, IdleHandshake: opts.IdleHandshake,
-		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, OnDone: func(f *flows.Flow) {
+		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, NoSeqAnalysis: opts.OnSegment == nil,
+		OnDone: func(f *flows.Flow) {
 			pending = append(pending, f)
 		}})
 	var seg capture.Segment

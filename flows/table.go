@@ -32,6 +32,10 @@ type Config struct {
 	// the flow afterwards; the caller may hand it back with Release once
 	// it is done with it.
 	OnDone func(f *Flow)
+	// NoSeqAnalysis skips Wireshark's per-segment analysis (Update.Seq
+	// stays empty, except for the port-reuse label): for callers that
+	// print no packets.
+	NoSeqAnalysis bool
 }
 
 // Update is what the table says about one segment.
@@ -148,7 +152,10 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	}
 	d := f.dirOf(src)
 	f.add(d, seg, ts)
-	res := f.Seq.observe(d, seg, ns)
+	var res SeqResult
+	if !t.cfg.NoSeqAnalysis {
+		res = f.Seq.observe(d, seg, ns)
+	}
 	f.Zeek.observe((d == Client) == f.aIsClient, seg, ns)
 	if isNew && reused {
 		res.Labels |= LabelPortReused

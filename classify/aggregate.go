@@ -20,10 +20,11 @@ import (
 //     cookie, a retransmitted SYN-ACK, a slow first response or a reset
 //     by the server. Ordinary flows (most of a capture) leave none.
 
-// maxBriefs caps the briefs kept over a whole analysis; beyond it the
+// maxBriefs caps the briefs (about 0.5 KiB each) kept over a whole
+// analysis; beyond it the
 // listener diagnosis counts flows but no longer examines them one by one
 // (a SYN flood of millions of spoofed addresses must not exhaust memory).
-const maxBriefs = 1 << 17
+const maxBriefs = 1 << 15
 
 // flowTimes is what the diagnosis needs of every flow of a listener.
 type flowTimes struct {
@@ -124,10 +125,18 @@ func newAggregate() *aggregate {
 		verdicts: map[Verdict]int{}}
 }
 
-// hostAgg is what the flows leave of one IP address.
+// hostAgg is what the flows leave of one IP address: its counter deltas
+// as a short list (a host of a large capture has a few, often none; a
+// map each would cost hundreds of bytes per spoofed address of a SYN
+// flood) and the TTL range of its packets.
 type hostAgg struct {
-	counters Counters
+	counters []hostCounter
 	ttl      ttlRange
+}
+
+type hostCounter struct {
+	name string
+	n    int
 }
 
 func (h *hostAgg) add(c Counters) {
@@ -135,11 +144,24 @@ func (h *hostAgg) add(c Counters) {
 		if v == 0 {
 			continue
 		}
-		if h.counters == nil {
-			h.counters = Counters{}
+		i := 0
+		for i < len(h.counters) && h.counters[i].name != k {
+			i++
 		}
-		h.counters.Add(k, v)
+		if i == len(h.counters) {
+			h.counters = append(h.counters, hostCounter{name: k})
+		}
+		h.counters[i].n += v
 	}
+}
+
+// counterMap returns the deltas as Counters (without the zero ones).
+func (h *hostAgg) counterMap() Counters {
+	c := make(Counters, len(h.counters))
+	for _, e := range h.counters {
+		c.Add(e.name, e.n)
+	}
+	return c
 }
 
 func unixNano(t time.Time) int64 {
@@ -260,11 +282,7 @@ func (g *aggregate) finish() ([]*Listener, []*Host) {
 	}
 	hs := make([]*Host, 0, len(g.hosts))
 	for ip, h := range g.hosts {
-		c := h.counters
-		if c == nil {
-			c = Counters{}
-		}
-		hs = append(hs, &Host{IP: ip, Counters: c})
+		hs = append(hs, &Host{IP: ip, Counters: h.counterMap()})
 	}
 	slices.SortFunc(hs, func(x, y *Host) int { return x.IP.Compare(y.IP) })
 	for _, v := range Verdicts {

@@ -778,9 +778,12 @@ func TestSYNFloodMemory(t *testing.T) {
 	if sum.Flows != out.flows || sum.Flows < flood {
 		t.Errorf("summary: %d flows, %d flow records; want at least %d", sum.Flows, out.flows, flood)
 	}
-	// Known bug: every classified flow stays in classify.Analysis (about
-	// 1.7 KB each, plus one Host per spoofed address), so the heap grows
-	// with the number of flows whatever --max-flows says.
+	// Known bug: flows are no longer kept (--json streams them), but every
+	// spoofed source address is a host with its own counters and record,
+	// each unanswered SYN leaves its listener 40 bytes of times, and the
+	// 300 000 held syn-timeout flows are decoded back at the end: the heap
+	// still grows with the flood's size (about 1.3 KB per flood SYN at
+	// peak, from 2.7 KB), whatever --max-flows says.
 	const limit = 200 << 20
 	rbKnownBug(t, grew < limit, "heap grew by %d MiB, want under %d MiB", grew>>20, limit>>20)
 	// Known bug: the flood evicts the real connections (least recently

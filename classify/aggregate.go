@@ -110,9 +110,9 @@ type aggregate struct {
 	// range of its packets.
 	hosts    map[netip.Addr]*hostAgg
 	verdicts map[Verdict]int
-	flows     int
-	failing   int
-	briefs    int
+	flows    int
+	failing  int
+	briefs   int
 	// skipped counts the notable flows left without a brief (maxBriefs).
 	skipped int
 	// reclassified maps the IDs of flows the listener diagnosis turned

@@ -21,9 +21,9 @@ import (
 //     by the server. Ordinary flows (most of a capture) leave none.
 
 // maxBriefs caps the briefs (about 0.5 KiB each) kept over a whole
-// analysis; beyond it the
-// listener diagnosis counts flows but no longer examines them one by one
-// (a SYN flood of millions of spoofed addresses must not exhaust memory).
+// analysis; beyond it the listener diagnosis counts flows but no longer
+// examines them one by one (a SYN flood of millions of spoofed addresses
+// must not exhaust memory), and the summary says so.
 const maxBriefs = 1 << 15
 
 // flowTimes is what the diagnosis needs of every flow of a listener.

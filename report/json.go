@@ -167,6 +167,9 @@ type jsonSummary struct {
 	Evicted   int64                    `json:"evicted"`
 	PeakFlows int                      `json:"peak_flows"`
 	StrayICMP int64                    `json:"stray_icmp"`
+	// Unexamined counts the notable flows the listener diagnosis counted
+	// but did not examine (it keeps at most 32768).
+	Unexamined int `json:"unexamined"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -410,7 +413,7 @@ func jsonTail(bw *bufio.Writer, enc *json.Encoder, a *classify.Analysis, recs []
 	}
 	flows, failing := a.Counts()
 	s := jsonSummary{Type: "summary", Flows: flows, Failing: failing, Verdicts: a.Verdicts,
-		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP}
+		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP, Unexamined: a.Unexamined}
 	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}

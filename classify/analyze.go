@@ -254,9 +254,6 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 
 // take classifies decided flows (none with SegmentsOnly).
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
-	if opts.SegmentsOnly {
-		return
-	}
 	for _, f := range fs {
 		a.takeOne(f, end, opts)
 	}
@@ -265,6 +262,9 @@ func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 // takeOne classifies one decided flow, adds it to the listener and host
 // views and keeps it, holds it back or hands it to OnFlow.
 func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
+	if opts.SegmentsOnly {
+		return
+	}
 	r := Flow(f, end)
 	if a.agg != nil {
 		a.agg.add(r)

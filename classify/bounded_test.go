@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tcpwhy/tcpwhy/capture"
+	"github.com/tcpwhy/tcpwhy/flows"
 	"github.com/tcpwhy/tcpwhy/internal/gen"
 )
 
@@ -158,5 +159,36 @@ func TestParallelEqualsSerial(t *testing.T) {
 	if !reflect.DeepEqual(sa.Listeners, pa.Listeners) || !reflect.DeepEqual(sa.Hosts, pa.Hosts) ||
 		!reflect.DeepEqual(sa.Verdicts, pa.Verdicts) || sa.Capture.Packets != pa.Capture.Packets {
 		t.Error("views differ between serial and parallel analysis")
+	}
+}
+
+// TestSegmentsOnlyClassifiesNothing checks that the printing pass hands
+// every segment to OnSegment, in order, and classifies and keeps no flow,
+// with the reading goroutine (two cores) and without (one).
+func TestSegmentsOnlyClassifiesNothing(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		old := runtime.GOMAXPROCS(procs)
+		src, err := capture.Open([]string{"../testdata/pcaps/demo.pcap"}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, last int64
+		flowsSeen := 0
+		a := Analyze(src, Options{SegmentsOnly: true, OnFlow: func(*FlowResult) { flowsSeen++ },
+			OnSegment: func(seg *capture.Segment, _ flows.Update) {
+				if seg.Packet <= last || len(seg.Data) == 0 {
+					t.Errorf("GOMAXPROCS=%d: packet %d after %d, %d bytes", procs, seg.Packet, last, len(seg.Data))
+				}
+				last = seg.Packet
+				n++
+			}})
+		src.Close()
+		runtime.GOMAXPROCS(old)
+		if n == 0 || n != a.Capture.TCP+a.Capture.ICMPErrors {
+			t.Errorf("GOMAXPROCS=%d: %d segments handed over, capture has %d TCP + %d ICMP", procs, n, a.Capture.TCP, a.Capture.ICMPErrors)
+		}
+		if len(a.Flows) != 0 || flowsSeen != 0 || len(a.Listeners) != 0 {
+			t.Errorf("GOMAXPROCS=%d: %d flows kept, %d handed over, %d listeners", procs, len(a.Flows), flowsSeen, len(a.Listeners))
+		}
 	}
 }

@@ -114,6 +114,13 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {
 		pf = newPrefetcher(src, opts.Count, opts.OnSegment != nil)
 	}
+	// Printing without classifying (SegmentsOnly): OnSegment runs in a
+	// third goroutine, after the flow table, in packet order.
+	onSegment := opts.OnSegment
+	if pf != nil && onSegment != nil && opts.SegmentsOnly {
+		pf.deferSegments(onSegment)
+		onSegment = nil
+	}
 	// handOver classifies the flows the table decided. With the reading
 	// goroutine, classification (and OnFlow: rendering) runs in a third
 	// goroutine, in decision order, so that two cores share three stages.
@@ -213,12 +220,17 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			last = sp.Time
 		}
 		u := table.Add(sp)
-		if opts.OnSegment != nil {
-			opts.OnSegment(sp, u)
+		if onSegment != nil {
+			onSegment(sp, u)
+		} else if pf != nil && pf.after != nil {
+			pf.setUpdate(u)
 		}
 		if len(pending) > 0 {
 			handOver(false)
 		}
+	}
+	if pf != nil {
+		pf.wait()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		a.Err = err

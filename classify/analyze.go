@@ -46,7 +46,10 @@ type Options struct {
 	// shortens IdleClosed so that closed flows are reported soon.
 	IdleHandshake, IdleEstablished, IdleClosed time.Duration
 	// OnSegment, when set, is called for every segment after the flow
-	// table has seen it (the text renderer uses it to print packets).
+	// table has seen it, in packet order (the text renderer uses it to
+	// print packets). With SegmentsOnly and a second core it runs in a
+	// goroutine of its own, a few batches behind the flow table, and
+	// u.Flow is nil (the flow may be decided and reused by then).
 	OnSegment func(seg *capture.Segment, u flows.Update)
 	// SegmentsOnly runs the flow table for OnSegment but classifies no
 	// flow: the Analysis has the capture's counts and errors only (the

@@ -115,6 +115,10 @@ type aggregate struct {
 	briefs   int
 	// skipped counts the notable flows left without a brief (maxBriefs).
 	skipped int
+	// untrackedHosts counts the flow sides (client or server) whose
+	// address was beyond maxHosts; spare takes their counts.
+	untrackedHosts int
+	spare          hostAgg
 	// reclassified maps the IDs of flows the listener diagnosis turned
 	// into overflow (filled by finish).
 	reclassified map[int64]bool
@@ -171,9 +175,19 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
+// maxHosts caps the IP addresses the host view tracks (about 100 bytes
+// each): a SYN flood from millions of spoofed addresses must not exhaust
+// memory. Addresses first seen beyond it are counted, not tracked.
+const maxHosts = 1 << 18
+
 func (g *aggregate) host(ip netip.Addr) *hostAgg {
 	h := g.hosts[ip]
 	if h == nil {
+		if len(g.hosts) >= maxHosts {
+			g.untrackedHosts++
+			g.spare = hostAgg{}
+			return &g.spare
+		}
 		h = &hostAgg{}
 		g.hosts[ip] = h
 	}
@@ -227,7 +241,10 @@ func (g *aggregate) add(r *FlowResult) {
 	if !r.ClosedAt.IsZero() {
 		ft.waitEnd = min(ft.waitEnd, r.ClosedAt.UnixNano())
 	}
-	la.times.add(ft)
+	if ft.synAckPkt != 0 || ft.handshakeDone != 0 {
+		// The diagnosis looks only at answered or completed handshakes.
+		la.times.add(ft)
+	}
 	if !notable(r) {
 		la.l.Verdicts[r.Verdict]++
 		return

@@ -84,6 +84,10 @@ type Analysis struct {
 	// Unexamined counts the flows the listener diagnosis counted but did
 	// not examine one by one, because it kept the most it may.
 	Unexamined int
+	// UntrackedHostSides counts the flow sides (client or server) whose
+	// IP address the host view did not track because it already tracked
+	// the most it may (a SYN flood from millions of spoofed addresses).
+	UntrackedHostSides int
 
 	agg  *aggregate
 	held heldFlows
@@ -321,6 +325,7 @@ func (a *Analysis) finish() {
 	a.Listeners, a.Hosts = a.agg.finish()
 	a.Verdicts = a.agg.verdicts
 	a.FlowCount, a.Failing, a.Unexamined = a.agg.flows, a.agg.failing, a.agg.skipped
+	a.UntrackedHostSides = a.agg.untrackedHosts
 	for _, r := range a.Flows {
 		if a.agg.reclassified[r.ID] {
 			reclassifyOverflow(r)

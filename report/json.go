@@ -170,6 +170,9 @@ type jsonSummary struct {
 	// Unexamined counts the notable flows the listener diagnosis counted
 	// but did not examine (it keeps at most 32768).
 	Unexamined int `json:"unexamined"`
+	// HostsUntracked counts the flow sides whose address the host view
+	// did not track (it tracks at most 262144 addresses).
+	HostsUntracked int `json:"hosts_untracked"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -413,7 +416,8 @@ func jsonTail(bw *bufio.Writer, enc *json.Encoder, a *classify.Analysis, recs []
 	}
 	flows, failing := a.Counts()
 	s := jsonSummary{Type: "summary", Flows: flows, Failing: failing, Verdicts: a.Verdicts,
-		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP, Unexamined: a.Unexamined}
+		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP, Unexamined: a.Unexamined,
+		HostsUntracked: a.UntrackedHostSides}
 	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}

@@ -240,6 +240,9 @@ func summaryHead(bw *bufio.Writer, a *classify.Analysis) {
 	if a.Evicted > 0 {
 		fmt.Fprintf(bw, "note: the flow table was full: %d flows were decided early (raise --max-flows)\n", a.Evicted)
 	}
+	if a.UntrackedHostSides > 0 {
+		fmt.Fprintf(bw, "note: the host view tracks at most 262144 addresses; %d flow sides from further addresses were left out of it\n", a.UntrackedHostSides)
+	}
 	if a.Unexamined > 0 {
 		fmt.Fprintf(bw, "note: the listener diagnosis examined the first notable flows and only counted %d more\n", a.Unexamined)
 	}

@@ -2,7 +2,7 @@ package classify
 
 import (
 	"bufio"
-	"encoding/gob"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +22,7 @@ type heldFlows struct {
 	mem  []*FlowResult
 	file *os.File
 	bw   *bufio.Writer
-	enc  *gob.Encoder
+	buf  []byte
 	n    int
 	err  error
 }
@@ -41,10 +41,16 @@ func (h *heldFlows) add(r *FlowResult) {
 			return
 		}
 		os.Remove(f.Name())
-		h.file, h.bw = f, bufio.NewWriterSize(f, 64<<10)
-		h.enc = gob.NewEncoder(h.bw)
+		h.file, h.bw = f, bufio.NewWriterSize(f, 256<<10)
 	}
-	if err := h.enc.Encode(r); err != nil {
+	// A record is its length, then appendFlowResult's encoding.
+	h.buf = appendFlowResult(h.buf[:0], r)
+	var n [binary.MaxVarintLen64]byte
+	_, err := h.bw.Write(n[:binary.PutUvarint(n[:], uint64(len(h.buf)))])
+	if err == nil {
+		_, err = h.bw.Write(h.buf)
+	}
+	if err != nil {
 		h.err = fmt.Errorf("hold flows in a temporary file: %w", err)
 		h.mem = append(h.mem, r)
 	}
@@ -67,21 +73,29 @@ func (h *heldFlows) each(fn func(*FlowResult)) error {
 	if _, err := h.file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("hold flows in a temporary file: %w", err)
 	}
-	dec := gob.NewDecoder(bufio.NewReaderSize(h.file, 64<<10))
+	br := bufio.NewReaderSize(h.file, 256<<10)
+	var buf []byte
 	for {
-		r := &FlowResult{}
-		if err := dec.Decode(r); err != nil {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
-		// gob leaves empty maps nil.
-		if r.ClientCounters == nil {
-			r.ClientCounters = Counters{}
+		if n > 1<<30 {
+			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", errCorrupt))
 		}
-		if r.ServerCounters == nil {
-			r.ServerCounters = Counters{}
+		if uint64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
+		}
+		r, err := decodeFlowResult(buf)
+		if err != nil {
+			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
 		fn(r)
 	}

@@ -1,0 +1,318 @@
+package classify
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"net/netip"
+	"time"
+)
+
+// The held flows' file format: each FlowResult's exported fields in a
+// fixed order, integers as varints, strings and slices with their length
+// first, times as Unix nanoseconds (with a flag for the zero time). It is
+// private to one run (written and read back by the same binary), so it
+// has no version; TestCodecRoundTrip checks that every exported field
+// survives (encoding/gob did the same at several times the cost, which
+// mattered for a SYN flood's millions of held flows).
+
+type encoder struct{ b []byte }
+
+func (e *encoder) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+func (e *encoder) float(v float64) { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
+func (e *encoder) str(s string) {
+	e.uint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+func (e *encoder) time(t time.Time) {
+	e.bool(t.IsZero())
+	if !t.IsZero() {
+		e.int(t.UnixNano())
+	}
+}
+func (e *encoder) addrPort(a netip.AddrPort) {
+	b, _ := a.MarshalBinary()
+	e.str(string(b))
+}
+func (e *encoder) strs(ss []string) {
+	e.uint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+func (e *encoder) floats(fs []float64) {
+	e.uint(uint64(len(fs)))
+	for _, f := range fs {
+		e.float(f)
+	}
+}
+func (e *encoder) ints(vs []int64) {
+	e.uint(uint64(len(vs)))
+	for _, v := range vs {
+		e.int(v)
+	}
+}
+func (e *encoder) counters(c Counters) {
+	e.bool(c == nil)
+	e.uint(uint64(len(c)))
+	for k, v := range c {
+		e.str(k)
+		e.int(int64(v))
+	}
+}
+
+// appendFlowResult appends the encoding of r to b.
+func appendFlowResult(b []byte, r *FlowResult) []byte {
+	e := encoder{b}
+	e.int(r.ID)
+	e.addrPort(r.Client)
+	e.addrPort(r.Server)
+	e.bool(r.RolesGuessed)
+	e.bool(r.IPv6)
+	e.str(string(r.Verdict))
+	e.int(int64(r.SYNRetransmits))
+	e.int(int64(r.SYNACKRetransmits))
+	e.bool(r.SYN != nil)
+	if r.SYN != nil {
+		e.floats(r.SYN.Gaps)
+		e.strs(r.SYN.Matches)
+		e.float(r.SYN.GiveUp)
+	}
+	e.floats(r.SYNACKGaps)
+	e.float(r.HandshakeRTT)
+	e.str(string(r.FirstFINBy))
+	e.bool(r.Reset != nil)
+	if rs := r.Reset; rs != nil {
+		e.str(string(rs.By))
+		e.str(rs.Generator)
+		e.str(rs.Reason)
+		e.bool(rs.Accepted)
+		e.int(rs.Packet)
+		e.bool(rs.InjectedSuspect != nil)
+		if in := rs.InjectedSuspect; in != nil {
+			e.int(in.Packet)
+			e.uint(uint64(in.TTL))
+			e.uint(uint64(in.SenderTTLMin))
+			e.uint(uint64(in.SenderTTLMax))
+			e.uint(uint64(in.IPID))
+			e.strs(in.Evidence)
+		}
+	}
+	e.str(r.ZeekState)
+	e.str(r.ZeekHistory)
+	e.counters(r.ClientCounters)
+	e.counters(r.ServerCounters)
+	e.int(r.FirstPacket)
+	e.int(r.LastPacket)
+	e.time(r.Start)
+	e.time(r.End)
+	e.int(int64(r.ClientPackets))
+	e.int(int64(r.ServerPackets))
+	e.int(r.ClientBytes)
+	e.int(r.ServerBytes)
+	e.ints(r.Evidence)
+	e.str(r.Explanation)
+	e.uint(uint64(len(r.Annotations)))
+	for _, a := range r.Annotations {
+		e.int(a.Packet)
+		e.str(a.Text)
+	}
+	e.strs(r.Notes)
+	e.bool(r.Evicted)
+	e.int(int64(r.SynDropsSeen))
+	e.int(int64(r.OverflowDrops))
+	e.time(r.HandshakeDone)
+	e.time(r.ClosedAt)
+	e.time(r.ServerFirstResponse)
+	return e.b
+}
+
+var errCorrupt = errors.New("corrupt held flow record")
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+func (d *decoder) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+func (d *decoder) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+func (d *decoder) bool() bool {
+	if len(d.b) == 0 {
+		d.fail()
+		return false
+	}
+	v := d.b[0] != 0
+	d.b = d.b[1:]
+	return v
+}
+func (d *decoder) float() float64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+func (d *decoder) length() int {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+func (d *decoder) str() string {
+	n := d.length()
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+func (d *decoder) time() time.Time {
+	if d.bool() {
+		return time.Time{}
+	}
+	return time.Unix(0, d.int()).UTC()
+}
+func (d *decoder) addrPort() netip.AddrPort {
+	var a netip.AddrPort
+	if err := a.UnmarshalBinary([]byte(d.str())); err != nil {
+		d.fail()
+	}
+	return a
+}
+func (d *decoder) strs() []string {
+	n := d.length()
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str()
+	}
+	return ss
+}
+func (d *decoder) floats() []float64 {
+	n := d.length()
+	if n == 0 {
+		return nil
+	}
+	fs := make([]float64, n)
+	for i := range fs {
+		fs[i] = d.float()
+	}
+	return fs
+}
+func (d *decoder) ints() []int64 {
+	n := d.length()
+	if n == 0 {
+		return nil
+	}
+	vs := make([]int64, n)
+	for i := range vs {
+		vs[i] = d.int()
+	}
+	return vs
+}
+func (d *decoder) counters() Counters {
+	isNil := d.bool()
+	n := d.length()
+	if isNil {
+		return nil
+	}
+	c := make(Counters, n)
+	for range n {
+		k := d.str()
+		c[k] = int(d.int())
+	}
+	return c
+}
+
+// decodeFlowResult decodes one record made by appendFlowResult.
+func decodeFlowResult(b []byte) (*FlowResult, error) {
+	d := decoder{b: b}
+	r := &FlowResult{}
+	r.ID = d.int()
+	r.Client = d.addrPort()
+	r.Server = d.addrPort()
+	r.RolesGuessed = d.bool()
+	r.IPv6 = d.bool()
+	r.Verdict = Verdict(d.str())
+	r.SYNRetransmits = int(d.int())
+	r.SYNACKRetransmits = int(d.int())
+	if d.bool() {
+		r.SYN = &SYNSchedule{Gaps: d.floats(), Matches: d.strs(), GiveUp: d.float()}
+	}
+	r.SYNACKGaps = d.floats()
+	r.HandshakeRTT = d.float()
+	r.FirstFINBy = Side(d.str())
+	if d.bool() {
+		rs := &Reset{By: Side(d.str()), Generator: d.str(), Reason: d.str(), Accepted: d.bool(), Packet: d.int()}
+		if d.bool() {
+			rs.InjectedSuspect = &Injected{Packet: d.int(), TTL: uint8(d.uint()), SenderTTLMin: uint8(d.uint()),
+				SenderTTLMax: uint8(d.uint()), IPID: uint16(d.uint()), Evidence: d.strs()}
+		}
+		r.Reset = rs
+	}
+	r.ZeekState = d.str()
+	r.ZeekHistory = d.str()
+	r.ClientCounters = d.counters()
+	r.ServerCounters = d.counters()
+	r.FirstPacket = d.int()
+	r.LastPacket = d.int()
+	r.Start = d.time()
+	r.End = d.time()
+	r.ClientPackets = int(d.int())
+	r.ServerPackets = int(d.int())
+	r.ClientBytes = d.int()
+	r.ServerBytes = d.int()
+	r.Evidence = d.ints()
+	r.Explanation = d.str()
+	if n := d.length(); n > 0 {
+		r.Annotations = make([]Annotation, n)
+		for i := range r.Annotations {
+			r.Annotations[i] = Annotation{Packet: d.int(), Text: d.str()}
+		}
+	}
+	r.Notes = d.strs()
+	r.Evicted = d.bool()
+	r.SynDropsSeen = int(d.int())
+	r.OverflowDrops = int(d.int())
+	r.HandshakeDone = d.time()
+	r.ClosedAt = d.time()
+	r.ServerFirstResponse = d.time()
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCorrupt
+	}
+	return r, d.err
+}

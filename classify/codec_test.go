@@ -1,0 +1,85 @@
+package classify
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// fill sets every exported field reachable from v to a non-zero value
+// (n distinguishes the fields), so that a codec that forgets one fails.
+func fill(t *testing.T, v reflect.Value, n *int) {
+	*n++
+	switch v.Type() {
+	case reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Unix(1700000000, int64(*n)).UTC()))
+		return
+	case reflect.TypeFor[netip.AddrPort]():
+		v.Set(reflect.ValueOf(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(*n)}), uint16(*n))))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		v.SetInt(int64(*n))
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case reflect.Float64:
+		v.SetFloat(float64(*n) + 0.25)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.String:
+		v.SetString("s\x00é" + string(rune('a'+*n%26)))
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		fill(t, s.Index(0), n)
+		fill(t, s.Index(1), n)
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(t, k, n)
+		fill(t, e, n)
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), n)
+		v.Set(p)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(t, v.Field(i), n)
+			}
+		}
+	default:
+		t.Fatalf("fill: unhandled %s", v.Type())
+	}
+}
+
+// TestCodecRoundTrip checks that every exported field of a FlowResult
+// survives the held flows' file, and that cut records are rejected.
+func TestCodecRoundTrip(t *testing.T) {
+	var r FlowResult
+	n := 0
+	fill(t, reflect.ValueOf(&r).Elem(), &n)
+	b := appendFlowResult(nil, &r)
+	got, err := decodeFlowResult(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.hints, r.hints = flowHints{}, flowHints{}
+	if !reflect.DeepEqual(*got, r) {
+		t.Errorf("round trip differs:\n got %+v\nwant %+v", *got, r)
+	}
+	empty := FlowResult{ClientCounters: Counters{}, HandshakeRTT: -1}
+	got, err = decodeFlowResult(appendFlowResult(nil, &empty))
+	if err != nil || !reflect.DeepEqual(*got, empty) {
+		t.Errorf("empty round trip: %v %+v", err, got)
+	}
+	for i := range len(b) {
+		if _, err := decodeFlowResult(b[:i]); err == nil {
+			t.Fatalf("record cut at %d of %d bytes decoded without error", i, len(b))
+		}
+	}
+}

@@ -346,17 +346,15 @@ func JSON(w io.Writer, a *classify.Analysis, skipFlows bool, recs ...*classify.R
 // end, comes first. Flow records appear in the order they were handed
 // over.
 type JSONStream struct {
-	w   io.Writer
-	sp  spool
-	bw  *bufio.Writer
+	spooled
 	buf []byte
 	err error
 }
 
 // NewJSONStream returns a JSONStream writing to w.
 func NewJSONStream(w io.Writer) *JSONStream {
-	s := &JSONStream{w: w}
-	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
+	s := &JSONStream{}
+	s.init(w)
 	return s
 }
 
@@ -377,9 +375,6 @@ func (s *JSONStream) Close(a *classify.Analysis, recs ...*classify.Reconciliatio
 	if s.err != nil {
 		return s.err
 	}
-	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
 	bw := bufio.NewWriterSize(s.w, 64<<10)
 	enc := json.NewEncoder(bw)
 	if err := enc.Encode(captureRecord(a.Capture, a.Err)); err != nil {
@@ -388,7 +383,7 @@ func (s *JSONStream) Close(a *classify.Analysis, recs ...*classify.Reconciliatio
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}
-	if err := s.sp.copyTo(s.w); err != nil {
+	if err := s.drain(); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return jsonTail(bw, enc, a, recs)

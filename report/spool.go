@@ -72,3 +72,24 @@ func (s *spool) copyTo(w io.Writer) error {
 	_, err := io.Copy(w, s.file)
 	return err
 }
+
+// spooled is a renderer's output that waits in a spool behind what it
+// writes last to w: records go to bw, drain copies them out.
+type spooled struct {
+	w  io.Writer
+	sp spool
+	bw *bufio.Writer
+}
+
+func (s *spooled) init(w io.Writer) {
+	s.w = w
+	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
+}
+
+// drain writes everything spooled to w.
+func (s *spooled) drain() error {
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	return s.sp.copyTo(s.w)
+}

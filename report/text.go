@@ -171,16 +171,14 @@ func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation
 // (memory, then an unlinked temporary file) until the counts above them
 // are known. They appear in the order the flows were handed over.
 type SummaryStream struct {
-	w   io.Writer
-	sp  spool
-	bw  *bufio.Writer
+	spooled
 	any bool
 }
 
 // NewSummaryStream returns a SummaryStream writing to w.
 func NewSummaryStream(w io.Writer) *SummaryStream {
-	s := &SummaryStream{w: w}
-	s.bw = bufio.NewWriterSize(&s.sp, 64<<10)
+	s := &SummaryStream{}
+	s.init(w)
 	return s
 }
 
@@ -194,9 +192,6 @@ func (s *SummaryStream) Flow(r *classify.FlowResult) {
 
 // Close writes the summary of a with the spooled lines.
 func (s *SummaryStream) Close(a *classify.Analysis, recs ...*classify.Reconciliation) error {
-	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
 	bw := bufio.NewWriter(s.w)
 	summaryHead(bw, a)
 	if s.any {
@@ -204,7 +199,7 @@ func (s *SummaryStream) Close(a *classify.Analysis, recs ...*classify.Reconcilia
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
-		if err := s.sp.copyTo(s.w); err != nil {
+		if err := s.drain(); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"time"
@@ -18,9 +19,9 @@ func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 	b = append(b, `{"type":"flow","id":`...)
 	b = strconv.AppendInt(b, r.ID, 10)
 	b = append(b, `,"client":`...)
-	b = appendJSONString(b, r.Client.String())
+	b = appendAddrPort(b, r.Client)
 	b = append(b, `,"server":`...)
-	b = appendJSONString(b, r.Server.String())
+	b = appendAddrPort(b, r.Server)
 	b = append(b, `,"roles_guessed":`...)
 	b = strconv.AppendBool(b, r.RolesGuessed)
 	b = append(b, `,"verdict":`...)
@@ -133,8 +134,64 @@ func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 	return append(b, "}\n"...)
 }
 
-// appendTime appends timeString(t) (RFC 3339 with nanoseconds, UTC).
-func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, time.RFC3339Nano) }
+// appendAddrPort appends the quoted ip:port (or [ip]:port) of a.
+func appendAddrPort(b []byte, a netip.AddrPort) []byte {
+	var tmp [64]byte
+	t := a.AppendTo(tmp[:0])
+	for _, c := range t {
+		if c >= utf8.RuneSelf || !jsonSafe[c] {
+			return appendJSONString(b, string(t)) // a zone with odd bytes
+		}
+	}
+	b = append(b, '"')
+	b = append(b, t...)
+	return append(b, '"')
+}
+
+// appendTime appends timeString(t): RFC 3339 with nanoseconds (trailing
+// zeros trimmed), UTC, as time.RFC3339Nano formats it, without parsing
+// the layout each time.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	if ns := t.Nanosecond(); ns != 0 {
+		digits := 9
+		for ns%10 == 0 {
+			ns /= 10
+			digits--
+		}
+		b = append(b, '.')
+		b = appendDigits(b, ns, digits)
+	}
+	return append(b, 'Z')
+}
+
+// appendDigits appends v in exactly n decimal digits (0 <= v < 10^n).
+func appendDigits(b []byte, v, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; n > 0; i, n = i-1, n-1 {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
+}
 
 func appendFloats(b []byte, fs []float64) []byte {
 	b = append(b, '[')
@@ -199,6 +256,15 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	return b
 }
 
+// jsonSafe marks the ASCII bytes encoding/json writes as they are (with
+// HTML escaping).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendJSONString quotes s as encoding/json's Encoder does (with HTML
 // escaping: <, > and & become \u003c, \u003e, \u0026).
 func appendJSONString(b []byte, s string) []byte {
@@ -207,7 +273,7 @@ func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonSafe[c] {
 				i++
 				continue
 			}

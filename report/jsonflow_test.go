@@ -65,3 +65,20 @@ func TestAppendFlowRecordMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTimeMatchesFormat checks the hand-written RFC 3339 times
+// against time.Format.
+func TestAppendTimeMatchesFormat(t *testing.T) {
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(1772442000, 40040000), time.Unix(1772442000, 1),
+		time.Unix(1772442000, 999999999), time.Unix(1772442000, 100), time.Date(9999, 12, 31, 23, 59, 59, 5e8, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1772442000, 123456789).In(time.FixedZone("x", -5*3600))}
+	for i := range 2000 {
+		times = append(times, time.Unix(int64(i)*7919*86400/3, int64(i)*1000003%1e9))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTime(nil, tm)), timeString(tm); got != want {
+			t.Errorf("%v: got %s want %s", tm, got, want)
+		}
+	}
+}

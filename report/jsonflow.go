@@ -12,7 +12,8 @@ import (
 )
 
 // appendFlowRecord appends the `flow` record of r and a newline to b:
-// byte for byte what encoding/json's Encoder writes for flowRecord(r)
+// byte for byte what encoding/json's Encoder writes for the struct of
+// jsonflow_oracle_test.go
 // (TestAppendFlowRecordMatchesEncodingJSON), without reflection, since
 // a capture has hundreds of thousands of flows.
 func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -117,7 +119,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	addNstatFlags(f, &o.nstat)
 	addLiveFlags(f, lo)
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (go tool pprof)")
-	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `FILE` at exit")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `FILE`, taken when the live heap peaked")
 	return cmd
 }
 
@@ -305,19 +307,68 @@ func startProfiles(o *options) (func(), error) {
 		}
 		cpu = f
 	}
+	var heap *peakHeap
+	if o.memProfile != "" {
+		heap = watchPeakHeap()
+	}
 	return func() {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()
 		}
-		if o.memProfile != "" {
-			if f, err := os.Create(o.memProfile); err == nil {
-				runtime.GC()
-				_ = pprof.WriteHeapProfile(f)
-				f.Close()
-			}
+		if heap != nil {
+			_ = os.WriteFile(o.memProfile, heap.stop(), 0o644)
 		}
 	}, nil
+}
+
+// peakHeap keeps the heap profile taken when the live heap was largest:
+// at exit an analysis has freed what it held, so a profile then would
+// show nothing of where the memory went.
+type peakHeap struct {
+	done chan struct{}
+	out  chan []byte
+}
+
+// watchPeakHeap samples the live heap (after each GC) every 50 ms and
+// profiles it whenever it reaches a new peak.
+func watchPeakHeap() *peakHeap {
+	p := &peakHeap{done: make(chan struct{}), out: make(chan []byte)}
+	go func() {
+		var best []byte
+		var peak uint64
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.done:
+				if best == nil {
+					var b bytes.Buffer
+					_ = pprof.WriteHeapProfile(&b)
+					best = b.Bytes()
+				}
+				p.out <- best
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak+peak/20 {
+				peak = v
+				var b bytes.Buffer
+				if pprof.WriteHeapProfile(&b) == nil {
+					best = b.Bytes()
+				}
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the watch and returns the profile at the peak.
+func (p *peakHeap) stop() []byte {
+	close(p.done)
+	return <-p.out
 }
 
 // checkFilter compiles a filter expression once, so that a bad one is a

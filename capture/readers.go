@@ -147,7 +147,7 @@ func newMappedPCAPReader(b []byte) (*pcapReader, error) {
 
 // mapChunk is the granularity of the advice a pcapReader gives the kernel
 // on the mapping it reads: a multiple of any page size.
-const mapChunk = 4 << 20
+const mapChunk = 1 << 20
 
 // advise tells the kernel, when the reading enters a new chunk of the
 // mapping, to map in the next chunk (avoiding page faults) and that the

@@ -2,10 +2,8 @@ package report
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 
@@ -26,59 +24,6 @@ type PacketPrinter struct {
 	annotations bool
 	buf         []byte
 	err         error
-}
-
-// note is one annotation: its packet and where its text lies in the
-// noteIndex's text (no pointers, so a million of them cost the garbage
-// collector nothing).
-type note struct {
-	packet   int64
-	off, end uint32
-	seq      uint32
-}
-
-// noteIndex holds the annotations of a capture's flows, to be printed
-// under their packets in packet order.
-type noteIndex struct {
-	list   []note
-	text   []byte
-	sorted bool
-	next   int
-}
-
-func (x *noteIndex) add(packet int64, text string) {
-	if len(x.text)+len(text) > math.MaxUint32 {
-		return // 4 GiB of annotations: the rest are not printed
-	}
-	off := uint32(len(x.text))
-	x.text = append(x.text, text...)
-	x.list = append(x.list, note{packet: packet, off: off, end: uint32(len(x.text)), seq: uint32(len(x.list))})
-	x.sorted = false
-}
-
-// appendFor appends the annotation lines of packet to b. Packets must
-// come in increasing order (as a capture's are).
-func (x *noteIndex) appendFor(b []byte, packet int64) []byte {
-	if !x.sorted {
-		slices.SortFunc(x.list, func(p, q note) int {
-			if c := cmp.Compare(p.packet, q.packet); c != 0 {
-				return c
-			}
-			return cmp.Compare(p.seq, q.seq)
-		})
-		x.sorted = true
-		x.next, _ = slices.BinarySearchFunc(x.list, packet, func(n note, p int64) int { return cmp.Compare(n.packet, p) })
-	}
-	for x.next < len(x.list) && x.list[x.next].packet < packet {
-		x.next++
-	}
-	for ; x.next < len(x.list) && x.list[x.next].packet == packet; x.next++ {
-		n := x.list[x.next]
-		b = append(b, "    ^ "...)
-		b = append(b, x.text[n.off:n.end]...)
-		b = append(b, '\n')
-	}
-	return b
 }
 
 // NewPacketPrinter returns a printer writing to w. a may be nil (no
@@ -125,6 +70,10 @@ func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
 			b = fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
 		}
 		b = p.notes.appendFor(b, seg.Packet)
+		if p.notes.err != nil {
+			p.err = p.notes.err
+			return
+		}
 	}
 	p.buf = b
 	if _, err := p.w.Write(b); err != nil {
@@ -141,6 +90,7 @@ func icmpText(seg *capture.Segment) string {
 
 // Close flushes the output and returns the first write error.
 func (p *PacketPrinter) Close() error {
+	p.notes.release()
 	if err := p.w.Flush(); err != nil && p.err == nil {
 		p.err = fmt.Errorf("write output: %w", err)
 	}

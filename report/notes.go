@@ -1,0 +1,206 @@
+package report
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+)
+
+// notesInMemory is how many bytes of annotations a noteIndex holds in
+// memory; beyond it, it sorts them by packet and moves them to its
+// temporary file as one run.
+var notesInMemory = 4 << 20
+
+// note is one annotation: its packet and where its text lies in the
+// noteIndex's text (no pointers, so a million of them cost the garbage
+// collector nothing).
+type note struct {
+	packet   int64
+	off, end uint32
+	seq      uint32
+}
+
+// noteSize is what a note costs in memory, for the budget.
+const noteSize = 24
+
+// noteIndex holds the annotations of a capture's flows, to be printed
+// under their packets in packet order. Flows are decided in any order,
+// so the annotations come in any order: the index keeps the last ones in
+// memory and the earlier ones in an unlinked temporary file as runs
+// sorted by packet, and merges the runs while the packets are printed
+// (an external merge sort), so that its memory stays within
+// notesInMemory plus a small read buffer per run, whatever the capture's
+// size.
+type noteIndex struct {
+	list []note
+	text []byte
+	next int
+
+	file   *os.File
+	size   int64 // bytes written to file
+	runs   []*noteRun
+	merged bool
+	// nextRun is the smallest packet at the head of a run.
+	nextRun int64
+	// noSpill is set when the temporary file could not be made or
+	// written: the annotations stay in memory.
+	noSpill bool
+	// err is the first error reading the runs back.
+	err error
+}
+
+// noteRun is one sorted run in the temporary file, as records of the
+// packet number's increase (uvarint), the text's length (uvarint) and
+// the text.
+type noteRun struct {
+	off, size int64
+	r         *bufio.Reader
+	packet    int64 // packet of the head record; math.MaxInt64 at the end
+	text      []byte
+}
+
+func (x *noteIndex) add(packet int64, text string) {
+	if len(x.text)+len(text) > math.MaxUint32 {
+		return // 4 GiB of annotations in memory: the rest are not printed
+	}
+	off := uint32(len(x.text))
+	x.text = append(x.text, text...)
+	x.list = append(x.list, note{packet: packet, off: off, end: uint32(len(x.text)), seq: uint32(len(x.list))})
+	if len(x.text)+noteSize*len(x.list) >= notesInMemory && !x.noSpill {
+		x.spill()
+	}
+}
+
+func (x *noteIndex) sort() {
+	slices.SortFunc(x.list, func(p, q note) int {
+		if c := cmp.Compare(p.packet, q.packet); c != 0 {
+			return c
+		}
+		return cmp.Compare(p.seq, q.seq)
+	})
+}
+
+// spill writes the annotations in memory to the temporary file as a run.
+// When the file cannot be made or written, they stay in memory (and the
+// ones already written are still read back).
+func (x *noteIndex) spill() {
+	if x.file == nil {
+		f, err := os.CreateTemp("", "tcpwhy-notes-*")
+		if err != nil {
+			x.noSpill = true
+			return
+		}
+		os.Remove(f.Name())
+		x.file = f
+	}
+	x.sort()
+	bw := bufio.NewWriterSize(io.NewOffsetWriter(x.file, x.size), 64<<10)
+	var hdr [2 * binary.MaxVarintLen64]byte
+	prev := int64(0)
+	n := int64(0)
+	for _, e := range x.list {
+		h := binary.AppendUvarint(hdr[:0], uint64(e.packet-prev))
+		h = binary.AppendUvarint(h, uint64(e.end-e.off))
+		bw.Write(h)
+		bw.Write(x.text[e.off:e.end])
+		n += int64(len(h)) + int64(e.end-e.off)
+		prev = e.packet
+	}
+	if bw.Flush() != nil {
+		x.noSpill = true
+		return
+	}
+	x.runs = append(x.runs, &noteRun{off: x.size, size: n})
+	x.size += n
+	x.list, x.text = x.list[:0], x.text[:0]
+}
+
+// startMerge sorts what is in memory and opens the runs.
+func (x *noteIndex) startMerge(packet int64) {
+	x.merged = true
+	x.sort()
+	x.next, _ = slices.BinarySearchFunc(x.list, packet, func(n note, p int64) int { return cmp.Compare(n.packet, p) })
+	x.nextRun = math.MaxInt64
+	for _, r := range x.runs {
+		r.r = bufio.NewReaderSize(io.NewSectionReader(x.file, r.off, r.size), 16<<10)
+		r.packet = 0
+		x.advance(r)
+		x.nextRun = min(x.nextRun, r.packet)
+	}
+}
+
+// advance reads the next record of r.
+func (x *noteIndex) advance(r *noteRun) {
+	d, err := binary.ReadUvarint(r.r)
+	if err == io.EOF {
+		r.packet = math.MaxInt64
+		return
+	}
+	var n uint64
+	if err == nil {
+		n, err = binary.ReadUvarint(r.r)
+	}
+	if err == nil && n > math.MaxUint32 {
+		err = fmt.Errorf("annotation of %d bytes", n)
+	}
+	if err == nil {
+		r.text = slices.Grow(r.text[:0], int(n))[:n]
+		_, err = io.ReadFull(r.r, r.text)
+	}
+	if err != nil {
+		if x.err == nil {
+			x.err = fmt.Errorf("read annotations back from their temporary file: %w", err)
+		}
+		r.packet = math.MaxInt64
+		return
+	}
+	r.packet += int64(d)
+}
+
+// appendFor appends the annotation lines of packet to b. Packets must
+// come in increasing order (as a capture's are).
+func (x *noteIndex) appendFor(b []byte, packet int64) []byte {
+	if !x.merged {
+		x.startMerge(packet)
+	}
+	if x.nextRun <= packet {
+		// Earlier runs first: among one packet's annotations, the order
+		// they were added in.
+		x.nextRun = math.MaxInt64
+		for _, r := range x.runs {
+			for r.packet < packet {
+				x.advance(r)
+			}
+			for r.packet == packet {
+				b = append(b, "    ^ "...)
+				b = append(b, r.text...)
+				b = append(b, '\n')
+				x.advance(r)
+			}
+			x.nextRun = min(x.nextRun, r.packet)
+		}
+	}
+	for x.next < len(x.list) && x.list[x.next].packet < packet {
+		x.next++
+	}
+	for ; x.next < len(x.list) && x.list[x.next].packet == packet; x.next++ {
+		n := x.list[x.next]
+		b = append(b, "    ^ "...)
+		b = append(b, x.text[n.off:n.end]...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// release closes the temporary file (already unlinked).
+func (x *noteIndex) release() {
+	if x.file != nil {
+		x.file.Close()
+		x.file = nil
+	}
+}

@@ -19,6 +19,10 @@
 #                         small-file rate is then reported for it instead
 #   TCPWHY=path          time this tcpwhy binary instead of building ./cmd/tcpwhy
 #   TOOLS="tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"
+#   FILES="small big flood" adds flood.pcap: FLOOD_SYNS (10000000) distinct
+#                         spoofed unanswered SYNs plus 1000 connections, timed
+#                         with FLOOD_TOOLS (tcpwhy-json) and --max-flows
+#                         FLOOD_MAX_FLOWS (the default when unset)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -92,13 +96,13 @@ $GO build -o bin/gencap ./internal/gen/cmd/gencap
 
 # --- captures, regenerated when the generator's sources change
 GEN_HASH=$(cat internal/gen/*.go internal/gen/cmd/gencap/*.go | sha256sum | cut -c1-16)
-gen_file() { # name connections
-	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2
+gen_file() { # name connections [flood SYNs]
+	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2-${3:-0}
 	if [ -s "$f" ] && [ -s "$stamp" ] && grep -q "\"gen\":\"$id\"" "$stamp"; then
 		return
 	fi
-	say "generating $f ($2 connections)"
-	bin/gencap -o "$f" -connections "$2" -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
+	say "generating $f ($2 connections${3:+, $3 flood SYNs})"
+	bin/gencap -o "$f" -connections "$2" -synflood "${3:-0}" -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
 }
 packets() { # file -> packet count
 	local stamp=$1.json
@@ -112,15 +116,18 @@ for name in $FILES; do
 	case $name in
 	big) gen_file big "$BIG_CONNS" ;;
 	small) gen_file small $((BIG_CONNS / 10)) ;;
-	*) say "unknown file $name (want small or big)"; exit 2 ;;
+	flood) gen_file flood 1000 "${FLOOD_SYNS:-10000000}" ;;
+	*) say "unknown file $name (want small, big or flood)"; exit 2 ;;
 	esac
 done
 
 # --- tools
 cmd_for() { # tool file -> command words on stdout, empty when unavailable
+	local cap=
+	[[ $2 == */flood.pcap && -n ${FLOOD_MAX_FLOWS:-} ]] && cap=" --max-flows $FLOOD_MAX_FLOWS"
 	case $1 in
-	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --json" ;;
-	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q" ;;
+	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --json$cap" ;;
+	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q$cap" ;;
 	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
 	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
@@ -141,6 +148,10 @@ for t in $TOOLS; do
 	esac
 done
 
+tools_for() { # file name -> the tools timed on it
+	if [ "$1" = flood ]; then echo "${FLOOD_TOOLS:-tcpwhy-json}"; else echo "$TOOLS"; fi
+}
+
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 RES=$(mktemp -d)
 trap 'rm -rf "$RES"' EXIT
@@ -157,7 +168,7 @@ for name in $FILES; do
 		say "tshark: skipped on $f (extrapolated > ${TSHARK_MAX}s); its small-file rate is used"
 	fi
 	for round in $(seq "$ROUNDS"); do
-		for t in $TOOLS; do
+		for t in $(tools_for "$name"); do
 			[ "$t" = tshark ] && [ "$name" = big ] && [ -n "$skip_tshark_big" ] && continue
 			c=$(cmd_for "$t" "$f")
 			[ -n "$c" ] || continue
@@ -181,7 +192,7 @@ for name in $FILES; do
 	f=$DIR/$name.pcap
 	n=$(packets "$f")
 	declare -A pps=() sec=() cpu=() rss=() note=()
-	for t in $TOOLS; do
+	for t in $(tools_for "$name"); do
 		src=$name
 		if [ "$t" = tshark ] && [ "$name" = big ] && [ -n "$skip_tshark_big" ]; then
 			src=small
@@ -195,7 +206,7 @@ for name in $FILES; do
 		[ "$src" = "$name" ] || np=$(packets "$DIR/$src.pcap")
 		pps[$t]=$(awk -v n="$np" -v s="${sec[$t]}" 'BEGIN{printf "%.0f", (s > 0 ? n/s : 0)}')
 	done
-	for t in $TOOLS; do
+	for t in $(tools_for "$name"); do
 		[ -n "${pps[$t]:-}" ] || continue
 		xd=$(awk -v a="${pps[$t]}" -v b="${pps[tcpdump]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
 		xs=$(awk -v a="${pps[$t]}" -v b="${pps[tshark]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')

@@ -448,8 +448,10 @@ type Flow struct {
 	First, Last Mark
 	// HandshakeAck is the client's first ACK of the server's SYN-ACK.
 	HandshakeAck Mark
-	// Seq is Wireshark's per-segment analysis of the flow.
-	Seq SeqAnalysis
+	// Seq is Wireshark's per-segment analysis of the flow; nil when the
+	// table runs with Config.NoSeqAnalysis. It is allocated for the
+	// flow's first segment and reused with the flow (see Table.Release).
+	Seq *SeqAnalysis
 	// Zeek is Zeek's connection state machine for the flow.
 	Zeek ZeekConn
 

@@ -230,10 +230,8 @@ type synOpt struct {
 // the peer's FIN) are kept in a separately allocated part, created on
 // first use; methods return them.
 type Endpoint struct {
-	// Packets counts segments sent; DataPackets those with payload;
-	// Bytes the payload bytes (retransmissions included).
-	Packets, DataPackets int
-	Bytes                int64
+	// Bytes counts the payload bytes sent (retransmissions included).
+	Bytes int64
 
 	// FirstData is the first segment with payload; LastNewData the last
 	// one that carried new bytes (see also LastData).
@@ -252,6 +250,8 @@ type Endpoint struct {
 
 	addr epAddr
 
+	// Packets counts segments sent; DataPackets those with payload.
+	Packets, DataPackets int32
 	// SYNCount counts the SYN (or SYN-ACK) transmissions (see SYN).
 	SYNCount int32
 	// RSTCount counts this side's RSTs (see RST and LastRST).
@@ -516,7 +516,7 @@ func (f *Flow) Client() *Endpoint { return &f.Ep[Client] }
 func (f *Flow) Server() *Endpoint { return &f.Ep[Server] }
 
 // Packets counts the flow's segments (both sides' Packets).
-func (f *Flow) Packets() int { return f.Ep[Client].Packets + f.Ep[Server].Packets }
+func (f *Flow) Packets() int { return int(f.Ep[Client].Packets) + int(f.Ep[Server].Packets) }
 
 // HandshakeSeen reports whether the client's SYN was seen.
 func (f *Flow) HandshakeSeen() bool { return f.Ep[Client].SYNCount > 0 && !f.RolesGuessed }

@@ -123,7 +123,7 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 	if seg.Checksum == capture.ChecksumBad {
 		inc(&f.BadChecksums)
 	}
-	e.Packets++
+	inc(&e.Packets)
 	fl := seg.Flags
 	if fl&capture.RST == 0 {
 		if !e.ttlSeen || seg.TTL < e.TTLMin {
@@ -192,7 +192,7 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 		}
 	}
 	if seg.PayloadLen > 0 {
-		e.DataPackets++
+		inc(&e.DataPackets)
 		e.Bytes += int64(seg.PayloadLen)
 		if e.FirstData.Number == 0 {
 			e.FirstData = pkt

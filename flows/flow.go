@@ -242,11 +242,16 @@ type Endpoint struct {
 	FINAcked Mark
 
 	// syn is the first SYN (or SYN-ACK) transmission.
-	syn Packet
-	// last is the previous segment this side sent, to recognise the
-	// same packet captured twice (lastTSVal is its timestamp value).
-	last Packet
+	syn  Packet
 	rare *epRare
+
+	// lastNumber, lastT and the other last* fields are what the side
+	// keeps of the previous segment it sent (lastSeen is set once there
+	// is one): the fields that recognise the same packet captured twice
+	// (see isDuplicate), its number and its window. They are not a Packet
+	// so that they pack with the fields below.
+	lastNumber int64
+	lastT      stamp
 
 	addr epAddr
 
@@ -274,11 +279,19 @@ type Endpoint struct {
 	NextSeq uint32
 	// MaxAck is the highest acknowledgment sent (the side's rcv_nxt);
 	// valid when AckValid.
-	MaxAck    uint32
-	lastTSVal uint32
+	MaxAck uint32
+	// lastSeq, lastAck, lastLen and lastTSVal are the previous segment's
+	// sequence and acknowledgment numbers, payload length and timestamp
+	// value.
+	lastSeq, lastAck, lastTSVal uint32
+	lastLen                     int32
 	// LastIPID is the IP ID of the last non-RST segment.
 	LastIPID uint16
-	synOpt   synOpt
+	// lastWindow, lastIPID and lastFlags are the previous segment's
+	// window, IP ID and flags (lastIPID, unlike LastIPID, also of a RST).
+	lastWindow, lastIPID uint16
+	lastFlags            capture.Flags
+	synOpt               synOpt
 
 	// State is the TCP state this side must be in after the last segment.
 	State State
@@ -291,6 +304,8 @@ type Endpoint struct {
 	UsesTS   bool
 	ttlSeen  bool
 	lastSeen bool
+	// lastHasTS is set when the previous segment carried a timestamp.
+	lastHasTS bool
 	// lastDataNew is set when the last segment with payload carried new
 	// bytes (LastData is LastNewData).
 	lastDataNew bool
@@ -363,7 +378,7 @@ func (e *Endpoint) LastData() Packet {
 }
 
 // LastWindow returns the window of the last segment sent.
-func (e *Endpoint) LastWindow() uint16 { return e.last.Window }
+func (e *Endpoint) LastWindow() uint16 { return e.lastWindow }
 
 // RST returns this side's first RST (zero Number when none).
 func (e *Endpoint) RST() Packet {
@@ -433,7 +448,7 @@ func (e *Endpoint) ICMP() *ICMPError {
 }
 
 // LastPacketNumber is the number of the last segment this side sent.
-func (e *Endpoint) LastPacketNumber() int64 { return e.last.Number }
+func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 
 // Flow is one TCP connection.
 //

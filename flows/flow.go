@@ -453,7 +453,7 @@ func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 // Flow is one TCP connection.
 //
 // State that few connections need (see Endpoint) is allocated on first
-// use, so that a Flow stays at 1200 bytes.
+// use, so that a Flow stays at 1024 bytes (Go's 1024-byte size class).
 type Flow struct {
 	// ID orders flows by their first packet (1-based).
 	ID int64

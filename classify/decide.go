@@ -117,7 +117,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.annotate(in.Packet.Number, "unreachable: %s; connect() fails (ECONNREFUSED for port unreachable, EHOSTUNREACH otherwise); nstat on %s: TcpAttemptFails +1", r.Explanation, r.Client.Addr())
 		return
 	}
-	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 && c.Packets == int(c.SYNCount) {
+	if c.SYNCount > 0 && !f.RolesGuessed && s.SYNCount == 0 && c.Packets == c.SYNCount {
 		r.Verdict = SynTimeout
 		last := c.SYN(c.SYNs() - 1)
 		r.evidence(c.SYN(0).Number, last.Number)
@@ -220,7 +220,7 @@ func overflowIgnored(f *flows.Flow) bool {
 // no request left to retransmit the SYN-ACK) stays this silent.
 func cookieIgnored(f *flows.Flow) bool {
 	c, s := f.Client(), f.Server()
-	return f.HandshakeAck.Number != 0 && !f.ServerSpoke && s.Packets == int(s.SYNCount) && s.SYNCount == 1 &&
+	return f.HandshakeAck.Number != 0 && !f.ServerSpoke && s.Packets == s.SYNCount && s.SYNCount == 1 &&
 		c.FirstData.Number != 0 && c.Retransmits >= 2
 }
 
@@ -315,7 +315,7 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 
 	// Midstream: a RST with nothing before it from the other side says
 	// nothing about why.
-	if !synSent && s.SYNCount == 0 && (y.Packets == 0 || x.Packets == int(x.RSTCount)) {
+	if !synSent && s.SYNCount == 0 && (y.Packets == 0 || x.Packets == x.RSTCount) {
 		set(UnknownReset, "", fmt.Sprintf("%s sent a RST, but the capture holds too little of the connection before it to tell why", xa))
 		return
 	}

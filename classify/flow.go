@@ -27,7 +27,7 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	r := &FlowResult{
 		ID: f.ID, Client: c.Addr(), Server: s.Addr(), RolesGuessed: f.RolesGuessed, IPv6: f.IPv6,
 		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
-		ClientPackets: c.Packets, ServerPackets: s.Packets, ClientBytes: c.Bytes, ServerBytes: s.Bytes,
+		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: Counters{}, ServerCounters: Counters{}, HandshakeRTT: -1, Evicted: f.Evicted,
 	}
 	if c.SYNCount > 1 {

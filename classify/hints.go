@@ -70,10 +70,10 @@ func cookieMSS(mss uint16, v6 bool) uint16 {
 func collectHints(f *flows.Flow, r *FlowResult) {
 	c, s := f.Client(), f.Server()
 	h := &r.hints
-	if n := s.Packets - int(s.RSTCount); n > 0 {
+	if n := int(s.Packets - s.RSTCount); n > 0 {
 		h.srvTTL, h.srvTTLN = [2]uint8{s.TTLMin, s.TTLMax}, n
 	}
-	if n := c.Packets - int(c.RSTCount); n > 0 {
+	if n := int(c.Packets - c.RSTCount); n > 0 {
 		h.cliTTL, h.cliTTLN = [2]uint8{c.TTLMin, c.TTLMax}, n
 	}
 	h.srvRST = s.RST()

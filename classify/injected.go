@@ -36,7 +36,7 @@ const maxIPIDSamples = flows.MaxSYNs + 8
 // sent nothing else to compare with.
 func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 	x, y := &f.Ep[d], &f.Ep[1-d]
-	if rst.Number == 0 || x.Packets <= int(x.RSTCount) {
+	if rst.Number == 0 || x.Packets <= x.RSTCount {
 		return nil
 	}
 	in := &Injected{Packet: rst.Number, TTL: rst.TTL, SenderTTLMin: x.TTLMin, SenderTTLMax: x.TTLMax, IPID: rst.IPID}
@@ -50,7 +50,7 @@ func injectedSuspect(f *flows.Flow, d int, rst flows.Packet) *Injected {
 		if x.TTLMax != x.TTLMin {
 			rng = fmt.Sprintf("%d-%d", x.TTLMin, x.TTLMax)
 		}
-		in.Evidence = append(in.Evidence, fmt.Sprintf("the RST's %s is %d, while %s's other %d segments arrived with %s %s", what, rst.TTL, x.Addr(), x.Packets-int(x.RSTCount), what, rng))
+		in.Evidence = append(in.Evidence, fmt.Sprintf("the RST's %s is %d, while %s's other %d segments arrived with %s %s", what, rst.TTL, x.Addr(), x.Packets-x.RSTCount, what, rng))
 	}
 	idOff := false
 	if !f.IPv6 && rst.IPID != 0 {

@@ -230,10 +230,8 @@ type synOpt struct {
 // the peer's FIN) are kept in a separately allocated part, created on
 // first use; methods return them.
 type Endpoint struct {
-	// Packets counts segments sent; DataPackets those with payload;
-	// Bytes the payload bytes (retransmissions included).
-	Packets, DataPackets int
-	Bytes                int64
+	// Bytes counts the payload bytes sent (retransmissions included).
+	Bytes int64
 
 	// FirstData is the first segment with payload; LastNewData the last
 	// one that carried new bytes (see also LastData).
@@ -244,14 +242,21 @@ type Endpoint struct {
 	FINAcked Mark
 
 	// syn is the first SYN (or SYN-ACK) transmission.
-	syn Packet
-	// last is the previous segment this side sent, to recognise the
-	// same packet captured twice (lastTSVal is its timestamp value).
-	last Packet
+	syn  Packet
 	rare *epRare
+
+	// lastNumber, lastT and the other last* fields are what the side
+	// keeps of the previous segment it sent (lastSeen is set once there
+	// is one): the fields that recognise the same packet captured twice
+	// (see isDuplicate), its number and its window. They are not a Packet
+	// so that they pack with the fields below.
+	lastNumber int64
+	lastT      stamp
 
 	addr epAddr
 
+	// Packets counts segments sent; DataPackets those with payload.
+	Packets, DataPackets int32
 	// SYNCount counts the SYN (or SYN-ACK) transmissions (see SYN).
 	SYNCount int32
 	// RSTCount counts this side's RSTs (see RST and LastRST).
@@ -274,11 +279,19 @@ type Endpoint struct {
 	NextSeq uint32
 	// MaxAck is the highest acknowledgment sent (the side's rcv_nxt);
 	// valid when AckValid.
-	MaxAck    uint32
-	lastTSVal uint32
+	MaxAck uint32
+	// lastSeq, lastAck, lastLen and lastTSVal are the previous segment's
+	// sequence and acknowledgment numbers, payload length and timestamp
+	// value.
+	lastSeq, lastAck, lastTSVal uint32
+	lastLen                     int32
 	// LastIPID is the IP ID of the last non-RST segment.
 	LastIPID uint16
-	synOpt   synOpt
+	// lastWindow, lastIPID and lastFlags are the previous segment's
+	// window, IP ID and flags (lastIPID, unlike LastIPID, also of a RST).
+	lastWindow, lastIPID uint16
+	lastFlags            capture.Flags
+	synOpt               synOpt
 
 	// State is the TCP state this side must be in after the last segment.
 	State State
@@ -291,6 +304,8 @@ type Endpoint struct {
 	UsesTS   bool
 	ttlSeen  bool
 	lastSeen bool
+	// lastHasTS is set when the previous segment carried a timestamp.
+	lastHasTS bool
 	// lastDataNew is set when the last segment with payload carried new
 	// bytes (LastData is LastNewData).
 	lastDataNew bool
@@ -363,7 +378,7 @@ func (e *Endpoint) LastData() Packet {
 }
 
 // LastWindow returns the window of the last segment sent.
-func (e *Endpoint) LastWindow() uint16 { return e.last.Window }
+func (e *Endpoint) LastWindow() uint16 { return e.lastWindow }
 
 // RST returns this side's first RST (zero Number when none).
 func (e *Endpoint) RST() Packet {
@@ -433,12 +448,12 @@ func (e *Endpoint) ICMP() *ICMPError {
 }
 
 // LastPacketNumber is the number of the last segment this side sent.
-func (e *Endpoint) LastPacketNumber() int64 { return e.last.Number }
+func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 
 // Flow is one TCP connection.
 //
 // State that few connections need (see Endpoint) is allocated on first
-// use, so that a Flow stays at 1200 bytes.
+// use, so that a Flow stays at 1024 bytes (Go's 1024-byte size class).
 type Flow struct {
 	// ID orders flows by their first packet (1-based).
 	ID int64
@@ -448,8 +463,10 @@ type Flow struct {
 	First, Last Mark
 	// HandshakeAck is the client's first ACK of the server's SYN-ACK.
 	HandshakeAck Mark
-	// Seq is Wireshark's per-segment analysis of the flow.
-	Seq SeqAnalysis
+	// Seq is Wireshark's per-segment analysis of the flow; nil when the
+	// table runs with Config.NoSeqAnalysis. It is allocated for the
+	// flow's first segment and reused with the flow (see Table.Release).
+	Seq *SeqAnalysis
 	// Zeek is Zeek's connection state machine for the flow.
 	Zeek ZeekConn
 
@@ -514,7 +531,7 @@ func (f *Flow) Client() *Endpoint { return &f.Ep[Client] }
 func (f *Flow) Server() *Endpoint { return &f.Ep[Server] }
 
 // Packets counts the flow's segments (both sides' Packets).
-func (f *Flow) Packets() int { return f.Ep[Client].Packets + f.Ep[Server].Packets }
+func (f *Flow) Packets() int { return int(f.Ep[Client].Packets) + int(f.Ep[Server].Packets) }
 
 // HandshakeSeen reports whether the client's SYN was seen.
 func (f *Flow) HandshakeSeen() bool { return f.Ep[Client].SYNCount > 0 && !f.RolesGuessed }

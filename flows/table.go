@@ -154,6 +154,9 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	f.add(d, seg, ts)
 	var res SeqResult
 	if !t.cfg.NoSeqAnalysis {
+		if f.Seq == nil {
+			f.Seq = new(SeqAnalysis)
+		}
 		res = f.Seq.observe(d, seg, ns)
 	}
 	f.Zeek.observe((d == Client) == f.aIsClient, seg, ns)
@@ -178,14 +181,20 @@ func (t *Table) Release(f *Flow) {
 	t.free = f
 }
 
-// newFlow returns a zeroed flow, reusing a released one when there is one.
+// newFlow returns a zeroed flow, reusing a released one when there is
+// one, with its sequence analysis (zeroed) when it had one.
 func (t *Table) newFlow() *Flow {
 	f := t.free
 	if f == nil {
 		return new(Flow)
 	}
 	t.free = f.next
+	sa := f.Seq
 	*f = Flow{}
+	if sa != nil {
+		*sa = SeqAnalysis{}
+		f.Seq = sa
+	}
 	return f
 }
 

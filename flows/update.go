@@ -95,16 +95,24 @@ const maxDuplicateGap = time.Millisecond
 // (IP ID 0, no options) and SYN-ACKs (IP ID 0) repeat legitimately
 // within microseconds, so they never are.
 func (e *Endpoint) isDuplicate(pkt Packet, tsval uint32) bool {
-	l := &e.last
-	if !e.lastSeen || pkt.Flags&capture.RST != 0 || l.Seq != pkt.Seq || l.Ack != pkt.Ack || l.Flags != pkt.Flags ||
-		l.Window != pkt.Window || l.Len != pkt.Len || l.IPID != pkt.IPID || l.HasTS != pkt.HasTS || e.lastTSVal != tsval {
+	if !e.lastSeen || pkt.Flags&capture.RST != 0 || e.lastSeq != pkt.Seq || e.lastAck != pkt.Ack || e.lastFlags != pkt.Flags ||
+		e.lastWindow != pkt.Window || e.lastLen != pkt.Len || e.lastIPID != pkt.IPID || e.lastHasTS != pkt.HasTS || e.lastTSVal != tsval {
 		return false
 	}
 	if pkt.IPID == 0 && (!pkt.HasTS || pkt.Flags&(capture.SYN|capture.ACK) == capture.SYN|capture.ACK) {
 		return false
 	}
-	dt := pkt.t.sub(l.t)
+	dt := pkt.t.sub(e.lastT)
 	return dt >= -maxDuplicateGap && dt <= maxDuplicateGap
+}
+
+// setLast records pkt (with timestamp value tsval) as the side's
+// previous segment.
+func (e *Endpoint) setLast(pkt Packet, tsval uint32) {
+	e.lastNumber, e.lastT = pkt.Number, pkt.t
+	e.lastSeq, e.lastAck, e.lastTSVal, e.lastLen = pkt.Seq, pkt.Ack, tsval, pkt.Len
+	e.lastWindow, e.lastIPID, e.lastFlags, e.lastHasTS = pkt.Window, pkt.IPID, pkt.Flags, pkt.HasTS
+	e.lastSeen = true
 }
 
 // add updates the flow with a TCP segment sent by side d at time t.
@@ -117,13 +125,13 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 		return
 	}
 	// prevNumber is the number of the side's previous segment.
-	prevNumber := e.last.Number
-	e.last, e.lastTSVal, e.lastSeen = pkt, seg.Opt.TSVal, true
+	prevNumber := e.lastNumber
+	e.setLast(pkt, seg.Opt.TSVal)
 	f.Last = pkt.Mark()
 	if seg.Checksum == capture.ChecksumBad {
 		inc(&f.BadChecksums)
 	}
-	e.Packets++
+	inc(&e.Packets)
 	fl := seg.Flags
 	if fl&capture.RST == 0 {
 		if !e.ttlSeen || seg.TTL < e.TTLMin {
@@ -192,7 +200,7 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 		}
 	}
 	if seg.PayloadLen > 0 {
-		e.DataPackets++
+		inc(&e.DataPackets)
 		e.Bytes += int64(seg.PayloadLen)
 		if e.FirstData.Number == 0 {
 			e.FirstData = pkt

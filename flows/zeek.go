@@ -61,7 +61,7 @@ const (
 type zeekBlock struct{ lo, hi uint64 }
 
 // Zeek's logarithmic history counters (Connection::ScaledHistoryEntry),
-// indexing zeekEndpoint.scaledCnt and scaledThr.
+// indexing zeekEndpoint.scaledCnt.
 const (
 	zeekChk  = iota // 'C': bad checksums
 	zeekGap         // 'G': content gaps
@@ -93,18 +93,33 @@ type zeekEndpoint struct {
 	seqWraps        uint32
 	ackWraps        uint32
 
-	// scaledCnt counts the events of each scaled counter; scaledThr
-	// indexes zeekThresholds for the count that records the next letter.
+	// scaledCnt counts the events of each scaled counter (see scaled:
+	// zeekScaledWrapped marks a count restarted after the last
+	// threshold).
 	scaledCnt [zeekNumScaled]uint32
-	scaledThr [zeekNumScaled]uint8
 
 	state, prevState zeekState
-	fin              bool // a FIN was seen (finSeq is valid)
-	didClose         bool
-	firstSeen        bool // first_packet_seen bit of this side
-	reassemInit      bool
-	nblocks          uint8
+	// bits holds zeekFINSeen, zeekDidClose and zeekFirstSeen (bits, not
+	// bools, keep the endpoint at 96 bytes).
+	bits    uint8
+	nblocks uint8
 }
+
+// zeekEndpoint.bits.
+const (
+	zeekFINSeen   = 1 << iota // a FIN was seen (finSeq is valid)
+	zeekDidClose              // did_close
+	zeekFirstSeen             // first_packet_seen bit of this side
+)
+
+// finSeen reports whether the endpoint sent a FIN (finSeq is valid).
+func (ep *zeekEndpoint) finSeen() bool { return ep.bits&zeekFINSeen != 0 }
+
+// didClose is TCP_Endpoint::did_close.
+func (ep *zeekEndpoint) didClose() bool { return ep.bits&zeekDidClose != 0 }
+
+// firstSeen reports whether the endpoint's first packet was seen.
+func (ep *zeekEndpoint) firstSeen() bool { return ep.bits&zeekFirstSeen != 0 }
 
 // ZeekConn follows one TCP connection the way Zeek's TCP analyzer does and
 // derives Zeek's conn.log conn_state and history.
@@ -224,12 +239,12 @@ func (z *ZeekConn) observe(fromA bool, seg *capture.Segment, t int64) {
 		z.scaled(isOrig, 'W', ep, zeekWin0)
 	}
 
-	if !ep.didClose || !peer.didClose {
+	if !ep.didClose() || !peer.didClose() {
 		z.lastTime = t
 	}
 
 	if fin {
-		ep.fin = true
+		ep.bits |= zeekFINSeen
 		ep.finSeq = relSeq + uint64(segLen)
 	}
 
@@ -266,7 +281,7 @@ func (z *ZeekConn) observe(fromA bool, seg *capture.Segment, t int64) {
 	}
 
 	// CheckPIA_FirstPacket.
-	ep.firstSeen = true
+	ep.bits |= zeekFirstSeen
 
 	if length > 0 && !seg.PayloadInferred && !rst && !underflow {
 		dataSeq := relSeq
@@ -424,7 +439,7 @@ func (z *ZeekConn) Reuse(fromA bool, seg *capture.Segment) bool {
 		}
 		connOrig = resp
 	}
-	if orig.didClose || resp.didClose {
+	if orig.didClose() || resp.didClose() {
 		return true
 	}
 	if seg.Seq == connOrig.startSeq {
@@ -493,8 +508,8 @@ func (z *ZeekConn) expireFires(base, now int64) bool {
 	orig := &z.ep[z.origSide()]
 	resp := &z.ep[1-z.origSide()]
 	remove := false
-	if orig.didClose || resp.didClose {
-		remove = (orig.didClose && resp.didClose) ||
+	if orig.didClose() || resp.didClose() {
+		remove = (orig.didClose() && resp.didClose()) ||
 			orig.state == zeekReset || resp.state == zeekReset ||
 			orig.state == zeekInactive || resp.state == zeekInactive
 	}
@@ -561,10 +576,10 @@ func (z *ZeekConn) flipAfterSynAck() bool {
 func (z *ZeekConn) setPartialStatus(flags capture.Flags, isOrig bool) {
 	syn, ack := flags&capture.SYN != 0, flags&capture.ACK != 0
 	if isOrig {
-		if !z.ep[z.origSide()].firstSeen {
+		if !z.ep[z.origSide()].firstSeen() {
 			z.partial = !syn || ack
 		}
-	} else if !z.ep[1-z.origSide()].firstSeen && !z.partial {
+	} else if !z.ep[1-z.origSide()].firstSeen() && !z.partial {
 		z.partial = !syn
 	}
 }
@@ -700,19 +715,39 @@ func (z *ZeekConn) addHistory(c byte) {
 //
 // Counter i of ep counts; the thresholds grow tenfold in uint32
 // arithmetic, and once the next one would wrap below the current one the
-// count restarts instead.
+// count restarts instead, and from then on records a letter only at the
+// last threshold. As the count passes each threshold in turn, one that
+// never restarted records a letter whenever it equals any of them. A
+// restarted count is stored plus zeekScaledWrapped (every count stays
+// below the last threshold, which is below zeekScaledWrapped).
 func (z *ZeekConn) scaled(isOrig bool, code byte, ep *zeekEndpoint, i int) {
 	ep.scaledCnt[i]++
-	k := ep.scaledThr[i]
-	if ep.scaledCnt[i] != zeekThresholds[k] {
+	n, wrapped := ep.scaledCnt[i], false
+	if n >= zeekScaledWrapped {
+		n, wrapped = n-zeekScaledWrapped, true
+	}
+	last := n == zeekThresholds[len(zeekThresholds)-1]
+	if !last && (wrapped || !zeekThreshold(n)) {
 		return
 	}
 	z.addEndpointHistory(isOrig, code)
-	if int(k)+1 == len(zeekThresholds) {
-		ep.scaledCnt[i] = 0
-	} else {
-		ep.scaledThr[i] = k + 1
+	if last {
+		ep.scaledCnt[i] = zeekScaledWrapped
 	}
+}
+
+// zeekScaledWrapped marks a scaled count restarted after the last
+// threshold.
+const zeekScaledWrapped = 1 << 31
+
+// zeekThreshold reports whether n is one of zeekThresholds.
+func zeekThreshold(n uint32) bool {
+	for _, t := range zeekThresholds {
+		if n == t {
+			return true
+		}
+	}
+	return false
 }
 
 // updateLastSeq is update_last_seq; it may record a retransmission.
@@ -790,7 +825,7 @@ func (z *ZeekConn) updateStateMachine(t int64, side int, baseSeq uint32, length 
 	case zeekClosed:
 		if rst && peer.state != zeekClosed {
 			z.setState(ep, peer, zeekReset)
-			if !ep.didClose {
+			if !ep.didClose() {
 				doClose = true
 			}
 		}
@@ -849,7 +884,7 @@ func (z *ZeekConn) updateInactive(t int64, side int, baseSeq uint32, length int,
 		case ack && peer.state == zeekEstablished:
 			z.setState(ep, peer, zeekEstablished)
 			z.partial = false
-			ep.firstSeen = true
+			ep.bits |= zeekFirstSeen
 		default:
 			z.setState(ep, peer, zeekPartial)
 		}
@@ -862,11 +897,11 @@ func (z *ZeekConn) updateInactive(t int64, side int, baseSeq uint32, length int,
 func (z *ZeekConn) connectionClosed(side int, t int64) {
 	ep := &z.ep[side]
 	peer := &z.ep[1-side]
-	if ep.didClose {
+	if ep.didClose() {
 		return
 	}
-	ep.didClose = true
-	complete := ep.state == zeekReset || peer.didClose || peer.state == zeekInactive
+	ep.bits |= zeekDidClose
+	complete := ep.state == zeekReset || peer.didClose() || peer.state == zeekInactive
 	if complete {
 		z.canceled = true
 		z.deleteAt = z.lastTime + int64(zeekCloseDelay)
@@ -893,7 +928,7 @@ func (z *ZeekConn) size(ep, peer *zeekEndpoint) uint64 {
 	if s != 0 {
 		s--
 	}
-	if ep.fin && s != 0 {
+	if ep.finSeen() && s != 0 {
 		s--
 	}
 	return s
@@ -906,10 +941,10 @@ func zeekNoDataAcked(ep *zeekEndpoint) bool {
 	return ack == start || ack == start+1
 }
 
-// reassemblerInit gives the reassembler its initial sequence (1).
+// reassemblerInit gives the reassembler its initial sequence (1). The
+// reassembler is set up once reassem is not 0: it only grows from 1.
 func (ep *zeekEndpoint) reassemblerInit() {
-	if !ep.reassemInit {
-		ep.reassemInit = true
+	if ep.reassem == 0 {
 		ep.reassem, ep.trim = 1, 1
 	}
 }
@@ -1018,7 +1053,7 @@ func (ep *zeekEndpoint) trimTo(seq uint64) {
 // relative sequence seq): data acked but never seen is a content gap.
 func (z *ZeekConn) ackReceived(ep *zeekEndpoint, seq uint64) {
 	ep.reassemblerInit()
-	if ep.fin && seq >= ep.finSeq {
+	if ep.finSeen() && seq >= ep.finSeq {
 		seq = ep.finSeq - 1
 	}
 	if seq <= ep.trim {

@@ -775,3 +775,46 @@ func FuzzZeekConn(f *testing.F) {
 		}
 	})
 }
+
+// TestZeekScaledCounter checks the scaled history counter against Zeek's
+// (Connection::ScaledHistoryEntry: a count and the index of the next
+// threshold): letters at 1, 10, 100... in uint32 arithmetic, then, once
+// the next threshold would wrap, a restart and a letter every 1410065408.
+// Each run starts the count just below a threshold, before and after the
+// restart.
+func TestZeekScaledCounter(t *testing.T) {
+	last := zeekThresholds[len(zeekThresholds)-1]
+	for _, tc := range []struct {
+		cnt     uint32 // Zeek's count
+		k       int    // Zeek's threshold index
+		wrapped bool   // whether the count restarted
+	}{
+		{0, 0, false}, {8, 1, false}, {98, 2, false}, {999_990, 6, false}, {999_999_990, 9, false},
+		{last - 5, 10, false}, {0, 10, true}, {last - 5, 10, true},
+	} {
+		var z ZeekConn
+		ep := &z.ep[0]
+		ep.scaledCnt[zeekRxmt] = tc.cnt
+		if tc.wrapped {
+			ep.scaledCnt[zeekRxmt] += zeekScaledWrapped
+		}
+		cnt, k := tc.cnt, tc.k
+		for step := range 20_000 {
+			// Zeek's ScaledHistoryEntry.
+			cnt++
+			want := cnt == zeekThresholds[k]
+			if want {
+				if k+1 == len(zeekThresholds) {
+					cnt = 0
+				} else {
+					k++
+				}
+			}
+			z.nhist = 0
+			z.scaled(true, 'T', ep, zeekRxmt)
+			if got := z.nhist == 1; got != want {
+				t.Fatalf("count %d (index %d, restarted %v), step %d: letter %v, want %v", tc.cnt, tc.k, tc.wrapped, step, got, want)
+			}
+		}
+	}
+}

@@ -83,3 +83,36 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldRoundTrip checks that held flows come back whole and in order
+// from memory, from the temporary file, and from both.
+func TestHeldRoundTrip(t *testing.T) {
+	var want []FlowResult
+	for i := range 200 {
+		var r FlowResult
+		n := i
+		fill(t, reflect.ValueOf(&r).Elem(), &n)
+		r.ID = int64(i)
+		want = append(want, r)
+	}
+	for _, budget := range []int{0, 5000, 1 << 30} {
+		old := heldInMemory
+		heldInMemory = budget
+		var h heldFlows
+		for i := range want {
+			r := want[i]
+			h.add(&r)
+		}
+		if (budget == 1<<30) != (h.file == nil) {
+			t.Errorf("budget %d: temporary file %v", budget, h.file != nil)
+		}
+		var got []FlowResult
+		if err := h.each(func(r *FlowResult) { got = append(got, *r) }); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("budget %d: %d flows back, differ", budget, len(got))
+		}
+		heldInMemory = old
+	}
+}

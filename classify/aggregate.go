@@ -31,86 +31,13 @@ import (
 // and the summary says so.
 const maxBriefs = 1 << 15
 
-// noTime is the Unix-ns form of the zero time.Time in briefs (no capture
-// time is that early: flows clamp times to 1678).
-const noTime = math.MinInt64
-
-// unixNs returns t as Unix ns, noTime for the zero time.
-func unixNs(t time.Time) int64 {
-	if t.IsZero() {
-		return noTime
-	}
-	return t.UnixNano()
-}
-
-// nsTime is the inverse of unixNs (times are in UTC, as flows makes them).
-func nsTime(ns int64) time.Time {
-	if ns == noTime {
-		return time.Time{}
-	}
-	return time.Unix(0, ns).UTC()
-}
-
-// brief is the part of a FlowResult the listener diagnosis reads, with
-// times as Unix ns (noTime: none) and the reset and hints reduced to what
-// the diagnoses compare.
-type brief struct {
-	id          int64
-	firstPacket int64
-	client      netip.Addr
-	verdict     Verdict
-	// evidence is the flow's evidence, at most maxEvidence packets, in
-	// the aggregate's arena.
-	evidence []int64
-	// start, end, handshakeDone and firstResponse are the FlowResult's
-	// Start, End, HandshakeDone and ServerFirstResponse.
-	start, end, handshakeDone, firstResponse int64
-	// synAck, synAckPkt, dropped, dropStart, dropEnd and cookie are the
-	// hints of the same names (cookie as a set of cookieSigns bits).
-	synAck, synAckPkt  int64
-	dropStart, dropEnd int64
-	dropped            int32
-	cookie             uint8
-	// rstPkt, rstTime and rstTTL are the server's first RST's number,
-	// time and TTL.
-	rstPkt, rstTime int64
-	rstTTL          uint8
-	flags           briefFlags
-}
-
-type briefFlags uint8
-
-const (
-	// bfSynAckRetrans: the server retransmitted its SYN-ACK.
-	bfSynAckRetrans briefFlags = 1 << iota
-	// bfReset: the flow has a Reset; bfResetByServer, bfResetActive and
-	// bfResetInvalidSYN describe it (By server, Generator "active",
-	// Reason "INVALID_SYN").
-	bfReset
-	bfResetByServer
-	bfResetActive
-	bfResetInvalidSYN
-	// bfRSTIPID: the server's first RST has a non-zero IP ID.
-	bfRSTIPID
-)
-
-func (b *brief) Start() time.Time               { return nsTime(b.start) }
-func (b *brief) End() time.Time                 { return nsTime(b.end) }
-func (b *brief) HandshakeDone() time.Time       { return nsTime(b.handshakeDone) }
-func (b *brief) ServerFirstResponse() time.Time { return nsTime(b.firstResponse) }
-func (b *brief) has(f briefFlags) bool          { return b.flags&f != 0 }
-
-// briefChunk is how many briefs the aggregate allocates at once.
-const briefChunk = 256
-
-// evidenceChunk is how many evidence packet numbers the aggregate's
-// arena allocates at once.
-const evidenceChunk = 4096
-
 // listenerAgg collects what the flows of one server ip:port leave.
 type listenerAgg struct {
-	l        *Listener
-	times    timesList
+	l     *Listener
+	times timesList
+	// enc holds the briefs of the listener's notable flows, encoded;
+	// finish decodes them into briefs for the diagnosis.
+	enc      briefList
 	briefs   []*brief
 	synDrops int
 	fullOpts bool
@@ -127,10 +54,6 @@ type aggregate struct {
 	verdicts  map[Verdict]int
 	flows     int
 	failing   int
-	// briefSlab and evidence hold the briefs and their evidence, filled
-	// chunk by chunk (nothing is ever copied to grow them).
-	briefSlab []brief
-	evidence  []int64
 	briefs    int
 	// skipped counts the notable flows left without a brief (maxBriefs).
 	skipped int
@@ -212,65 +135,25 @@ func (g *aggregate) add(r *FlowResult) {
 		return
 	}
 	g.briefs++
-	la.briefs = append(la.briefs, g.newBrief(r))
-}
-
-// newBrief returns the brief of r, in the aggregate's slab.
-func (g *aggregate) newBrief(r *FlowResult) *brief {
-	if len(g.briefSlab) == cap(g.briefSlab) {
-		g.briefSlab = make([]brief, 0, briefChunk)
-	}
-	g.briefSlab = g.briefSlab[:len(g.briefSlab)+1]
-	b := &g.briefSlab[len(g.briefSlab)-1]
-	h := &r.hints
-	*b = brief{id: r.ID, firstPacket: r.FirstPacket, client: r.Client.Addr(), verdict: r.Verdict,
-		start: unixNs(r.Start), end: unixNs(r.End), handshakeDone: unixNs(r.HandshakeDone),
-		firstResponse: unixNs(r.ServerFirstResponse), synAck: unixNs(h.synAck), synAckPkt: h.synAckPkt,
-		dropStart: unixNs(h.dropStart), dropEnd: unixNs(h.dropEnd), dropped: int32(h.dropped),
-		rstPkt: h.srvRST.Number, rstTime: unixNs(h.srvRST.Time()), rstTTL: h.srvRST.TTL}
-	if ev := r.Evidence[:min(len(r.Evidence), maxEvidence)]; len(ev) > 0 {
-		if cap(g.evidence)-len(g.evidence) < len(ev) {
-			g.evidence = make([]int64, 0, evidenceChunk)
-		}
-		n := len(g.evidence)
-		g.evidence = append(g.evidence, ev...)
-		b.evidence = g.evidence[n : n+len(ev) : n+len(ev)]
-	}
-	for i, s := range cookieSigns {
-		if slices.Contains(h.cookie, s) {
-			b.cookie |= 1 << i
-		}
-	}
-	if r.SYNACKRetransmits > 0 {
-		b.flags |= bfSynAckRetrans
-	}
-	if rs := r.Reset; rs != nil {
-		b.flags |= bfReset
-		if rs.By == SideServer {
-			b.flags |= bfResetByServer
-		}
-		if rs.Generator == "active" {
-			b.flags |= bfResetActive
-		}
-		if rs.Reason == "INVALID_SYN" {
-			b.flags |= bfResetInvalidSYN
-		}
-	}
-	if h.srvRST.IPID != 0 {
-		b.flags |= bfRSTIPID
-	}
-	return b
+	b := briefOf(r)
+	la.enc.add(&b)
 }
 
 // finish diagnoses the listeners and returns the listener and host views;
 // it fills g.reclassified and moves the reclassified flows' verdict counts.
 // The error is one of writing or reading back the temporary file of the
-// listener times.
+// listener times, or of decoding the briefs.
 func (g *aggregate) finish() ([]*Listener, []*Host, error) {
 	g.reclassified = map[int64]bool{}
 	out := make([]*Listener, 0, len(g.listeners))
 	var err error
 	for _, la := range g.listeners {
+		briefs, e := la.enc.decode()
+		if e != nil && err == nil {
+			err = e
+		}
+		la.enc = briefList{}
+		la.briefs = briefs
 		// Diagnoses pick their evidence from the first flows.
 		slices.SortFunc(la.briefs, func(x, y *brief) int { return cmp.Compare(x.id, y.id) })
 		var ttl *ttlRange
@@ -291,6 +174,7 @@ func (g *aggregate) finish() ([]*Listener, []*Host, error) {
 			g.verdicts[SynTimeout]--
 			g.verdicts[Overflow]++
 		}
+		la.briefs = nil
 		out = append(out, la.l)
 	}
 	if e := g.times.close(); e != nil && err == nil {

@@ -38,9 +38,18 @@ func (e *encoder) time(t time.Time) {
 		e.int(t.UnixNano())
 	}
 }
+
+// addrPort writes a's MarshalBinary form as a string (its length first).
 func (e *encoder) addrPort(a netip.AddrPort) {
-	b, _ := a.MarshalBinary()
-	e.str(string(b))
+	n := 2 // the port
+	switch ip := a.Addr(); {
+	case ip.Is4():
+		n += 4
+	case ip.Is6():
+		n += 16 + len(ip.Zone())
+	}
+	e.uint(uint64(n))
+	e.b, _ = a.AppendBinary(e.b)
 }
 func (e *encoder) strs(ss []string) {
 	e.uint(uint64(len(ss)))
@@ -140,7 +149,14 @@ var errCorrupt = errors.New("corrupt held flow record")
 type decoder struct {
 	b   []byte
 	err error
+	// intern, when set, keeps the strings istr decoded, so that the
+	// strings most flows share (verdicts, Zeek states and histories,
+	// counter names) are allocated once per decoding run.
+	intern map[string]string
 }
+
+// maxInterned bounds a decoder's interned strings.
+const maxInterned = 4096
 
 func (d *decoder) fail() {
 	if d.err == nil {
@@ -198,6 +214,22 @@ func (d *decoder) str() string {
 	d.b = d.b[n:]
 	return s
 }
+
+// istr is str for the strings many records share (see intern).
+func (d *decoder) istr() string {
+	n := d.length()
+	b := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.intern != nil && len(d.intern) < maxInterned {
+		d.intern[s] = s
+	}
+	return s
+}
+
 func (d *decoder) time() time.Time {
 	if d.bool() {
 		return time.Time{}
@@ -206,9 +238,11 @@ func (d *decoder) time() time.Time {
 }
 func (d *decoder) addrPort() netip.AddrPort {
 	var a netip.AddrPort
-	if err := a.UnmarshalBinary([]byte(d.str())); err != nil {
+	n := d.length()
+	if err := a.UnmarshalBinary(d.b[:n]); err != nil {
 		d.fail()
 	}
+	d.b = d.b[n:]
 	return a
 }
 func (d *decoder) strs() []string {
@@ -218,7 +252,7 @@ func (d *decoder) strs() []string {
 	}
 	ss := make([]string, n)
 	for i := range ss {
-		ss[i] = d.str()
+		ss[i] = d.istr()
 	}
 	return ss
 }
@@ -252,22 +286,23 @@ func (d *decoder) counters() Counters {
 	}
 	c := make(Counters, n)
 	for range n {
-		k := d.str()
+		k := d.istr()
 		c[k] = int(d.int())
 	}
 	return c
 }
 
-// decodeFlowResult decodes one record made by appendFlowResult.
-func decodeFlowResult(b []byte) (*FlowResult, error) {
-	d := decoder{b: b}
+// decodeFlowResult decodes one record made by appendFlowResult. intern
+// (nil: none) keeps the shared strings across calls (see decoder).
+func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
+	d := decoder{b: b, intern: intern}
 	r := &FlowResult{}
 	r.ID = d.int()
 	r.Client = d.addrPort()
 	r.Server = d.addrPort()
 	r.RolesGuessed = d.bool()
 	r.IPv6 = d.bool()
-	r.Verdict = Verdict(d.str())
+	r.Verdict = Verdict(d.istr())
 	r.SYNRetransmits = int(d.int())
 	r.SYNACKRetransmits = int(d.int())
 	if d.bool() {
@@ -275,17 +310,17 @@ func decodeFlowResult(b []byte) (*FlowResult, error) {
 	}
 	r.SYNACKGaps = d.floats()
 	r.HandshakeRTT = d.float()
-	r.FirstFINBy = Side(d.str())
+	r.FirstFINBy = Side(d.istr())
 	if d.bool() {
-		rs := &Reset{By: Side(d.str()), Generator: d.str(), Reason: d.str(), Accepted: d.bool(), Packet: d.int()}
+		rs := &Reset{By: Side(d.istr()), Generator: d.istr(), Reason: d.istr(), Accepted: d.bool(), Packet: d.int()}
 		if d.bool() {
 			rs.InjectedSuspect = &Injected{Packet: d.int(), TTL: uint8(d.uint()), SenderTTLMin: uint8(d.uint()),
 				SenderTTLMax: uint8(d.uint()), IPID: uint16(d.uint()), Evidence: d.strs()}
 		}
 		r.Reset = rs
 	}
-	r.ZeekState = d.str()
-	r.ZeekHistory = d.str()
+	r.ZeekState = d.istr()
+	r.ZeekHistory = d.istr()
 	r.ClientCounters = d.counters()
 	r.ServerCounters = d.counters()
 	r.FirstPacket = d.int()

@@ -64,7 +64,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	n := 0
 	fill(t, reflect.ValueOf(&r).Elem(), &n)
 	b := appendFlowResult(nil, &r)
-	got, err := decodeFlowResult(b)
+	got, err := decodeFlowResult(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +73,12 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Errorf("round trip differs:\n got %+v\nwant %+v", *got, r)
 	}
 	empty := FlowResult{ClientCounters: Counters{}, HandshakeRTT: -1}
-	got, err = decodeFlowResult(appendFlowResult(nil, &empty))
+	got, err = decodeFlowResult(appendFlowResult(nil, &empty), map[string]string{})
 	if err != nil || !reflect.DeepEqual(*got, empty) {
 		t.Errorf("empty round trip: %v %+v", err, got)
 	}
 	for i := range len(b) {
-		if _, err := decodeFlowResult(b[:i]); err == nil {
+		if _, err := decodeFlowResult(b[:i], map[string]string{}); err == nil {
 			t.Fatalf("record cut at %d of %d bytes decoded without error", i, len(b))
 		}
 	}
@@ -114,5 +114,32 @@ func TestHeldRoundTrip(t *testing.T) {
 			t.Errorf("budget %d: %d flows back, differ", budget, len(got))
 		}
 		heldInMemory = old
+	}
+}
+
+// TestCodecAddrPort checks that addresses are written as MarshalBinary
+// writes them (the held flows' format), and read back.
+func TestCodecAddrPort(t *testing.T) {
+	for _, s := range []string{"10.1.2.3:80", "[2001:db8::1]:443", "[::ffff:10.1.2.3]:8080", "[fe80::1%eth0]:22", "0.0.0.0:0"} {
+		a := netip.MustParseAddrPort(s)
+		testAddrPort(t, a)
+	}
+	testAddrPort(t, netip.AddrPort{})
+	testAddrPort(t, netip.AddrPortFrom(netip.Addr{}, 9))
+}
+
+func testAddrPort(t *testing.T, a netip.AddrPort) {
+	t.Helper()
+	var e encoder
+	e.addrPort(a)
+	m, _ := a.MarshalBinary()
+	var want encoder
+	want.str(string(m))
+	if string(e.b) != string(want.b) {
+		t.Errorf("%v: encoded %x, want %x", a, e.b, want.b)
+	}
+	d := decoder{b: e.b}
+	if got := d.addrPort(); got != a || d.err != nil || len(d.b) != 0 {
+		t.Errorf("%v: decoded %v, %v", a, got, d.err)
 	}
 }

@@ -65,12 +65,13 @@ func (h *heldFlows) add(r *FlowResult) {
 func (h *heldFlows) each(fn func(*FlowResult)) error {
 	mem := h.mem
 	h.mem, h.buf = nil, nil
+	intern := map[string]string{}
 	for len(mem) > 0 {
 		n, k := binary.Uvarint(mem)
 		if k <= 0 || n > uint64(len(mem)-k) {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", errCorrupt))
 		}
-		r, err := decodeFlowResult(mem[k : k+int(n)])
+		r, err := decodeFlowResult(mem[k:k+int(n)], intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
@@ -107,7 +108,7 @@ func (h *heldFlows) each(fn func(*FlowResult)) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
-		r, err := decodeFlowResult(buf)
+		r, err := decodeFlowResult(buf, intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}

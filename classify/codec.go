@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -12,7 +13,9 @@ import (
 // fixed order, integers as varints, strings and slices with their length
 // first, times as Unix nanoseconds (with a flag for the zero time). It is
 // private to one run (written and read back by the same binary), so it
-// has no version; TestCodecRoundTrip checks that every exported field
+// has no version. An annotation that ends with the flow's explanation
+// (most do: "syn-timeout: " and the explanation) is written as its
+// prefix only. TestCodecRoundTrip checks that every exported field
 // survives (encoding/gob did the same at several times the cost, which
 // mattered for a SYN flood's millions of held flows).
 
@@ -132,7 +135,13 @@ func appendFlowResult(b []byte, r *FlowResult) []byte {
 	e.uint(uint64(len(r.Annotations)))
 	for _, a := range r.Annotations {
 		e.int(a.Packet)
-		e.str(a.Text)
+		suffixed := r.Explanation != "" && strings.HasSuffix(a.Text, r.Explanation)
+		e.bool(suffixed)
+		if suffixed {
+			e.str(a.Text[:len(a.Text)-len(r.Explanation)])
+		} else {
+			e.str(a.Text)
+		}
 	}
 	e.strs(r.Notes)
 	e.bool(r.Evicted)
@@ -209,10 +218,15 @@ func (d *decoder) length() int {
 	return int(n)
 }
 func (d *decoder) str() string {
+	return string(d.bytes())
+}
+
+// bytes is str without the copy: the bytes stay in the record.
+func (d *decoder) bytes() []byte {
 	n := d.length()
-	s := string(d.b[:n])
+	b := d.b[:n:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
 
 // istr is str for the strings many records share (see intern).
@@ -332,12 +346,27 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	r.ClientBytes = d.int()
 	r.ServerBytes = d.int()
 	r.Evidence = d.ints()
-	r.Explanation = d.str()
+	expl := d.bytes()
 	if n := d.length(); n > 0 {
 		r.Annotations = make([]Annotation, n)
 		for i := range r.Annotations {
-			r.Annotations[i] = Annotation{Packet: d.int(), Text: d.str()}
+			a := &r.Annotations[i]
+			a.Packet = d.int()
+			if !d.bool() {
+				a.Text = d.str()
+				continue
+			}
+			// One string holds the annotation and the explanation.
+			prefix := d.bytes()
+			var buf [256]byte
+			a.Text = string(append(append(buf[:0], prefix...), expl...))
+			if r.Explanation == "" {
+				r.Explanation = a.Text[len(prefix):]
+			}
 		}
+	}
+	if r.Explanation == "" {
+		r.Explanation = string(expl)
 	}
 	r.Notes = d.strs()
 	r.Evicted = d.bool()

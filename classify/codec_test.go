@@ -77,6 +77,23 @@ func TestCodecRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(*got, empty) {
 		t.Errorf("empty round trip: %v %+v", err, got)
 	}
+	// Annotations that end with the explanation are written as their
+	// prefix only.
+	r.Explanation = "10.0.0.1:5 sent 1 SYNs to 10.0.0.2:80 and got no answer"
+	r.Annotations = []Annotation{{Packet: 3, Text: "syn-timeout: " + r.Explanation}, {Packet: 4, Text: r.Explanation},
+		{Packet: 5, Text: r.Explanation + "!"}, {Packet: 6, Text: "overflow: " + r.Explanation}}
+	short := appendFlowResult(nil, &r)
+	got, err = decodeFlowResult(short, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.hints = flowHints{}
+	if !reflect.DeepEqual(*got, r) {
+		t.Errorf("round trip with annotations ending with the explanation differs:\n got %+v\nwant %+v", *got, r)
+	}
+	if len(short) > len(b)+2*len(r.Explanation)+40 { // the explanation, and the annotation that does not end with it
+		t.Errorf("annotations ending with the explanation take %d bytes", len(short)-len(b))
+	}
 	for i := range len(b) {
 		if _, err := decodeFlowResult(b[:i], map[string]string{}); err == nil {
 			t.Fatalf("record cut at %d of %d bytes decoded without error", i, len(b))

@@ -12,88 +12,32 @@ import (
 // leaves behind, not from the flows themselves, so that an analysis can
 // emit and free every flow as soon as it is decided. A flow leaves:
 //   - counts (connections, verdicts, counter deltas, TTL ranges), always;
-//   - a flowTimes (40 bytes, no pointers) per flow of a listener: the
-//     SYN-ACK and accept-queue times the diagnosis compares other flows
-//     with;
-//   - a brief (a trimmed copy of the FlowResult) only when the flow is
-//     notable to a diagnosis: a failing verdict, dropped SYNs, a SYN
-//     cookie, a retransmitted SYN-ACK, a slow first response or a reset
-//     by the server. Ordinary flows (most of a capture) leave none.
+//   - a flowTimes per answered flow of a listener: the SYN-ACK and
+//     accept-queue times the diagnosis compares other flows with, kept
+//     as a compact record of about 10 bytes within a fixed in-memory
+//     budget, beyond which they go to a temporary file (see times.go);
+//   - a brief (a compact copy of the FlowResult, about 170 bytes) only
+//     when the flow is notable to a diagnosis: a failing verdict, dropped
+//     SYNs, a SYN cookie, a retransmitted SYN-ACK, a slow first response
+//     or a reset by the server. Ordinary flows (most of a capture) leave
+//     none, and briefs are capped (maxBriefs).
+// What stays in memory is thus bounded whatever the number of flows: the
+// briefs by maxBriefs, the hosts by maxHosts, the times by timesInMemory
+// (plus a partial chunk per listener).
 
-// maxBriefs caps the briefs (about 0.5 KiB each) kept over a whole
-// analysis; beyond it the listener diagnosis counts flows but no longer
-// examines them one by one (a SYN flood of millions of spoofed addresses
-// must not exhaust memory), and the summary says so.
+// maxBriefs caps the briefs kept over a whole analysis; beyond it the
+// listener diagnosis counts flows but no longer examines them one by one
+// (a SYN flood of millions of spoofed addresses must not exhaust memory),
+// and the summary says so.
 const maxBriefs = 1 << 15
-
-// flowTimes is what the diagnosis needs of every flow of a listener.
-type flowTimes struct {
-	// synAck and synAckPkt are the first SYN-ACK's time (Unix ns) and
-	// packet number (0: none).
-	synAck, synAckPkt int64
-	// handshakeDone is when the client completed the handshake (Unix ns,
-	// 0: never); waitEnd is the earliest of the server's first response
-	// and the close (math.MaxInt64: neither).
-	handshakeDone, waitEnd int64
-	// overflow is set when the flow's verdict is overflow.
-	overflow bool
-}
-
-// timesChunk is how many flowTimes a timesList allocates at once.
-const timesChunk = 1024
-
-// timesList holds flowTimes in fixed chunks: growing it never copies nor
-// leaves a doubled array behind.
-type timesList struct{ chunks [][]flowTimes }
-
-func (l *timesList) add(t flowTimes) {
-	n := len(l.chunks)
-	if n == 0 || len(l.chunks[n-1]) == timesChunk {
-		// A listener's first chunk starts small: most listeners of a
-		// capture see few flows.
-		size := timesChunk
-		if n == 0 {
-			size = 16
-		}
-		l.chunks = append(l.chunks, make([]flowTimes, 0, size))
-		n++
-	}
-	c := &l.chunks[n-1]
-	if len(*c) == cap(*c) {
-		// Only the first chunk grows (16 -> timesChunk).
-		*c = append(make([]flowTimes, 0, min(2*cap(*c), timesChunk)), *c...)
-	}
-	*c = append(*c, t)
-}
-
-// each calls fn for every flowTimes in the order they were added.
-func (l *timesList) each(fn func(t *flowTimes)) {
-	for _, c := range l.chunks {
-		for i := range c {
-			fn(&c[i])
-		}
-	}
-}
-
-// brief is the part of a FlowResult the listener diagnosis reads.
-type brief struct {
-	ID                                int64
-	Client, Server                    netip.AddrPort
-	Verdict                           Verdict
-	SYNRetransmits, SYNACKRetransmits int
-	Start, End                        time.Time
-	HandshakeDone                     time.Time
-	ServerFirstResponse, ClosedAt     time.Time
-	FirstPacket                       int64
-	Evidence                          []int64
-	Reset                             *Reset
-	hints                             flowHints
-}
 
 // listenerAgg collects what the flows of one server ip:port leave.
 type listenerAgg struct {
-	l        *Listener
-	times    timesList
+	l     *Listener
+	times timesList
+	// enc holds the briefs of the listener's notable flows, encoded;
+	// finish decodes them into briefs for the diagnosis.
+	enc      briefList
 	briefs   []*brief
 	synDrops int
 	fullOpts bool
@@ -105,93 +49,21 @@ type listenerAgg struct {
 // aggregate builds the listener and host views flow by flow.
 type aggregate struct {
 	listeners map[netip.AddrPort]*listenerAgg
-	// hosts holds, per IP address, its counter deltas (nil until one is
-	// non-zero: most hosts of a large capture have none) and the TTL
-	// range of its packets.
-	hosts    map[netip.Addr]*hostAgg
-	verdicts map[Verdict]int
-	flows    int
-	failing  int
-	briefs   int
+	times     timesStore
+	hosts     hostTable
+	verdicts  map[Verdict]int
+	flows     int
+	failing   int
+	briefs    int
 	// skipped counts the notable flows left without a brief (maxBriefs).
 	skipped int
-	// untrackedHosts counts the flow sides (client or server) whose
-	// address was beyond maxHosts; spare takes their counts.
-	untrackedHosts int
-	spare          hostAgg
 	// reclassified maps the IDs of flows the listener diagnosis turned
 	// into overflow (filled by finish).
 	reclassified map[int64]bool
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, hosts: map[netip.Addr]*hostAgg{},
-		verdicts: map[Verdict]int{}}
-}
-
-// hostAgg is what the flows leave of one IP address: its counter deltas
-// as a short list (a host of a large capture has a few, often none; a
-// map each would cost hundreds of bytes per spoofed address of a SYN
-// flood) and the TTL range of its packets.
-type hostAgg struct {
-	counters []hostCounter
-	ttl      ttlRange
-}
-
-type hostCounter struct {
-	name string
-	n    int
-}
-
-func (h *hostAgg) add(c Counters) {
-	for k, v := range c {
-		if v == 0 {
-			continue
-		}
-		i := 0
-		for i < len(h.counters) && h.counters[i].name != k {
-			i++
-		}
-		if i == len(h.counters) {
-			h.counters = append(h.counters, hostCounter{name: k})
-		}
-		h.counters[i].n += v
-	}
-}
-
-// counterMap returns the deltas as Counters (without the zero ones).
-func (h *hostAgg) counterMap() Counters {
-	c := make(Counters, len(h.counters))
-	for _, e := range h.counters {
-		c.Add(e.name, e.n)
-	}
-	return c
-}
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// maxHosts caps the IP addresses the host view tracks (about 100 bytes
-// each): a SYN flood from millions of spoofed addresses must not exhaust
-// memory. Addresses first seen beyond it are counted, not tracked.
-const maxHosts = 1 << 18
-
-func (g *aggregate) host(ip netip.Addr) *hostAgg {
-	h := g.hosts[ip]
-	if h == nil {
-		if len(g.hosts) >= maxHosts {
-			g.untrackedHosts++
-			g.spare = hostAgg{}
-			return &g.spare
-		}
-		h = &hostAgg{}
-		g.hosts[ip] = h
-	}
-	return h
+	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, verdicts: map[Verdict]int{}}
 }
 
 // notable reports whether some listener diagnosis looks at the flow
@@ -206,6 +78,13 @@ func notable(r *FlowResult) bool {
 	return r.Reset != nil && r.Reset.By == SideServer
 }
 
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // add takes one decided flow.
 func (g *aggregate) add(r *FlowResult) {
 	g.flows++
@@ -213,12 +92,13 @@ func (g *aggregate) add(r *FlowResult) {
 	if r.Verdict.Failing() {
 		g.failing++
 	}
-	ch, sh := g.host(r.Client.Addr()), g.host(r.Server.Addr())
-	ch.add(r.ClientCounters)
-	sh.add(r.ServerCounters)
 	h := &r.hints
-	sh.ttl.add(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
-	ch.ttl.add(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
+	ch := g.hosts.get(r.Client.Addr())
+	g.hosts.addCounters(ch, r.ClientCounters)
+	ch.addTTL(h.cliTTL[0], h.cliTTL[1], h.cliTTLN)
+	sh := g.hosts.get(r.Server.Addr())
+	g.hosts.addCounters(sh, r.ServerCounters)
+	sh.addTTL(h.srvTTL[0], h.srvTTL[1], h.srvTTLN)
 	if r.RolesGuessed && r.Verdict == Midstream {
 		return
 	}
@@ -243,7 +123,7 @@ func (g *aggregate) add(r *FlowResult) {
 	}
 	if ft.synAckPkt != 0 || ft.handshakeDone != 0 {
 		// The diagnosis looks only at answered or completed handshakes.
-		la.times.add(ft)
+		la.times.add(&g.times, &ft)
 	}
 	if !notable(r) {
 		la.l.Verdicts[r.Verdict]++
@@ -255,57 +135,61 @@ func (g *aggregate) add(r *FlowResult) {
 		return
 	}
 	g.briefs++
-	b := &brief{ID: r.ID, Client: r.Client, Server: r.Server, Verdict: r.Verdict, SYNRetransmits: r.SYNRetransmits,
-		SYNACKRetransmits: r.SYNACKRetransmits, Start: r.Start, End: r.End, HandshakeDone: r.HandshakeDone,
-		ServerFirstResponse: r.ServerFirstResponse, ClosedAt: r.ClosedAt, FirstPacket: r.FirstPacket,
-		Evidence: r.Evidence, hints: r.hints}
-	if len(b.Evidence) > maxEvidence {
-		b.Evidence = b.Evidence[:maxEvidence:maxEvidence]
-	}
-	if r.Reset != nil {
-		rs := *r.Reset
-		rs.InjectedSuspect = nil
-		b.Reset = &rs
-	}
-	la.briefs = append(la.briefs, b)
+	b := briefOf(r)
+	la.enc.add(&b)
 }
 
 // finish diagnoses the listeners and returns the listener and host views;
 // it fills g.reclassified and moves the reclassified flows' verdict counts.
-func (g *aggregate) finish() ([]*Listener, []*Host) {
+// The error is one of writing or reading back the temporary file of the
+// listener times, or of decoding the briefs.
+func (g *aggregate) finish() ([]*Listener, []*Host, error) {
 	g.reclassified = map[int64]bool{}
 	out := make([]*Listener, 0, len(g.listeners))
+	var err error
 	for _, la := range g.listeners {
-		// Diagnoses pick their evidence from the first flows.
-		slices.SortFunc(la.briefs, func(x, y *brief) int { return cmp.Compare(x.ID, y.ID) })
-		var ttl *ttlRange
-		if h := g.hosts[la.l.Server.Addr()]; h != nil {
-			ttl = &h.ttl
+		briefs, e := la.enc.decode()
+		if e != nil && err == nil {
+			err = e
 		}
-		diagnose(la, ttl)
+		la.enc = briefList{}
+		la.briefs = briefs
+		// Diagnoses pick their evidence from the first flows.
+		slices.SortFunc(la.briefs, func(x, y *brief) int { return cmp.Compare(x.id, y.id) })
+		var ttl *ttlRange
+		if h := g.hosts.lookup(la.l.Server.Addr()); h != nil {
+			ttl = &ttlRange{min: h.ttlMin, max: h.ttlMax}
+			if h.ttlSeen {
+				ttl.n = 1
+			}
+		}
+		if e := diagnose(la, &g.times, ttl); e != nil && err == nil {
+			err = e
+		}
 		for _, b := range la.briefs {
-			la.l.Verdicts[b.Verdict]++
+			la.l.Verdicts[b.verdict]++
 		}
 		for _, id := range la.overflowed {
 			g.reclassified[id] = true
 			g.verdicts[SynTimeout]--
 			g.verdicts[Overflow]++
 		}
+		la.briefs = nil
 		out = append(out, la.l)
+	}
+	if e := g.times.close(); e != nil && err == nil {
+		err = e
 	}
 	slices.SortFunc(out, func(x, y *Listener) int { return x.Server.Compare(y.Server) })
 	for _, l := range out {
-		g.host(l.Server.Addr()).add(Counters{"TcpExtListenOverflows": l.SynDrops, "TcpExtListenDrops": l.SynDrops})
+		h := g.hosts.get(l.Server.Addr())
+		g.hosts.addCounters(h, Counters{"TcpExtListenOverflows": l.SynDrops, "TcpExtListenDrops": l.SynDrops})
 	}
-	hs := make([]*Host, 0, len(g.hosts))
-	for ip, h := range g.hosts {
-		hs = append(hs, &Host{IP: ip, Counters: h.counterMap()})
-	}
-	slices.SortFunc(hs, func(x, y *Host) int { return x.IP.Compare(y.IP) })
+	hs := g.hosts.views()
 	for _, v := range Verdicts {
 		if _, ok := g.verdicts[v]; !ok {
 			g.verdicts[v] = 0
 		}
 	}
-	return out, hs
+	return out, hs, err
 }

@@ -322,10 +322,14 @@ func Summarize(rs []*FlowResult) *Analysis {
 // the listener diagnosis's reclassifications to the flows kept.
 func (a *Analysis) finish() {
 	slices.SortFunc(a.Flows, func(x, y *FlowResult) int { return cmp.Compare(x.ID, y.ID) })
-	a.Listeners, a.Hosts = a.agg.finish()
+	var err error
+	a.Listeners, a.Hosts, err = a.agg.finish()
+	if err != nil {
+		a.Err = errors.Join(a.Err, err)
+	}
 	a.Verdicts = a.agg.verdicts
 	a.FlowCount, a.Failing, a.Unexamined = a.agg.flows, a.agg.failing, a.agg.skipped
-	a.UntrackedHostSides = a.agg.untrackedHosts
+	a.UntrackedHostSides = a.agg.hosts.untracked
 	for _, r := range a.Flows {
 		if a.agg.reclassified[r.ID] {
 			reclassifyOverflow(r)

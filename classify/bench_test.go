@@ -33,10 +33,25 @@ func benchCapture(b *testing.B, n int) string {
 	return path
 }
 
-// BenchmarkClassifyFlow measures the classification of one decided flow
-// (verdict, explanation, counters, Zeek state): ns and allocs per flow.
-func BenchmarkClassifyFlow(b *testing.B) {
-	path := benchCapture(b, 5000)
+// decidedFlows returns the flows of a generated capture, decided, and
+// the capture's end.
+func decidedFlows(b *testing.B, cfg gen.Config) ([]*flows.Flow, time.Time) {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "bench.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if _, err := gen.Write(bw, cfg); err != nil {
+		b.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 	src, err := capture.Open([]string{path}, capture.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -51,6 +66,13 @@ func BenchmarkClassifyFlow(b *testing.B) {
 	}
 	table.Flush()
 	src.Close()
+	return decided, end
+}
+
+// BenchmarkClassifyFlow measures the classification of one decided flow
+// (verdict, explanation, counters, Zeek state): ns and allocs per flow.
+func BenchmarkClassifyFlow(b *testing.B) {
+	decided, end := decidedFlows(b, gen.Config{Connections: 5000, Seed: 11})
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0
@@ -58,6 +80,42 @@ func BenchmarkClassifyFlow(b *testing.B) {
 		Flow(decided[i%len(decided)], end)
 		i++
 	}
+}
+
+// BenchmarkClassifySynTimeout measures the classification of the
+// unanswered SYNs of a SYN flood, and holding them (their encoding and
+// decoding through the held flows' file format).
+func BenchmarkClassifySynTimeout(b *testing.B) {
+	all, end := decidedFlows(b, gen.Config{Connections: 10, SYNFlood: 5000, Seed: 12})
+	var decided []*flows.Flow
+	for _, f := range all {
+		if Flow(f, end).Verdict == SynTimeout {
+			decided = append(decided, f)
+		}
+	}
+	if len(decided) < 4000 {
+		b.Fatalf("%d syn-timeout flows", len(decided))
+	}
+	b.Run("classify", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			Flow(decided[i%len(decided)], end)
+			i++
+		}
+	})
+	b.Run("hold", func(b *testing.B) {
+		r := Flow(decided[0], end)
+		var buf []byte
+		intern := map[string]string{}
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = appendFlowResult(buf[:0], r)
+			if _, err := decodeFlowResult(buf, intern); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkAnalyze measures the whole analysis of a generated capture

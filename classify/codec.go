@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -12,7 +13,9 @@ import (
 // fixed order, integers as varints, strings and slices with their length
 // first, times as Unix nanoseconds (with a flag for the zero time). It is
 // private to one run (written and read back by the same binary), so it
-// has no version; TestCodecRoundTrip checks that every exported field
+// has no version. An annotation that ends with the flow's explanation
+// (most do: "syn-timeout: " and the explanation) is written as its
+// prefix only. TestCodecRoundTrip checks that every exported field
 // survives (encoding/gob did the same at several times the cost, which
 // mattered for a SYN flood's millions of held flows).
 
@@ -38,9 +41,18 @@ func (e *encoder) time(t time.Time) {
 		e.int(t.UnixNano())
 	}
 }
+
+// addrPort writes a's MarshalBinary form as a string (its length first).
 func (e *encoder) addrPort(a netip.AddrPort) {
-	b, _ := a.MarshalBinary()
-	e.str(string(b))
+	n := 2 // the port
+	switch ip := a.Addr(); {
+	case ip.Is4():
+		n += 4
+	case ip.Is6():
+		n += 16 + len(ip.Zone())
+	}
+	e.uint(uint64(n))
+	e.b, _ = a.AppendBinary(e.b)
 }
 func (e *encoder) strs(ss []string) {
 	e.uint(uint64(len(ss)))
@@ -123,7 +135,13 @@ func appendFlowResult(b []byte, r *FlowResult) []byte {
 	e.uint(uint64(len(r.Annotations)))
 	for _, a := range r.Annotations {
 		e.int(a.Packet)
-		e.str(a.Text)
+		suffixed := r.Explanation != "" && strings.HasSuffix(a.Text, r.Explanation)
+		e.bool(suffixed)
+		if suffixed {
+			e.str(a.Text[:len(a.Text)-len(r.Explanation)])
+		} else {
+			e.str(a.Text)
+		}
 	}
 	e.strs(r.Notes)
 	e.bool(r.Evicted)
@@ -140,7 +158,14 @@ var errCorrupt = errors.New("corrupt held flow record")
 type decoder struct {
 	b   []byte
 	err error
+	// intern, when set, keeps the strings istr decoded, so that the
+	// strings most flows share (verdicts, Zeek states and histories,
+	// counter names) are allocated once per decoding run.
+	intern map[string]string
 }
+
+// maxInterned bounds a decoder's interned strings.
+const maxInterned = 4096
 
 func (d *decoder) fail() {
 	if d.err == nil {
@@ -193,11 +218,32 @@ func (d *decoder) length() int {
 	return int(n)
 }
 func (d *decoder) str() string {
+	return string(d.bytes())
+}
+
+// bytes is str without the copy: the bytes stay in the record.
+func (d *decoder) bytes() []byte {
 	n := d.length()
-	s := string(d.b[:n])
+	b := d.b[:n:n]
 	d.b = d.b[n:]
+	return b
+}
+
+// istr is str for the strings many records share (see intern).
+func (d *decoder) istr() string {
+	n := d.length()
+	b := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := d.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.intern != nil && len(d.intern) < maxInterned {
+		d.intern[s] = s
+	}
 	return s
 }
+
 func (d *decoder) time() time.Time {
 	if d.bool() {
 		return time.Time{}
@@ -206,9 +252,11 @@ func (d *decoder) time() time.Time {
 }
 func (d *decoder) addrPort() netip.AddrPort {
 	var a netip.AddrPort
-	if err := a.UnmarshalBinary([]byte(d.str())); err != nil {
+	n := d.length()
+	if err := a.UnmarshalBinary(d.b[:n]); err != nil {
 		d.fail()
 	}
+	d.b = d.b[n:]
 	return a
 }
 func (d *decoder) strs() []string {
@@ -218,7 +266,7 @@ func (d *decoder) strs() []string {
 	}
 	ss := make([]string, n)
 	for i := range ss {
-		ss[i] = d.str()
+		ss[i] = d.istr()
 	}
 	return ss
 }
@@ -252,22 +300,23 @@ func (d *decoder) counters() Counters {
 	}
 	c := make(Counters, n)
 	for range n {
-		k := d.str()
+		k := d.istr()
 		c[k] = int(d.int())
 	}
 	return c
 }
 
-// decodeFlowResult decodes one record made by appendFlowResult.
-func decodeFlowResult(b []byte) (*FlowResult, error) {
-	d := decoder{b: b}
+// decodeFlowResult decodes one record made by appendFlowResult. intern
+// (nil: none) keeps the shared strings across calls (see decoder).
+func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
+	d := decoder{b: b, intern: intern}
 	r := &FlowResult{}
 	r.ID = d.int()
 	r.Client = d.addrPort()
 	r.Server = d.addrPort()
 	r.RolesGuessed = d.bool()
 	r.IPv6 = d.bool()
-	r.Verdict = Verdict(d.str())
+	r.Verdict = Verdict(d.istr())
 	r.SYNRetransmits = int(d.int())
 	r.SYNACKRetransmits = int(d.int())
 	if d.bool() {
@@ -275,17 +324,17 @@ func decodeFlowResult(b []byte) (*FlowResult, error) {
 	}
 	r.SYNACKGaps = d.floats()
 	r.HandshakeRTT = d.float()
-	r.FirstFINBy = Side(d.str())
+	r.FirstFINBy = Side(d.istr())
 	if d.bool() {
-		rs := &Reset{By: Side(d.str()), Generator: d.str(), Reason: d.str(), Accepted: d.bool(), Packet: d.int()}
+		rs := &Reset{By: Side(d.istr()), Generator: d.istr(), Reason: d.istr(), Accepted: d.bool(), Packet: d.int()}
 		if d.bool() {
 			rs.InjectedSuspect = &Injected{Packet: d.int(), TTL: uint8(d.uint()), SenderTTLMin: uint8(d.uint()),
 				SenderTTLMax: uint8(d.uint()), IPID: uint16(d.uint()), Evidence: d.strs()}
 		}
 		r.Reset = rs
 	}
-	r.ZeekState = d.str()
-	r.ZeekHistory = d.str()
+	r.ZeekState = d.istr()
+	r.ZeekHistory = d.istr()
 	r.ClientCounters = d.counters()
 	r.ServerCounters = d.counters()
 	r.FirstPacket = d.int()
@@ -297,12 +346,27 @@ func decodeFlowResult(b []byte) (*FlowResult, error) {
 	r.ClientBytes = d.int()
 	r.ServerBytes = d.int()
 	r.Evidence = d.ints()
-	r.Explanation = d.str()
+	expl := d.bytes()
 	if n := d.length(); n > 0 {
 		r.Annotations = make([]Annotation, n)
 		for i := range r.Annotations {
-			r.Annotations[i] = Annotation{Packet: d.int(), Text: d.str()}
+			a := &r.Annotations[i]
+			a.Packet = d.int()
+			if !d.bool() {
+				a.Text = d.str()
+				continue
+			}
+			// One string holds the annotation and the explanation.
+			prefix := d.bytes()
+			var buf [256]byte
+			a.Text = string(append(append(buf[:0], prefix...), expl...))
+			if r.Explanation == "" {
+				r.Explanation = a.Text[len(prefix):]
+			}
 		}
+	}
+	if r.Explanation == "" {
+		r.Explanation = string(expl)
 	}
 	r.Notes = d.strs()
 	r.Evicted = d.bool()

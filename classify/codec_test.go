@@ -64,7 +64,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	n := 0
 	fill(t, reflect.ValueOf(&r).Elem(), &n)
 	b := appendFlowResult(nil, &r)
-	got, err := decodeFlowResult(b)
+	got, err := decodeFlowResult(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +73,90 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Errorf("round trip differs:\n got %+v\nwant %+v", *got, r)
 	}
 	empty := FlowResult{ClientCounters: Counters{}, HandshakeRTT: -1}
-	got, err = decodeFlowResult(appendFlowResult(nil, &empty))
+	got, err = decodeFlowResult(appendFlowResult(nil, &empty), map[string]string{})
 	if err != nil || !reflect.DeepEqual(*got, empty) {
 		t.Errorf("empty round trip: %v %+v", err, got)
 	}
+	// Annotations that end with the explanation are written as their
+	// prefix only.
+	r.Explanation = "10.0.0.1:5 sent 1 SYNs to 10.0.0.2:80 and got no answer"
+	r.Annotations = []Annotation{{Packet: 3, Text: "syn-timeout: " + r.Explanation}, {Packet: 4, Text: r.Explanation},
+		{Packet: 5, Text: r.Explanation + "!"}, {Packet: 6, Text: "overflow: " + r.Explanation}}
+	short := appendFlowResult(nil, &r)
+	got, err = decodeFlowResult(short, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.hints = flowHints{}
+	if !reflect.DeepEqual(*got, r) {
+		t.Errorf("round trip with annotations ending with the explanation differs:\n got %+v\nwant %+v", *got, r)
+	}
+	if len(short) > len(b)+2*len(r.Explanation)+40 { // the explanation, and the annotation that does not end with it
+		t.Errorf("annotations ending with the explanation take %d bytes", len(short)-len(b))
+	}
 	for i := range len(b) {
-		if _, err := decodeFlowResult(b[:i]); err == nil {
+		if _, err := decodeFlowResult(b[:i], map[string]string{}); err == nil {
 			t.Fatalf("record cut at %d of %d bytes decoded without error", i, len(b))
 		}
+	}
+}
+
+// TestHeldRoundTrip checks that held flows come back whole and in order
+// from memory, from the temporary file, and from both.
+func TestHeldRoundTrip(t *testing.T) {
+	var want []FlowResult
+	for i := range 200 {
+		var r FlowResult
+		n := i
+		fill(t, reflect.ValueOf(&r).Elem(), &n)
+		r.ID = int64(i)
+		want = append(want, r)
+	}
+	for _, budget := range []int{0, 5000, 1 << 30} {
+		old := heldInMemory
+		heldInMemory = budget
+		var h heldFlows
+		for i := range want {
+			r := want[i]
+			h.add(&r)
+		}
+		if (budget == 1<<30) != (h.file == nil) {
+			t.Errorf("budget %d: temporary file %v", budget, h.file != nil)
+		}
+		var got []FlowResult
+		if err := h.each(func(r *FlowResult) { got = append(got, *r) }); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("budget %d: %d flows back, differ", budget, len(got))
+		}
+		heldInMemory = old
+	}
+}
+
+// TestCodecAddrPort checks that addresses are written as MarshalBinary
+// writes them (the held flows' format), and read back.
+func TestCodecAddrPort(t *testing.T) {
+	for _, s := range []string{"10.1.2.3:80", "[2001:db8::1]:443", "[::ffff:10.1.2.3]:8080", "[fe80::1%eth0]:22", "0.0.0.0:0"} {
+		a := netip.MustParseAddrPort(s)
+		testAddrPort(t, a)
+	}
+	testAddrPort(t, netip.AddrPort{})
+	testAddrPort(t, netip.AddrPortFrom(netip.Addr{}, 9))
+}
+
+func testAddrPort(t *testing.T, a netip.AddrPort) {
+	t.Helper()
+	var e encoder
+	e.addrPort(a)
+	m, _ := a.MarshalBinary()
+	var want encoder
+	want.str(string(m))
+	if string(e.b) != string(want.b) {
+		t.Errorf("%v: encoded %x, want %x", a, e.b, want.b)
+	}
+	d := decoder{b: e.b}
+	if got := d.addrPort(); got != a || d.err != nil || len(d.b) != 0 {
+		t.Errorf("%v: decoded %v, %v", a, got, d.err)
 	}
 }

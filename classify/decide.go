@@ -2,6 +2,7 @@ package classify
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ func (r *FlowResult) counters(d int) Counters {
 func (r *FlowResult) evidence(ns ...int64) {
 	for _, n := range ns {
 		if n != 0 {
+			if r.Evidence == nil {
+				// Most flows have two to four pieces of evidence.
+				r.Evidence = make([]int64, 0, 4)
+			}
 			r.Evidence = append(r.Evidence, n)
 		}
 	}
@@ -33,7 +38,17 @@ func (r *FlowResult) evidence(ns ...int64) {
 // annotate adds an annotation to packet n (none when n is 0).
 func (r *FlowResult) annotate(n int64, format string, args ...any) {
 	if n != 0 {
-		r.Annotations = append(r.Annotations, Annotation{Packet: n, Text: fmt.Sprintf(format, args...)})
+		r.annotateText(n, fmt.Sprintf(format, args...))
+	}
+}
+
+// annotateText adds the annotation text to packet n (none when n is 0).
+func (r *FlowResult) annotateText(n int64, text string) {
+	if n != 0 {
+		if r.Annotations == nil {
+			r.Annotations = make([]Annotation, 0, 1)
+		}
+		r.Annotations = append(r.Annotations, Annotation{Packet: n, Text: text})
 	}
 }
 
@@ -90,7 +105,6 @@ func generator(p flows.Packet) string {
 // explanation.
 func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 	c, s := f.Client(), f.Server()
-	ca, sa := r.Client.String(), r.Server.String()
 	if rst, d := firstRSTSide(f); d >= 0 {
 		decideReset(f, r, rst, d)
 		return
@@ -98,6 +112,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 	// Overflow with tcp_abort_on_overflow=0: the server ignored the
 	// client's handshake ACK and retransmitted its SYN-ACK.
 	if overflowIgnored(f) {
+		ca, sa := r.Client.String(), r.Server.String()
 		r.Verdict = Overflow
 		overflowIgnoredCounters(f, r)
 		r.evidence(f.HandshakeAck.Number, f.FirstSynAckAfterAck().Number)
@@ -113,7 +128,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.Verdict = Unreachable
 		r.ClientCounters.Add("TcpAttemptFails", 1)
 		r.evidence(c.SYN(0).Number, in.Packet.Number)
-		r.Explanation = fmt.Sprintf("the SYN from %s to %s was answered by %s from %s", ca, sa, icmpName(in), in.From)
+		r.Explanation = fmt.Sprintf("the SYN from %s to %s was answered by %s from %s", r.Client, r.Server, icmpName(in), in.From)
 		r.annotate(in.Packet.Number, "unreachable: %s; connect() fails (ECONNREFUSED for port unreachable, EHOSTUNREACH otherwise); nstat on %s: TcpAttemptFails +1", r.Explanation, r.Client.Addr())
 		return
 	}
@@ -121,17 +136,28 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.Verdict = SynTimeout
 		last := c.SYN(c.SYNs() - 1)
 		r.evidence(c.SYN(0).Number, last.Number)
-		msg := fmt.Sprintf("%s sent %d SYNs to %s and got no answer", ca, c.SYNCount, sa)
+		// The explanation of every SYN of a flood, built without fmt
+		// after its annotation's prefix: one string holds both.
+		const prefix = "syn-timeout: "
+		var buf [256]byte
+		b := r.Client.AppendTo(append(buf[:0], prefix...))
+		b = append(b, " sent "...)
+		b = strconv.AppendInt(b, int64(c.SYNCount), 10)
+		b = append(b, " SYNs to "...)
+		b = r.Server.AppendTo(b)
+		b = append(b, " and got no answer"...)
 		// A capture holds no record of its own end, so the give-up is
 		// predicted, not seen: connect() fails with ETIMEDOUT once the
 		// retries run out.
 		r.ClientCounters.Add("TcpAttemptFails", 1)
 		r.ClientCounters.Add("TcpExtTCPAbortOnTimeout", 1)
 		if r.SYN != nil && len(r.SYN.Matches) > 0 {
-			msg += fmt.Sprintf("; the retransmit gaps match %s, which gives up after about %.0f s with default tcp_syn_retries", strings.Join(r.SYN.Matches, " or "), r.SYN.GiveUp)
+			b = fmt.Appendf(b, "; the retransmit gaps match %s, which gives up after about %.0f s with default tcp_syn_retries", strings.Join(r.SYN.Matches, " or "), r.SYN.GiveUp)
 		}
-		r.Explanation = msg + ": the port is filtered, the host is down, or its SYN queue dropped the SYN"
-		r.annotate(last.Number, "syn-timeout: %s", r.Explanation)
+		b = append(b, ": the port is filtered, the host is down, or its SYN queue dropped the SYN"...)
+		text := string(b)
+		r.Explanation = text[len(prefix):]
+		r.annotateText(last.Number, text)
 		return
 	}
 	if tailTimeout(f, r) {
@@ -142,21 +168,34 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.Verdict = GracefulClose
 		last := laterOf(c.FIN, s.FIN)
 		r.evidence(c.FIN.Number, s.FIN.Number)
-		who := map[Side]string{SideClient: ca + " closed first", SideServer: sa + " closed first", SideBoth: "both sides closed at once (simultaneous close)"}[r.FirstFINBy]
-		r.Explanation = fmt.Sprintf("the connection closed normally with a FIN from each side; %s", who)
-		if (r.FirstFINBy == SideClient && !c.FINAcked.Time().IsZero() && s.FINAcked.Number == 0) || (r.FirstFINBy == SideServer && s.FINAcked.Number != 0 && c.FINAcked.Number == 0) {
-			r.Explanation += " (the last ACK was not captured)"
+		// The explanation of most flows, built without fmt after its
+		// annotation's prefix: one string holds both.
+		const prefix = "graceful-close: "
+		var buf [256]byte
+		b := append(buf[:0], prefix+"the connection closed normally with a FIN from each side; "...)
+		switch r.FirstFINBy {
+		case SideClient:
+			b = append(r.Client.AppendTo(b), " closed first"...)
+		case SideServer:
+			b = append(r.Server.AppendTo(b), " closed first"...)
+		case SideBoth:
+			b = append(b, "both sides closed at once (simultaneous close)"...)
 		}
-		r.annotate(last.Number, "graceful-close: %s", r.Explanation)
+		if (r.FirstFINBy == SideClient && !c.FINAcked.Time().IsZero() && s.FINAcked.Number == 0) || (r.FirstFINBy == SideServer && s.FINAcked.Number != 0 && c.FINAcked.Number == 0) {
+			b = append(b, " (the last ACK was not captured)"...)
+		}
+		text := string(b)
+		r.Explanation = text[len(prefix):]
+		r.annotateText(last.Number, text)
 	case c.FIN.Number != 0 || s.FIN.Number != 0:
 		r.Verdict = HalfClose
-		fin, who, other := c.FIN, ca, sa
+		fin, who, other := c.FIN, r.Client, r.Server
 		if c.FIN.Number == 0 {
-			fin, who, other = s.FIN, sa, ca
+			fin, who, other = s.FIN, r.Server, r.Client
 		}
 		r.evidence(fin.Number)
 		r.Explanation = fmt.Sprintf("%s sent a FIN; %s never closed its side before the capture ended", who, other)
-		r.annotate(fin.Number, "half-close: %s", r.Explanation)
+		r.annotateText(fin.Number, "half-close: "+r.Explanation)
 	case !f.HandshakeSeen() && s.SYNCount == 0:
 		r.Verdict = Midstream
 		r.Explanation = "the capture began after the handshake and saw nothing decisive"
@@ -164,7 +203,7 @@ func decide(f *flows.Flow, r *FlowResult, captureEnd time.Time) {
 		r.Verdict = Open
 		r.Explanation = "the connection was established and still open when the capture ended"
 		if s.SYNCount > 0 && f.HandshakeAck.Number == 0 && !f.RolesGuessed {
-			r.Explanation = fmt.Sprintf("%s answered the SYN but the handshake never completed before the capture ended", sa)
+			r.Explanation = fmt.Sprintf("%s answered the SYN but the handshake never completed before the capture ended", r.Server)
 		}
 	}
 }

@@ -9,17 +9,21 @@ import (
 	"os"
 )
 
-// heldInMemory is how many held flows stay in memory before the rest go
-// to a temporary file.
-var heldInMemory = 4096
+// heldInMemory is how many bytes of encoded held flows stay in memory
+// before the rest go to a temporary file.
+var heldInMemory = 1 << 20
 
 // heldFlows keeps the flows whose verdict may still change (syn-timeout
 // flows that the listener diagnosis may turn into overflow) until the
-// analysis ends: the first heldInMemory in memory, the rest encoded in an
-// unlinked temporary file, so that a SYN flood of millions of unanswered
-// attempts costs disk, not memory.
+// analysis ends, encoded (a few hundred bytes each instead of a
+// FlowResult's few kilobytes with its maps and strings): the first
+// heldInMemory bytes in memory, the rest in an unlinked temporary file,
+// so that a SYN flood of millions of unanswered attempts costs disk, not
+// memory.
 type heldFlows struct {
-	mem  []*FlowResult
+	// mem holds the first records, file (through bw) the rest. A record
+	// is its length, then appendFlowResult's encoding.
+	mem  []byte
 	file *os.File
 	bw   *bufio.Writer
 	buf  []byte
@@ -29,40 +33,51 @@ type heldFlows struct {
 
 func (h *heldFlows) add(r *FlowResult) {
 	h.n++
+	h.buf = appendFlowResult(h.buf[:0], r)
+	var n [binary.MaxVarintLen64]byte
+	ln := n[:binary.PutUvarint(n[:], uint64(len(h.buf)))]
 	if len(h.mem) < heldInMemory || h.err != nil {
-		h.mem = append(h.mem, r)
+		h.mem = append(append(h.mem, ln...), h.buf...)
 		return
 	}
 	if h.file == nil {
 		f, err := os.CreateTemp("", "tcpwhy-held-*")
 		if err != nil {
 			h.err = fmt.Errorf("hold flows in a temporary file: %w", err)
-			h.mem = append(h.mem, r)
+			h.mem = append(append(h.mem, ln...), h.buf...)
 			return
 		}
 		os.Remove(f.Name())
 		h.file, h.bw = f, bufio.NewWriterSize(f, 256<<10)
 	}
-	// A record is its length, then appendFlowResult's encoding.
-	h.buf = appendFlowResult(h.buf[:0], r)
-	var n [binary.MaxVarintLen64]byte
-	_, err := h.bw.Write(n[:binary.PutUvarint(n[:], uint64(len(h.buf)))])
+	_, err := h.bw.Write(ln)
 	if err == nil {
 		_, err = h.bw.Write(h.buf)
 	}
 	if err != nil {
 		h.err = fmt.Errorf("hold flows in a temporary file: %w", err)
-		h.mem = append(h.mem, r)
+		h.mem = append(append(h.mem, ln...), h.buf...)
 	}
 }
 
 // each hands every held flow to fn in the order they were added (those
 // in memory first, then the file's) and releases them.
 func (h *heldFlows) each(fn func(*FlowResult)) error {
-	for _, r := range h.mem {
+	mem := h.mem
+	h.mem, h.buf = nil, nil
+	intern := map[string]string{}
+	for len(mem) > 0 {
+		n, k := binary.Uvarint(mem)
+		if k <= 0 || n > uint64(len(mem)-k) {
+			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", errCorrupt))
+		}
+		r, err := decodeFlowResult(mem[k:k+int(n)], intern)
+		if err != nil {
+			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
+		}
+		mem = mem[k+int(n):]
 		fn(r)
 	}
-	h.mem = nil
 	if h.file == nil {
 		return h.err
 	}
@@ -93,7 +108,7 @@ func (h *heldFlows) each(fn func(*FlowResult)) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
-		r, err := decodeFlowResult(buf)
+		r, err := decodeFlowResult(buf, intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}

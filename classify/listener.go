@@ -114,29 +114,17 @@ var restartChecks = []string{
 	"nstat -az TcpOutRsts TcpExtTCPAbortOnClose TcpExtTCPAbortOnData around the restart",
 }
 
-// ttlRange bounds the TTLs of a host's non-RST packets.
+// ttlRange bounds the TTLs of a host's non-RST packets (n: how many; the
+// diagnosis only tells none from some).
 type ttlRange struct {
 	min, max uint8
 	n        int
 }
 
-func (t *ttlRange) add(lo, hi uint8, n int) {
-	if n == 0 {
-		return
-	}
-	if t.n == 0 || lo < t.min {
-		t.min = lo
-	}
-	if t.n == 0 || hi > t.max {
-		t.max = hi
-	}
-	t.n += n
-}
-
 func clientsOf(rs []*brief) int {
 	seen := map[netip.Addr]bool{}
 	for _, r := range rs {
-		seen[r.Client.Addr()] = true
+		seen[r.client] = true
 	}
 	return len(seen)
 }
@@ -150,52 +138,61 @@ func plural(n int, one, many string) string {
 
 func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
 
-func diagnose(la *listenerAgg, ttl *ttlRange) {
-	diagnoseOverflow(la)
+// diagnose adds the listener's diagnoses; the error is one of reading its
+// times back from the temporary file (the diagnoses that need them are
+// then left out).
+func diagnose(la *listenerAgg, ts *timesStore, ttl *ttlRange) error {
+	err := diagnoseOverflow(la, ts)
 	diagnoseCookies(la)
-	diagnoseSYNDrops(la)
+	if e := diagnoseSYNDrops(la, ts); err == nil {
+		err = e
+	}
 	diagnoseSlowAccept(la)
-	refused := diagnoseRestart(la)
+	refused, e := diagnoseRestart(la, ts)
+	if err == nil {
+		err = e
+	}
 	diagnoseRefusals(la, refused, ttl)
+	return err
 }
 
 // diagnoseOverflow reports an accept queue that overflowed: handshake
 // ACKs ignored (SYN-ACKs retransmitted after them) or reset, and the SYNs
 // it dropped meanwhile.
-func diagnoseOverflow(la *listenerAgg) {
+func diagnoseOverflow(la *listenerAgg, ts *timesStore) error {
 	l, rs := la.l, la.briefs
 	var over []*brief
 	var ev []int64
 	var t0, t1 time.Time
 	abort1, abort0 := 0, 0
 	for _, r := range rs {
-		if r.Verdict != Overflow {
+		if r.verdict != Overflow {
 			continue
 		}
 		over = append(over, r)
-		ev = addEvidence(ev, r.Evidence...)
-		t := r.HandshakeDone
+		ev = addEvidence(ev, r.evidence...)
+		t := r.HandshakeDone()
 		if t.IsZero() {
-			t = r.Start
+			t = r.Start()
 		}
 		if t0.IsZero() || t.Before(t0) {
 			t0 = t
 		}
-		if r.End.After(t1) {
-			t1 = r.End
+		if r.End().After(t1) {
+			t1 = r.End()
 		}
-		if r.Reset != nil && r.Reset.Reason == "INVALID_SYN" {
+		if r.has(bfResetInvalidSYN) {
 			abort1++
-		} else if !r.HandshakeDone.IsZero() {
+		} else if r.handshakeDone != noTime {
 			abort0++
 		}
 	}
 	if len(over) == 0 {
-		return
+		return nil
 	}
 	retrans := 0
 	for _, r := range over {
-		if r.SYNACKRetransmits > 0 {
+		if r.has(bfSynAckRetrans) {
 			retrans++
 		}
 	}
@@ -220,13 +217,13 @@ func diagnoseOverflow(la *listenerAgg) {
 	// dropped by it (Linux ≥ 4.10 drops SYNs while the queue is full):
 	// on their own they look like syn-timeout.
 	for _, r := range rs {
-		if r.Verdict == SynTimeout && !r.Start.Before(t0.Add(-time.Second)) {
-			r.Verdict = Overflow
-			la.overflowed = append(la.overflowed, r.ID)
+		if r.verdict == SynTimeout && !r.Start().Before(t0.Add(-time.Second)) {
+			r.verdict = Overflow
+			la.overflowed = append(la.overflowed, r.id)
 			over = append(over, r)
-			ev = addEvidence(ev, r.Evidence...)
-			if r.End.After(t1) {
-				t1 = r.End
+			ev = addEvidence(ev, r.evidence...)
+			if r.End().After(t1) {
+				t1 = r.End()
 			}
 		}
 	}
@@ -241,8 +238,12 @@ func diagnoseOverflow(la *listenerAgg) {
 		Checks: overflowChecks, Evidence: ev,
 		Connections: len(over), Clients: clients, Start: t0, End: t1, AbortOnOverflow: setting,
 	})
-	n := acceptQueueEstimate(&la.times, t0)
+	n, err := acceptQueueEstimate(&la.times, ts, t0)
+	if err != nil {
+		return err
+	}
 	l.AcceptQueueEstimate = &n
+	return nil
 }
 
 // diagnoseCookies reports SYN-ACKs that were SYN cookies.
@@ -254,21 +255,23 @@ func diagnoseCookies(la *listenerAgg) {
 	onlyTrimmed, fullSeen := true, la.fullOpts
 	var t0, t1 time.Time
 	for _, r := range rs {
-		h := &r.hints
-		if len(h.cookie) == 0 {
+		if r.cookie == 0 {
 			continue
 		}
 		cs = append(cs, r)
-		ev = addEvidence(ev, h.synAckPkt)
-		for _, s := range h.cookie {
-			signs[s]++
-			onlyTrimmed = onlyTrimmed && s == cookieTrimmed
+		ev = addEvidence(ev, r.synAckPkt)
+		for i, s := range cookieSigns {
+			if r.cookie&(1<<i) != 0 {
+				signs[s]++
+				onlyTrimmed = onlyTrimmed && s == cookieTrimmed
+			}
 		}
-		if t0.IsZero() || h.synAck.Before(t0) {
-			t0 = h.synAck
+		synAck := nsTime(r.synAck)
+		if t0.IsZero() || synAck.Before(t0) {
+			t0 = synAck
 		}
-		if h.synAck.After(t1) {
-			t1 = h.synAck
+		if synAck.After(t1) {
+			t1 = synAck
 		}
 	}
 	if len(cs) == 0 {
@@ -293,51 +296,54 @@ func diagnoseCookies(la *listenerAgg) {
 // diagnoseSYNDrops reports SYNs that went unanswered while the port
 // answered other SYNs at the same time: a full queue drops some SYNs, a
 // firewall drops all of them, and one lost SYN is ordinary packet loss.
-func diagnoseSYNDrops(la *listenerAgg) {
+func diagnoseSYNDrops(la *listenerAgg, ts *timesStore) error {
 	l, rs := la.l, la.briefs
+	var cand []*brief
+	for _, r := range rs {
+		if r.dropped == 0 || r.verdict == Overflow || r.verdict == NoListener || r.verdict == Unreachable {
+			continue
+		}
+		cand = append(cand, r)
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	from := func(r *brief) int64 { return nsTime(r.dropStart).Add(-500 * time.Millisecond).UnixNano() }
+	to := func(r *brief) int64 { return nsTime(r.dropEnd).UnixNano() }
+	windows := make([][2]int64, len(cand))
+	for i, r := range cand {
+		windows[i] = [2]int64{from(r), to(r)}
+	}
+	acks, err := synAcksIn(&la.times, ts, windows)
+	if err != nil {
+		return err
+	}
 	var hit []*brief
 	var ev []int64
 	dropped, answered := 0, 0
 	var t0, t1 time.Time
-	// The listener's SYN-ACK times, sorted, to find the ones sent while a
-	// client was waiting for an answer.
-	var acks []int64
-	la.times.each(func(t *flowTimes) {
-		if t.synAckPkt != 0 {
-			acks = append(acks, t.synAck)
-		}
-	})
-	slices.Sort(acks)
-	for _, r := range rs {
-		h := &r.hints
-		if h.dropped == 0 || r.Verdict == Overflow || r.Verdict == NoListener || r.Verdict == Unreachable {
-			continue
-		}
-		lo, _ := slices.BinarySearch(acks, h.dropStart.Add(-500*time.Millisecond).UnixNano())
-		hi, found := slices.BinarySearch(acks, h.dropEnd.UnixNano())
-		if found {
-			hi++
-		}
-		same := hi - lo
-		if !h.synAck.IsZero() && !h.synAck.Before(h.dropStart.Add(-500*time.Millisecond)) && !h.synAck.After(h.dropEnd) {
+	for i, r := range cand {
+		same := acks[i]
+		dropStart, dropEnd, synAck := nsTime(r.dropStart), nsTime(r.dropEnd), nsTime(r.synAck)
+		if !synAck.IsZero() && !synAck.Before(dropStart.Add(-500*time.Millisecond)) && !synAck.After(dropEnd) {
 			same-- // its own SYN-ACK
 		}
 		if same <= 0 {
 			continue
 		}
 		hit = append(hit, r)
-		dropped += h.dropped
+		dropped += int(r.dropped)
 		answered = max(answered, same)
-		ev = addEvidence(ev, r.Evidence...)
-		if t0.IsZero() || h.dropStart.Before(t0) {
-			t0 = h.dropStart
+		ev = addEvidence(ev, r.evidence...)
+		if t0.IsZero() || dropStart.Before(t0) {
+			t0 = dropStart
 		}
-		if h.dropEnd.After(t1) {
-			t1 = h.dropEnd
+		if dropEnd.After(t1) {
+			t1 = dropEnd
 		}
 	}
 	if dropped < 2 {
-		return
+		return nil
 	}
 	l.Diagnosis = append(l.Diagnosis, Diagnosis{
 		Kind: KindSYNDrops,
@@ -345,6 +351,52 @@ func diagnoseSYNDrops(la *listenerAgg) {
 			plural(dropped, "SYN", "SYNs"), plural(len(hit), "connection attempt", "connection attempts"), l.Server, clock(t0), clock(t1), plural(answered, "other SYN", "other SYNs")),
 		Checks: synDropChecks, Evidence: ev, Connections: len(hit), Clients: clientsOf(hit), Start: t0, End: t1,
 	})
+	return nil
+}
+
+// synAcksIn counts the SYN-ACKs of a listener's times within each window
+// [from, to], as a binary search of their sorted times would: those from
+// the window's start up to its end, and one more if any was sent at its
+// end. It reads the times once: the windows' bounds, sorted, split the
+// time line, and each SYN-ACK counts in the bounds above it.
+func synAcksIn(l *timesList, s *timesStore, windows [][2]int64) ([]int, error) {
+	bounds := make([]int64, 0, 2*len(windows))
+	for _, w := range windows {
+		bounds = append(bounds, w[0], w[1])
+	}
+	slices.Sort(bounds)
+	bounds = slices.Compact(bounds)
+	// below[i] counts the SYN-ACKs before bounds[i] (once summed), at[i]
+	// whether one was sent at bounds[i].
+	below := make([]int, len(bounds)+1)
+	at := make([]bool, len(bounds))
+	err := l.each(s, func(t flowTimes) {
+		if t.synAckPkt == 0 {
+			return
+		}
+		i, found := slices.BinarySearch(bounds, t.synAck)
+		if found {
+			at[i] = true
+			i++
+		}
+		below[i]++
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(below); i++ {
+		below[i] += below[i-1]
+	}
+	n := make([]int, len(windows))
+	for i, w := range windows {
+		lo, _ := slices.BinarySearch(bounds, w[0])
+		hi, _ := slices.BinarySearch(bounds, w[1])
+		n[i] = below[hi] - below[lo]
+		if at[hi] {
+			n[i]++
+		}
+	}
+	return n, nil
 }
 
 // slowAcceptDelay is the wait between the handshake and the server's
@@ -358,23 +410,23 @@ func diagnoseSlowAccept(la *listenerAgg) {
 	l, rs := la.l, la.briefs
 	var slow []*brief
 	for _, r := range rs {
-		if !r.HandshakeDone.IsZero() && !r.ServerFirstResponse.IsZero() && r.ServerFirstResponse.Sub(r.HandshakeDone) >= slowAcceptDelay {
+		if !r.HandshakeDone().IsZero() && !r.ServerFirstResponse().IsZero() && r.ServerFirstResponse().Sub(r.HandshakeDone()) >= slowAcceptDelay {
 			slow = append(slow, r)
 		}
 	}
 	if len(slow) < 2 {
 		return
 	}
-	slices.SortFunc(slow, func(a, b *brief) int { return a.HandshakeDone.Compare(b.HandshakeDone) })
+	slices.SortFunc(slow, func(a, b *brief) int { return a.HandshakeDone().Compare(b.HandshakeDone()) })
 	// A connection waited behind another when its handshake completed
 	// before the other's first response (slow is in handshake order).
 	waiting := map[*brief]bool{}
 	var latest *brief // the earlier connection answered last
 	for _, b := range slow {
-		if latest != nil && b.HandshakeDone.After(latest.HandshakeDone) && b.HandshakeDone.Before(latest.ServerFirstResponse) {
+		if latest != nil && b.HandshakeDone().After(latest.HandshakeDone()) && b.HandshakeDone().Before(latest.ServerFirstResponse()) {
 			waiting[latest], waiting[b] = true, true
 		}
-		if latest == nil || b.ServerFirstResponse.After(latest.ServerFirstResponse) {
+		if latest == nil || b.ServerFirstResponse().After(latest.ServerFirstResponse()) {
 			latest = b
 		}
 	}
@@ -390,18 +442,18 @@ func diagnoseSlowAccept(la *listenerAgg) {
 			continue
 		}
 		hit = append(hit, r)
-		d := r.ServerFirstResponse.Sub(r.HandshakeDone)
+		d := r.ServerFirstResponse().Sub(r.HandshakeDone())
 		if lo == 0 || d < lo {
 			lo = d
 		}
 		hi = max(hi, d)
-		if t0.IsZero() || r.HandshakeDone.Before(t0) {
-			t0 = r.HandshakeDone
+		if t0.IsZero() || r.HandshakeDone().Before(t0) {
+			t0 = r.HandshakeDone()
 		}
-		if r.ServerFirstResponse.After(t1) {
-			t1 = r.ServerFirstResponse
+		if r.ServerFirstResponse().After(t1) {
+			t1 = r.ServerFirstResponse()
 		}
-		ev = addEvidence(ev, r.FirstPacket)
+		ev = addEvidence(ev, r.firstPacket)
 	}
 	l.Diagnosis = append(l.Diagnosis, Diagnosis{
 		Kind: KindSlowAccept,
@@ -420,27 +472,27 @@ const restartBurst = time.Second
 // children left in the accept queue, a dying process its open
 // connections), then refused connections, then maybe service again. It
 // returns the refused flows it explains.
-func diagnoseRestart(la *listenerAgg) map[*brief]bool {
+func diagnoseRestart(la *listenerAgg, ts *timesStore) (map[*brief]bool, error) {
 	l, rs := la.l, la.briefs
 	var aborts []*brief
 	for _, r := range rs {
-		if r.Reset != nil && r.Reset.By == SideServer && r.Reset.Generator == "active" && r.hints.srvRST.Number != 0 {
+		if r.has(bfReset) && r.has(bfResetByServer) && r.has(bfResetActive) && r.rstPkt != 0 {
 			aborts = append(aborts, r)
 		}
 	}
 	if len(aborts) < 2 {
-		return nil
+		return nil, nil
 	}
-	at := func(r *brief) time.Time { return r.hints.srvRST.Time() }
+	at := func(r *brief) time.Time { return nsTime(r.rstTime) }
 	slices.SortFunc(aborts, func(a, b *brief) int { return at(a).Compare(at(b)) })
 	var refusals []time.Time
 	for _, r := range rs {
-		if r.Verdict == NoListener {
-			refusals = append(refusals, r.Start)
+		if r.verdict == NoListener {
+			refusals = append(refusals, r.Start())
 		}
 	}
 	if len(refusals) == 0 {
-		return nil
+		return nil, nil
 	}
 	slices.SortFunc(refusals, time.Time.Compare)
 	j := 0
@@ -458,41 +510,45 @@ func diagnoseRestart(la *listenerAgg) map[*brief]bool {
 		k, _ := slices.BinarySearchFunc(refusals, start, time.Time.Compare)
 		if k == len(refusals) {
 			// No refusal after this burst, nor after any later one.
-			return nil
+			return nil, nil
 		}
 		first := refusals[k]
 		// Service again: the first SYN answered after the first refusal.
-		var back *flowTimes
-		la.times.each(func(t *flowTimes) {
-			if t.synAckPkt != 0 && t.synAck > first.UnixNano() && (back == nil || t.synAck < back.synAck) {
-				back = t
+		var back flowTimes
+		found := false
+		err := la.times.each(ts, func(t flowTimes) {
+			if t.synAckPkt != 0 && t.synAck > first.UnixNano() && (!found || t.synAck < back.synAck) {
+				back, found = t, true
 			}
 		})
+		if err != nil {
+			return nil, err
+		}
 		var backAt time.Time
-		if back != nil {
+		if found {
 			backAt = time.Unix(0, back.synAck)
 		}
 		var refused []*brief
 		lastRefused := first
 		for _, r := range rs {
-			if r.Verdict == NoListener && !r.Start.Before(start) && (back == nil || r.Start.Before(backAt)) {
+			if r.verdict == NoListener && !r.Start().Before(start) && (!found || r.Start().Before(backAt)) {
 				refused = append(refused, r)
-				if r.Start.After(lastRefused) {
-					lastRefused = r.Start
+				if r.Start().After(lastRefused) {
+					lastRefused = r.Start()
 				}
 			}
 		}
 		var ev []int64
 		for _, r := range burst {
-			ev = addEvidence(ev, r.hints.srvRST.Number)
+			ev = addEvidence(ev, r.rstPkt)
 		}
 		for _, r := range refused {
-			ev = addEvidence(ev, r.Evidence...)
+			ev = addEvidence(ev, r.evidence...)
 		}
 		expl := fmt.Sprintf("%s reset %d connections with active RSTs within %.1f s at %s, then refused %s with RSTs: the listening socket was closed (the service stopped or restarted)",
 			l.Server, len(burst), end.Sub(at(burst[0])).Seconds(), clock(at(burst[0])), plural(len(refused), "connection attempt", "connection attempts"))
 		t1 := lastRefused
-		if back != nil {
+		if found {
 			t1 = backAt
 			expl += fmt.Sprintf("; it answered SYNs again at %s, %.1f s after the resets", clock(t1), t1.Sub(at(burst[0])).Seconds())
 			ev = addEvidence(ev, back.synAckPkt)
@@ -506,9 +562,9 @@ func diagnoseRestart(la *listenerAgg) map[*brief]bool {
 		for _, r := range refused {
 			m[r] = true
 		}
-		return m
+		return m, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // diagnoseRefusals reports SYNs answered by a RST, and whether the TTL of
@@ -521,25 +577,24 @@ func diagnoseRefusals(la *listenerAgg, explained map[*brief]bool, host *ttlRange
 	var lo, hi uint8
 	nonzeroID := 0
 	for _, r := range rs {
-		if r.Verdict != NoListener || explained[r] {
+		if r.verdict != NoListener || explained[r] {
 			continue
 		}
 		hit = append(hit, r)
-		rej = addEvidence(rej, r.Evidence...)
-		if t0.IsZero() || r.Start.Before(t0) {
-			t0 = r.Start
+		rej = addEvidence(rej, r.evidence...)
+		if t0.IsZero() || r.Start().Before(t0) {
+			t0 = r.Start()
 		}
-		if r.End.After(t1) {
-			t1 = r.End
+		if r.End().After(t1) {
+			t1 = r.End()
 		}
-		p := r.hints.srvRST
-		if len(hit) == 1 || p.TTL < lo {
-			lo = p.TTL
+		if len(hit) == 1 || r.rstTTL < lo {
+			lo = r.rstTTL
 		}
-		if len(hit) == 1 || p.TTL > hi {
-			hi = p.TTL
+		if len(hit) == 1 || r.rstTTL > hi {
+			hi = r.rstTTL
 		}
-		if p.IPID != 0 {
+		if r.has(bfRSTIPID) {
 			nonzeroID++
 		}
 	}
@@ -586,14 +641,14 @@ func diagnoseRefusals(la *listenerAgg, explained map[*brief]bool, host *ttlRange
 // acceptQueueEstimate counts the connections that had completed their
 // handshake and were still waiting, unserved, when the first overflow
 // happened at t0: they filled the queue.
-func acceptQueueEstimate(ts *timesList, t0 time.Time) int {
+func acceptQueueEstimate(l *timesList, s *timesStore, t0 time.Time) (int, error) {
 	n, at := 0, t0.UnixNano()
-	ts.each(func(t *flowTimes) {
+	err := l.each(s, func(t flowTimes) {
 		if !t.overflow && t.handshakeDone != 0 && t.handshakeDone < at && t.waitEnd >= at {
 			n++
 		}
 	})
-	return n
+	return n, err
 }
 
 // overflowExplanation is the explanation of a syn-timeout flow that the

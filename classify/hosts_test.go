@@ -1,0 +1,130 @@
+package classify
+
+import (
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// TestHostCounters checks the compact host counters against plain maps:
+// inline counters, hosts with more counters than fit inline, sums beyond
+// 32 bits, and more counter names than an index byte holds.
+func TestHostCounters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	names := make([]string, 300)
+	for i := range names {
+		names[i] = "Counter" + string(rune('A'+i%26)) + string(rune('a'+i/26))
+	}
+	var tab hostTable
+	const hosts = 2000
+	recs := make([]*hostRec, hosts)
+	want := make([]Counters, hosts)
+	for i := range recs {
+		recs[i] = &hostRec{}
+		want[i] = Counters{}
+	}
+	for range 40000 {
+		i := rng.IntN(hosts)
+		c := Counters{}
+		common := 3
+		if i%10 == 0 {
+			common = 8 // a server: many counters
+		}
+		for range 1 + rng.IntN(2) {
+			nm := names[rng.IntN(common)]
+			if rng.IntN(10) == 0 {
+				nm = names[rng.IntN(len(names))]
+			}
+			v := rng.IntN(5) - 1
+			if rng.IntN(500) == 0 {
+				v = math.MaxInt32 - rng.IntN(3)
+			}
+			c[nm] += v
+		}
+		tab.addCounters(recs[i], c)
+		for nm, v := range c {
+			want[i][nm] += v
+		}
+	}
+	extra := 0
+	for i, h := range recs {
+		w := Counters{}
+		for nm, v := range want[i] {
+			w.Add(nm, v)
+		}
+		if got := tab.counters(h); !mapsEqual(got, w) {
+			t.Fatalf("host %d: counters %v, want %v", i, got, w)
+		}
+		if h.extra != 0 {
+			extra++
+		}
+	}
+	if extra == 0 || extra == hosts || len(tab.names) < 256 {
+		t.Errorf("%d of %d hosts with extra counters, %d names: the test misses a path", extra, hosts, len(tab.names))
+	}
+}
+
+func mapsEqual(a, b Counters) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestHostTable checks address lookup (IPv4, IPv6, IPv4-mapped IPv6 kept
+// apart), the maxHosts cap and the sorted views.
+func TestHostTable(t *testing.T) {
+	var tab hostTable
+	a4 := mustAddr(t, "10.1.2.3")
+	a6 := mustAddr(t, "2001:db8::1")
+	m6 := mustAddr(t, "::ffff:10.1.2.3")
+	for i, a := range []string{"10.1.2.3", "2001:db8::1", "::ffff:10.1.2.3"} {
+		h := tab.get(mustAddr(t, a))
+		tab.addCounters(h, Counters{"TcpOutRsts": i + 1})
+		h.addTTL(uint8(60+i), uint8(64+i), 1)
+	}
+	if tab.lookup(a4) == tab.lookup(m6) || tab.lookup(a4) == nil || tab.lookup(a6) == nil {
+		t.Fatal("IPv4 and IPv4-mapped IPv6 addresses share a record, or one is missing")
+	}
+	if h := tab.lookup(a6); h.ttlMin != 61 || h.ttlMax != 65 || !h.ttlSeen {
+		t.Errorf("TTL range %d-%d seen %v", h.ttlMin, h.ttlMax, h.ttlSeen)
+	}
+	if tab.lookup(mustAddr(t, "10.9.9.9")) != nil {
+		t.Error("lookup added an address")
+	}
+	vs := tab.views()
+	if len(vs) != 3 || vs[0].IP != a4 || vs[0].Counters["TcpOutRsts"] != 1 || vs[1].IP != m6 || vs[2].IP != a6 {
+		t.Errorf("views: %+v", vs)
+	}
+	for i := tab.n; i < maxHosts; i++ {
+		tab.get(netipFrom(uint32(0x0b000000 + i)))
+	}
+	if tab.untracked != 0 || tab.n != maxHosts {
+		t.Fatalf("%d hosts, %d untracked", tab.n, tab.untracked)
+	}
+	if h := tab.get(mustAddr(t, "192.168.0.1")); h != &tab.spare || tab.untracked != 1 {
+		t.Error("an address beyond maxHosts was tracked")
+	}
+	if h := tab.get(a6); h == &tab.spare {
+		t.Error("a tracked address was lost")
+	}
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func netipFrom(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

@@ -504,9 +504,6 @@ func (s *fileSource) Close() error {
 	var errs []error
 	for _, in := range s.inputs {
 		if in.mapping != nil {
-			if p, ok := in.rd.(*pcapReader); ok {
-				p.close()
-			}
 			if err := unmapFile(in.mapping); err != nil {
 				errs = append(errs, err)
 			}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
 )
 
@@ -30,12 +29,7 @@ func TestAppendFlowRecordMatchesEncodingJSON(t *testing.T) {
 	files = append(files, "../testdata/pcaps/demo.pcap")
 	n := 0
 	for _, f := range files {
-		src, err := capture.Open([]string{f}, capture.OpenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := classify.Analyze(src, classify.Options{})
-		src.Close()
+		a := analyzeFile(t, f)
 		for _, r := range a.Flows {
 			n++
 			if got, want := string(appendFlowRecord(nil, r)), encodingJSON(t, r); got != want {

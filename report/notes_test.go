@@ -39,12 +39,7 @@ func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult) (strin
 // in memory.
 func TestPacketPrinterSpilledNotes(t *testing.T) {
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
-		src, err := capture.Open([]string{f}, capture.OpenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := classify.Analyze(src, classify.Options{})
-		src.Close()
+		a := analyzeFile(t, f)
 		want, _ := printAnnotated(t, f, a.Flows)
 		if strings.Count(want, "    ^ ") < 5 {
 			t.Fatalf("%s: %d annotation lines, want several", f, strings.Count(want, "    ^ "))

@@ -17,12 +17,7 @@ func TestStreamsEqualWhole(t *testing.T) {
 	spoolInMemory = 64
 	defer func() { spoolInMemory = old }()
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
-		src, err := capture.Open([]string{f}, capture.OpenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := classify.Analyze(src, classify.Options{})
-		src.Close()
+		a := analyzeFile(t, f)
 		if len(a.Flows) < 3 {
 			t.Fatalf("%s: %d flows", f, len(a.Flows))
 		}
@@ -56,4 +51,15 @@ func TestStreamsEqualWhole(t *testing.T) {
 			t.Errorf("%s: SummaryStream differs from Summary:\n%s\n---\n%s", f, streamed.String(), whole.String())
 		}
 	}
+}
+
+// analyzeFile opens and analyses one capture with the default options.
+func analyzeFile(t *testing.T, file string) *classify.Analysis {
+	t.Helper()
+	src, err := capture.Open([]string{file}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	return classify.Analyze(src, classify.Options{})
 }

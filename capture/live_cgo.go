@@ -183,12 +183,20 @@ type liveSource struct {
 
 	stop     atomic.Bool
 	closed   bool
+	limit    int64     // see LimitPackets
 	lastTick time.Time // wall clock of the last tick
 	statsAt  time.Time // wall clock of the last pcap_stats
 	lastPkt  time.Time // capture time of the last packet
 
 	recv, kdrop, ifdrop atomic.Int64
 	statsNano           atomic.Int64 // when they were read, Unix ns
+}
+
+// LimitPackets implements Limited.
+func (s *liveSource) LimitPackets(n int64) {
+	s.mu.Lock()
+	s.limit = n
+	s.mu.Unlock()
 }
 
 // Next implements Source.
@@ -199,7 +207,7 @@ func (s *liveSource) Next(seg *Segment) error {
 		if s.closed {
 			return io.EOF
 		}
-		if s.stop.Load() {
+		if s.stop.Load() || s.limit > 0 && s.info.Packets >= s.limit {
 			s.finish()
 			return io.EOF
 		}

@@ -240,6 +240,9 @@ type fileSource struct {
 	snaplen int
 	info    Info
 	errs    []error
+	// limit, when positive, is how many packets Next reads at most (see
+	// LimitPackets).
+	limit int64
 
 	// mapped is set when some input is a mapped file.
 	mapped bool
@@ -375,7 +378,7 @@ func (s *fileSource) next(seg *Segment) error {
 	if len(s.inputs) == 1 {
 		// One input: nothing to merge.
 		in := s.inputs[0]
-		for s.fetch(in) {
+		for !s.limitReached() && s.fetch(in) {
 			if s.deliver(in, seg) {
 				return nil
 			}
@@ -390,6 +393,11 @@ func (s *fileSource) next(seg *Segment) error {
 		}
 	}
 	for {
+		if s.limitReached() {
+			// Checked before reading ahead: nothing past the limit is
+			// read, so no error past it is reported either.
+			return io.EOF
+		}
 		if s.last != nil {
 			in := s.last
 			s.last = nil
@@ -405,6 +413,12 @@ func (s *fileSource) next(seg *Segment) error {
 		}
 	}
 }
+
+// LimitPackets implements Limited.
+func (s *fileSource) LimitPackets(n int64) { s.limit = n }
+
+// limitReached reports whether Next read the packets LimitPackets allows.
+func (s *fileSource) limitReached() bool { return s.limit > 0 && s.info.Packets >= s.limit }
 
 // deliver counts and decodes in's packet into seg and reports whether it
 // is one to return.

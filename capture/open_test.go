@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -337,5 +338,75 @@ func TestReadErrorText(t *testing.T) {
 	e := &ReadError{File: "-", Packet: 7, Offset: -1, Err: errors.New("boom")}
 	if got := e.Error(); got != "read standard input: packet 7: boom" {
 		t.Errorf("Error() = %q", got)
+	}
+}
+
+// TestLimitPackets checks that a limited source stops after exactly n
+// packets, TCP or not (`tcpdump -c n`), also when the last of them is not
+// TCP and when inputs are merged, and reads nothing past them: a broken
+// record after the limit is no error.
+func TestLimitPackets(t *testing.T) {
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	pkt := func(seq uint32) []byte {
+		tcp := dataTCP()
+		tcp.Seq = seq
+		return eth(t, tcp4(t, ipv4(ip4A, ip4B), tcp, 1))
+	}
+	udpIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B}
+	udp := &layers.UDP{SrcPort: 5353, DstPort: 5353}
+	udp.SetNetworkLayerForChecksum(udpIP)
+	udpPkt := eth(t, serialize(t, udpIP, udp))
+
+	// a: TCP, UDP, TCP, then half a record header (a broken input).
+	aBytes := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, []testPkt{
+		{ts: ms(0), data: pkt(100)}, {ts: ms(2), data: udpPkt}, {ts: ms(4), data: pkt(104)},
+	})
+	a := writeFile(t, "a.pcap", append(aBytes, 1, 2, 3, 4, 5, 6, 7, 8))
+	b := writeFile(t, "b.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, []testPkt{
+		{ts: ms(1), data: pkt(201)}, {ts: ms(3), data: pkt(203)},
+	}))
+	for _, tc := range []struct {
+		files   []string
+		limit   int64
+		packets []int64 // numbers of the segments returned
+		read    int64   // Info().Packets
+		broken  bool    // the broken record was read
+	}{
+		{[]string{a}, 1, []int64{1}, 1, false},
+		{[]string{a}, 2, []int64{1}, 2, false}, // packet 2 is UDP: read, not returned
+		{[]string{a}, 3, []int64{1, 3}, 3, false},
+		{[]string{a}, 4, []int64{1, 3}, 3, true}, // past the end: the broken record
+		{[]string{a}, 0, []int64{1, 3}, 3, true}, // no limit
+		{[]string{a, b}, 3, []int64{1, 2}, 3, false},
+		{[]string{a, b}, 4, []int64{1, 2, 4}, 4, false},
+		{[]string{a, b}, 5, []int64{1, 2, 4, 5}, 5, false},
+	} {
+		src, err := Open(tc.files, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.(Limited).LimitPackets(tc.limit)
+		var got []int64
+		for {
+			var seg Segment
+			if err := src.Next(&seg); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			got = append(got, seg.Packet)
+		}
+		info, rerr := src.Info(), src.Err()
+		src.Close()
+		name := fmt.Sprintf("%d files, limit %d", len(tc.files), tc.limit)
+		if fmt.Sprint(got) != fmt.Sprint(tc.packets) {
+			t.Errorf("%s: segments %v, want %v", name, got, tc.packets)
+		}
+		if info.Packets != tc.read {
+			t.Errorf("%s: Info().Packets = %d, want %d", name, info.Packets, tc.read)
+		}
+		if (rerr != nil) != tc.broken {
+			t.Errorf("%s: Err() = %v, want broken %v", name, rerr, tc.broken)
+		}
 	}
 }

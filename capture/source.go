@@ -20,6 +20,19 @@ type Source interface {
 	Close() error
 }
 
+// Limited is a Source that can stop by itself after a number of packets,
+// as both of this package's sources can. Counting in the source is exact
+// and cheap: Next skips packets that are not TCP segments, so a count
+// checked between calls to Next can pass the limit, and Info copies the
+// per-input details at every call.
+type Limited interface {
+	Source
+	// LimitPackets makes Next return io.EOF once n packets were read:
+	// every packet that passed the filter, TCP or not, as `tcpdump -c n`
+	// counts them. n <= 0 removes the limit.
+	LimitPackets(n int64)
+}
+
 // InputInfo describes one input file or interface.
 type InputInfo struct {
 	// Name is the file name as given ("-" for standard input) or the

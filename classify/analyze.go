@@ -15,7 +15,10 @@ import (
 
 // Options tune an analysis.
 type Options struct {
-	// Count stops after this many packets (0: all), like `tcpdump -c`.
+	// Count stops after this many packets (0: all), like `tcpdump -c`. A
+	// capture.Limited source counts them itself, exactly; with another
+	// source the count is checked between segments, which packets that
+	// are not TCP can take past it.
 	Count int64
 	// MaxFlows caps the flows tracked at once (0: no cap).
 	MaxFlows int
@@ -116,10 +119,17 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	// Reading and decoding run in a goroutine of their own when there is
 	// a second core and the source is not live (ticks); the segments'
 	// bytes are copied only for OnSegment (printing).
+	// The count is the source's to keep when it can (exact, and no
+	// per-packet call of Info); otherwise it is checked between segments.
+	count := opts.Count
+	if l, ok := src.(capture.Limited); ok && count > 0 {
+		l.LimitPackets(count)
+		count = 0
+	}
 	var pf *prefetcher
 	_, live := src.(capture.Live)
 	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {
-		pf = newPrefetcher(src, opts.Count, opts.OnSegment != nil)
+		pf = newPrefetcher(src, count, opts.OnSegment != nil)
 	}
 	// Printing without classifying (SegmentsOnly): OnSegment runs in a
 	// third goroutine, after the flow table, in packet order.
@@ -202,7 +212,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 				break
 			}
 		} else {
-			if opts.Count > 0 && src.Info().Packets >= opts.Count {
+			if count > 0 && src.Info().Packets >= count {
 				break
 			}
 			if err = src.Next(&seg); err != nil {

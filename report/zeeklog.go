@@ -94,7 +94,9 @@ func epoch(t time.Time) string {
 	return fmt.Sprintf("%s%d.%06d", sign, us/1e6, us%1e6)
 }
 
-func zeekRecord(r *classify.FlowResult, px *PacketIndex) zeekConn {
+// zeekRecord makes the conn.log record of r; ip holds the IP bytes the
+// client and the server sent (nil: unset).
+func zeekRecord(r *classify.FlowResult, ip *[2]int64) zeekConn {
 	z := zeekConn{TS: json.Number(epoch(r.Start)), UID: ZeekUID(r), OrigH: r.Client.Addr().String(), OrigP: r.Client.Port(),
 		RespH: r.Server.Addr().String(), RespP: r.Server.Port(), Proto: "tcp", ConnState: r.ZeekState,
 		History: r.ZeekHistory, OrigPkts: r.ClientPackets, RespPkts: r.ServerPackets, IPProto: protoTCP,
@@ -105,8 +107,8 @@ func zeekRecord(r *classify.FlowResult, px *PacketIndex) zeekConn {
 		ob, rb := r.ClientBytes, r.ServerBytes
 		z.Duration, z.OrigBytes, z.RespBytes = &n, &ob, &rb
 	}
-	if fp := px.Flow(r.ID); fp != nil {
-		ob, rb := fp.ClientIPBytes, fp.ServerIPBytes
+	if ip != nil {
+		ob, rb := ip[0], ip[1]
 		z.OrigIPBytes, z.RespIPBytes = &ob, &rb
 	}
 	if r.Reset != nil {
@@ -162,8 +164,31 @@ const zeekStamp = "2006-01-02-15-04-05"
 // byte counts (nil: those columns are unset).
 func ZeekTSV(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	bw := bufio.NewWriter(w)
+	zeekTSVHeader(bw, a.Capture.First)
+	for _, r := range a.Flows {
+		bw.WriteString(zeekTSVRow(zeekRecord(r, indexedIPBytes(px, r.ID))))
+	}
+	fmt.Fprintf(bw, "#close\t%s\n", a.Capture.Last.UTC().Format(zeekStamp))
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write zeek log: %w", err)
+	}
+	return nil
+}
+
+// indexedIPBytes returns the IP bytes px counted for flow id (nil when px
+// has no such flow).
+func indexedIPBytes(px *PacketIndex, id int64) *[2]int64 {
+	if fp := px.Flow(id); fp != nil {
+		return &[2]int64{fp.ClientIPBytes, fp.ServerIPBytes}
+	}
+	return nil
+}
+
+// zeekTSVHeader writes the header lines of a TSV conn.log opened at
+// first (the capture's first packet).
+func zeekTSVHeader(bw *bufio.Writer, first time.Time) {
 	fmt.Fprintf(bw, "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
-	fmt.Fprintf(bw, "#open\t%s\n#fields", a.Capture.First.UTC().Format(zeekStamp))
+	fmt.Fprintf(bw, "#open\t%s\n#fields", first.UTC().Format(zeekStamp))
 	for _, f := range zeekFields {
 		bw.WriteString("\t" + f.name)
 	}
@@ -172,25 +197,20 @@ func ZeekTSV(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 		bw.WriteString("\t" + f.typ)
 	}
 	bw.WriteByte('\n')
-	for _, r := range a.Flows {
-		z := zeekRecord(r, px)
-		dur := "-"
-		if z.Duration != nil {
-			dur = string(*z.Duration)
-		}
-		cols := []string{string(z.TS), z.UID, z.OrigH, strconv.Itoa(int(z.OrigP)), z.RespH, strconv.Itoa(int(z.RespP)),
-			z.Proto, "-", dur, optInt(z.OrigBytes), optInt(z.RespBytes), optString(z.ConnState), "-", "-",
-			strconv.FormatInt(z.MissedBytes, 10), optString(z.History), strconv.Itoa(z.OrigPkts), optInt(z.OrigIPBytes),
-			strconv.Itoa(z.RespPkts), optInt(z.RespIPBytes), "-", strconv.Itoa(z.IPProto), zeekEscape(z.CommunityID),
-			zeekEscape(z.Verdict), optString(z.RSTReason)}
-		bw.WriteString(strings.Join(cols, "\t"))
-		bw.WriteByte('\n')
+}
+
+// zeekTSVRow renders z as a TSV line.
+func zeekTSVRow(z zeekConn) string {
+	dur := "-"
+	if z.Duration != nil {
+		dur = string(*z.Duration)
 	}
-	fmt.Fprintf(bw, "#close\t%s\n", a.Capture.Last.UTC().Format(zeekStamp))
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write zeek log: %w", err)
-	}
-	return nil
+	cols := []string{string(z.TS), z.UID, z.OrigH, strconv.Itoa(int(z.OrigP)), z.RespH, strconv.Itoa(int(z.RespP)),
+		z.Proto, "-", dur, optInt(z.OrigBytes), optInt(z.RespBytes), optString(z.ConnState), "-", "-",
+		strconv.FormatInt(z.MissedBytes, 10), optString(z.History), strconv.Itoa(z.OrigPkts), optInt(z.OrigIPBytes),
+		strconv.Itoa(z.RespPkts), optInt(z.RespIPBytes), "-", strconv.Itoa(z.IPProto), zeekEscape(z.CommunityID),
+		zeekEscape(z.Verdict), optString(z.RSTReason)}
+	return strings.Join(cols, "\t") + "\n"
 }
 
 // ZeekJSON writes the flows as a Zeek conn.log in Zeek's JSON format
@@ -201,7 +221,7 @@ func ZeekJSON(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
 	for _, r := range a.Flows {
-		if err := enc.Encode(zeekRecord(r, px)); err != nil {
+		if err := enc.Encode(zeekRecord(r, indexedIPBytes(px, r.ID))); err != nil {
 			return fmt.Errorf("write zeek json: %w", err)
 		}
 	}

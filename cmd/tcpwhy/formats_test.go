@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,5 +136,30 @@ func TestProgress(t *testing.T) {
 	est := p.bytes * seg.Packet / p.segments
 	if est < st.Size()*8/10 || est > st.Size()*12/10 {
 		t.Errorf("estimated %d bytes read, the file has %d", est, st.Size())
+	}
+}
+
+// TestZeekStreamedCLI checks that --format zeek and zeek-json, which
+// stream rows as flows are decided, write the rows of the batch renderer
+// that -w makes tcpwhy use (every flow kept, a second pass for the IP
+// bytes): same header and rows, rows in the order the flows ended.
+func TestZeekStreamedCLI(t *testing.T) {
+	for _, f := range []string{labServer("overflow-abort1"), labServer("mixed"), filepath.Join("..", "..", "testdata", "pcaps", "demo.pcap")} {
+		for _, format := range []string{"zeek", "zeek-json"} {
+			code, streamed, stderr := rbMain(t, "--format", format, "-r", f)
+			if code != 0 {
+				t.Fatalf("%s %s: exit %d: %s", format, f, code, stderr)
+			}
+			code, batch, stderr := rbMain(t, "--format", format, "-r", f, "-w", filepath.Join(t.TempDir(), "x.pcapng"))
+			if code != 0 {
+				t.Fatalf("%s %s -w: exit %d: %s", format, f, code, stderr)
+			}
+			s, b := strings.Split(streamed, "\n"), strings.Split(batch, "\n")
+			slices.Sort(s)
+			slices.Sort(b)
+			if len(b) < 3 || !slices.Equal(s, b) {
+				t.Errorf("%s %s: streamed\n%s\nbatch\n%s", format, f, streamed, batch)
+			}
+		}
 	}
 }

@@ -211,6 +211,16 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := report.JSON(stdout, a, false, reconcile(a, nin)...); err != nil {
 			return err
 		}
+	case (o.format == "zeek" || o.format == "zeek-json") && o.write == "":
+		// Rows are written as flows are decided, with IP byte counts
+		// taken from the same pass: memory tracks the flows open at once.
+		zs := report.NewZeekStream(stdout, o.format == "zeek-json")
+		aopts.Bounded, aopts.OnFlow, aopts.OnSegment = true, zs.Flow, zs.Segment
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := zs.Close(a); err != nil {
+			return err
+		}
 	case isReportFormat(o.format):
 		a = classify.Analyze(src, aopts)
 		src.Close()

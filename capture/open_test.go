@@ -121,15 +121,8 @@ func TestPcapngMixedLinkTypes(t *testing.T) {
 
 func TestMergeOrder(t *testing.T) {
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	pkt := func(seq uint32) []byte {
-		tcp := dataTCP()
-		tcp.Seq = seq
-		return eth(t, tcp4(t, ipv4(ip4A, ip4B), tcp, 1))
-	}
-	udpIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B}
-	udp := &layers.UDP{SrcPort: 5353, DstPort: 5353}
-	udp.SetNetworkLayerForChecksum(udpIP)
-	udpPkt := eth(t, serialize(t, udpIP, udp))
+	pkt := func(seq uint32) []byte { return seqPacket(t, seq) }
+	udpPkt := udpPacket(t)
 
 	a := writeFile(t, "a.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, []testPkt{
 		{ts: ms(0), data: pkt(100)}, {ts: ms(2), data: pkt(102)}, {ts: ms(4), data: pkt(104)}, {ts: ms(6), data: pkt(106)},
@@ -347,15 +340,8 @@ func TestReadErrorText(t *testing.T) {
 // record after the limit is no error.
 func TestLimitPackets(t *testing.T) {
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	pkt := func(seq uint32) []byte {
-		tcp := dataTCP()
-		tcp.Seq = seq
-		return eth(t, tcp4(t, ipv4(ip4A, ip4B), tcp, 1))
-	}
-	udpIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B}
-	udp := &layers.UDP{SrcPort: 5353, DstPort: 5353}
-	udp.SetNetworkLayerForChecksum(udpIP)
-	udpPkt := eth(t, serialize(t, udpIP, udp))
+	pkt := func(seq uint32) []byte { return seqPacket(t, seq) }
+	udpPkt := udpPacket(t)
 
 	// a: TCP, UDP, TCP, then half a record header (a broken input).
 	aBytes := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, []testPkt{
@@ -409,4 +395,19 @@ func TestLimitPackets(t *testing.T) {
 			t.Errorf("%s: Err() = %v, want broken %v", name, rerr, tc.broken)
 		}
 	}
+}
+
+// seqPacket is an Ethernet IPv4 TCP packet with one byte of data at seq.
+func seqPacket(t testing.TB, seq uint32) []byte {
+	tcp := dataTCP()
+	tcp.Seq = seq
+	return eth(t, tcp4(t, ipv4(ip4A, ip4B), tcp, 1))
+}
+
+// udpPacket is an Ethernet IPv4 UDP packet (not TCP: read, not returned).
+func udpPacket(t testing.TB) []byte {
+	udpIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4A, DstIP: ip4B}
+	udp := &layers.UDP{SrcPort: 5353, DstPort: 5353}
+	udp.SetNetworkLayerForChecksum(udpIP)
+	return eth(t, serialize(t, udpIP, udp))
 }

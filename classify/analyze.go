@@ -116,9 +116,6 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	var seg capture.Segment
 	var last time.Time
 	var err error
-	// Reading and decoding run in a goroutine of their own when there is
-	// a second core and the source is not live (ticks); the segments'
-	// bytes are copied only for OnSegment (printing).
 	// The count is the source's to keep when it can (exact, and no
 	// per-packet call of Info); otherwise it is checked between segments.
 	count := opts.Count
@@ -126,6 +123,9 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		l.LimitPackets(count)
 		count = 0
 	}
+	// Reading and decoding run in a goroutine of their own when there is
+	// a second core and the source is not live (ticks); the segments'
+	// bytes are copied only for OnSegment (printing).
 	var pf *prefetcher
 	_, live := src.(capture.Live)
 	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {

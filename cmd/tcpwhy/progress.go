@@ -93,6 +93,14 @@ func newProgressSource(src capture.Source, total int64, w io.Writer) *progressSo
 	return &progressSource{Source: src, w: w, total: max(total, 1)}
 }
 
+// LimitPackets passes -c on to the wrapped source (every file source is
+// a capture.Limited).
+func (p *progressSource) LimitPackets(n int64) {
+	if l, ok := p.Source.(capture.Limited); ok {
+		l.LimitPackets(n)
+	}
+}
+
 // Next reads the next segment and redraws the bar at most ten times a second.
 func (p *progressSource) Next(seg *capture.Segment) error {
 	err := p.Source.Next(seg)

@@ -1,0 +1,421 @@
+package flows
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"reflect"
+	"unsafe"
+)
+
+// A closed (or reset) flow stays in the table IdleClosed (5 s) for late
+// packets, and at a busy capture's connection rate most of the flows
+// tracked at once are such closed flows. Once a closed flow has been
+// silent for Config.CompactAfter, the table keeps it as a closedFlow: its
+// scalar fields coded into about 300 bytes (each 64- and 32-bit field as
+// a varint delta from the value it is most likely near: the flow's first
+// packet number or time, a side's sequence number, or the previous
+// field), its pointers as they are. A late packet, the flow's expiry,
+// eviction and Flush turn it back into the same Flow (decodeFlow undoes
+// encodeFlow exactly; TestCompactRoundTrip), so compacting changes
+// nothing but memory.
+//
+// The coding walks Flow's fields with reflect once, at start-up, and
+// reads and writes them through their offsets: it needs no update when a
+// field is added, and a field of a kind it cannot code (a slice, map,
+// string or interface) stops the program at start-up, in any test.
+
+// closedFlow is a compacted closed flow (see above). It is about 128
+// bytes, plus the coded fields.
+type closedFlow struct {
+	// a and b are the flow's endpoints (Ep[0] and Ep[1]), for lookup.
+	a, b epAddr
+	// prev and next link the table's list of closed flows of the same
+	// idle class, in order of last activity.
+	prev, next *closedFlow
+	// lastNumber and last are the flow's Last mark: the list's order and
+	// the expiry time.
+	lastNumber int64
+	last       stamp
+	// ptrs are the flow's pointer fields, in flowPtrLeaves order; nil
+	// when all of them are.
+	ptrs *[maxFlowPtrs]unsafe.Pointer
+	// data holds the coded scalar fields.
+	data []byte
+	// list is the idle class (see idleClass) the flow was in.
+	list uint8
+}
+
+// hasTuple reports whether the flow's endpoints are a and b, in either
+// order.
+func (c *closedFlow) hasTuple(a, b epAddr) bool {
+	return (c.a == a && c.b == b) || (c.a == b && c.b == a)
+}
+
+// leafKind is how a scalar field of Flow is coded.
+type leafKind uint8
+
+const (
+	leaf8 leafKind = iota // 64 bits: tagged varint delta
+	leaf4                 // 32 bits: tagged varint delta
+	leaf2                 // 16 bits: varint
+	leaf1                 // 8 bits: the byte
+)
+
+// leaf is one scalar field of Flow: its offset and coding.
+type leaf struct {
+	off  uintptr
+	kind leafKind
+}
+
+// maxFlowPtrs bounds the pointer fields of Flow that a closedFlow keeps.
+const maxFlowPtrs = 8
+
+var (
+	// flowLeaves are Flow's scalar fields, in memory order.
+	flowLeaves []leaf
+	// flowPtrLeaves are the offsets of Flow's pointer fields, except the
+	// idle-list links (prev and next), which a closedFlow replaces.
+	flowPtrLeaves []uintptr
+	// flowWords[w] is the first leaf in the 8-byte word w of Flow and
+	// beyond (flowWords[w+1] ends its leaves), so that zero words are
+	// skipped whole.
+	flowWords []uint16
+	// flowBitmapLen is the length of the bitmap of nonzero leaves that
+	// starts a coded flow.
+	flowBitmapLen int
+)
+
+func init() {
+	ft := reflect.TypeFor[Flow]()
+	for i := range ft.NumField() {
+		f := ft.Field(i)
+		if f.Name == "prev" || f.Name == "next" {
+			continue
+		}
+		addLeaves(f.Type, f.Offset, "Flow."+f.Name)
+	}
+	if len(flowPtrLeaves) > maxFlowPtrs {
+		panic(fmt.Sprintf("flows: Flow has %d pointer fields, a closedFlow keeps %d", len(flowPtrLeaves), maxFlowPtrs))
+	}
+	flowBitmapLen = (len(flowLeaves) + 7) / 8
+	words := (ft.Size() + 7) / 8
+	flowWords = make([]uint16, words+1)
+	w := uintptr(0)
+	for i, l := range flowLeaves {
+		for ; w <= l.off/8; w++ {
+			flowWords[w] = uint16(i)
+		}
+	}
+	for ; w <= words; w++ {
+		flowWords[w] = uint16(len(flowLeaves))
+	}
+}
+
+// addLeaves adds the scalar and pointer fields of a value of type t at
+// offset off of Flow.
+func addLeaves(t reflect.Type, off uintptr, name string) {
+	switch t.Kind() {
+	case reflect.Struct:
+		if t == reflect.TypeFor[epAddr]() {
+			// The endpoints' addresses are kept in the closedFlow.
+			return
+		}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			addLeaves(f.Type, off+f.Offset, name+"."+f.Name)
+		}
+	case reflect.Array:
+		for i := range t.Len() {
+			addLeaves(t.Elem(), off+uintptr(i)*t.Elem().Size(), fmt.Sprintf("%s[%d]", name, i))
+		}
+	case reflect.Pointer, reflect.UnsafePointer:
+		flowPtrLeaves = append(flowPtrLeaves, off)
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		var k leafKind
+		switch t.Size() {
+		case 8:
+			k = leaf8
+		case 4:
+			k = leaf4
+		case 2:
+			k = leaf2
+		case 1:
+			k = leaf1
+		default:
+			panic(fmt.Sprintf("flows: %s has size %d", name, t.Size()))
+		}
+		flowLeaves = append(flowLeaves, leaf{off: off, kind: k})
+	default:
+		panic(fmt.Sprintf("flows: %s is a %s, which a closedFlow cannot keep", name, t.Kind()))
+	}
+}
+
+// The references a 64-bit field is coded against (the low three bits of
+// its varint): itself (zigzag), the flow's first packet number, its first
+// time as a stamp and in Unix nanoseconds (Zeek's timers), the last and
+// the last but one nonzero 64-bit field (packet numbers and times
+// alternate), Zeek's unset timer. The next bit is set when the delta was
+// a whole number of microseconds and is coded divided by 1000 (times in
+// a microsecond capture). A first byte tagRaw8 marks 8 raw bytes.
+const (
+	tagSelf = iota
+	tagNumber
+	tagStamp
+	tagNanos
+	tagPrev
+	tagPrev2
+	tagNoTime
+	tagRaw8 = 0xff
+)
+
+// noTimeBits is zeekNoTime as a uint64.
+var noTimeBits = func() uint64 { v := zeekNoTime; return uint64(v) }()
+
+// flowRefs are the values a coded flow's fields are deltas from.
+type flowRefs struct {
+	number int64
+	t      stamp
+	seq    [2]uint32
+}
+
+func zigzag(d int64) uint64   { return uint64(d<<1) ^ uint64(d>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// encodeFlow appends the coding of f's scalar fields (but its endpoints'
+// addresses) to dst and returns it. The idle-list fields are coded too;
+// decodeFlow resets them.
+func encodeFlow(dst []byte, f *Flow) []byte {
+	base := unsafe.Pointer(f)
+	refs := flowRefs{number: f.First.Number, t: f.First.t, seq: [2]uint32{f.Ep[0].NextSeq, f.Ep[1].NextSeq}}
+	dst = binary.AppendUvarint(dst, zigzag(refs.number))
+	dst = binary.AppendUvarint(dst, uint64(refs.t))
+	dst = binary.AppendUvarint(dst, uint64(refs.seq[0]))
+	dst = binary.AppendUvarint(dst, uint64(refs.seq[1]))
+	bm := len(dst)
+	for range flowBitmapLen {
+		dst = append(dst, 0)
+	}
+	// The last two nonzero fields of each size.
+	var prev8 [2]uint64
+	var prev4 [2]uint32
+	var prev2 [2]uint16
+	words := unsafe.Slice((*uint64)(base), len(flowWords)-1)
+	for w, word := range words {
+		if word == 0 {
+			continue
+		}
+		for i := int(flowWords[w]); i < int(flowWords[w+1]); i++ {
+			l := flowLeaves[i]
+			p := unsafe.Add(base, l.off)
+			switch l.kind {
+			case leaf8:
+				v := *(*uint64)(p)
+				if v == 0 {
+					continue
+				}
+				dst = append8(dst, v, &refs, prev8)
+				prev8 = [2]uint64{v, prev8[0]}
+			case leaf4:
+				v := *(*uint32)(p)
+				if v == 0 {
+					continue
+				}
+				best, tag := uint64(v), uint64(0)
+				for j, r := range [4]uint32{refs.seq[0], refs.seq[1], prev4[0], prev4[1]} {
+					if z := zigzag(int64(int32(v - r))); z < best {
+						best, tag = z, uint64(j+1)
+					}
+				}
+				dst = binary.AppendUvarint(dst, best<<3|tag)
+				prev4 = [2]uint32{v, prev4[0]}
+			case leaf2:
+				v := *(*uint16)(p)
+				if v == 0 {
+					continue
+				}
+				best, tag := uint64(v), uint64(0)
+				for j, r := range prev2 {
+					if z := zigzag(int64(int16(v - r))); z < best {
+						best, tag = z, uint64(j+1)
+					}
+				}
+				dst = binary.AppendUvarint(dst, best<<2|tag)
+				prev2 = [2]uint16{v, prev2[0]}
+			default:
+				v := *(*uint8)(p)
+				if v == 0 {
+					continue
+				}
+				dst = append(dst, v)
+			}
+			dst[bm+i/8] |= 1 << (i % 8)
+		}
+	}
+	return dst
+}
+
+// append8 appends the coding of the nonzero 64-bit field v.
+func append8(dst []byte, v uint64, refs *flowRefs, prev8 [2]uint64) []byte {
+	// The nearest reference; only its delta is tried in microseconds
+	// (a division is dearer than the rest).
+	best, tag := uint64(math.MaxUint64), 0
+	var delta int64
+	for j, r := range [7]uint64{0, uint64(refs.number), uint64(refs.t), uint64(refs.t - stampBias), prev8[0], prev8[1], noTimeBits} {
+		if z := zigzag(int64(v - r)); z < best {
+			best, tag, delta = z, j, int64(v-r)
+		}
+	}
+	micro := uint64(0)
+	if delta%1000 == 0 {
+		best, micro = zigzag(delta/1000), 8
+	}
+	if best >= 1<<60 {
+		dst = append(dst, tagRaw8)
+		return binary.LittleEndian.AppendUint64(dst, v)
+	}
+	return binary.AppendUvarint(dst, best<<4|micro|uint64(tag))
+}
+
+// decodeFlow sets the scalar fields of f (but its endpoints' addresses),
+// which must be zero, from the coding b that encodeFlow made, and clears
+// its idle-list fields. It reports false when b is not such a coding.
+func decodeFlow(b []byte, f *Flow) bool {
+	base := unsafe.Pointer(f)
+	var refs flowRefs
+	var vals [4]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return false
+		}
+		vals[i], b = v, b[n:]
+	}
+	refs.number, refs.t = unzigzag(vals[0]), stamp(vals[1])
+	refs.seq = [2]uint32{uint32(vals[2]), uint32(vals[3])}
+	if len(b) < flowBitmapLen {
+		return false
+	}
+	bm, b := b[:flowBitmapLen], b[flowBitmapLen:]
+	var prev8 [2]uint64
+	var prev4 [2]uint32
+	var prev2 [2]uint16
+	for i := 0; i < len(flowLeaves); i++ {
+		if bm[i/8]>>(i%8) == 0 {
+			// No more leaves in this byte of the bitmap.
+			i |= 7
+			continue
+		}
+		if bm[i/8]&(1<<(i%8)) == 0 {
+			continue
+		}
+		l := flowLeaves[i]
+		p := unsafe.Add(base, l.off)
+		if l.kind == leaf1 {
+			if len(b) == 0 {
+				return false
+			}
+			*(*uint8)(p), b = b[0], b[1:]
+			continue
+		}
+		if l.kind == leaf8 && len(b) > 0 && b[0] == tagRaw8 {
+			if len(b) < 9 {
+				return false
+			}
+			v := binary.LittleEndian.Uint64(b[1:])
+			prev8 = [2]uint64{v, prev8[0]}
+			*(*uint64)(p), b = v, b[9:]
+			continue
+		}
+		u, n := binary.Uvarint(b)
+		if n <= 0 {
+			return false
+		}
+		b = b[n:]
+		switch l.kind {
+		case leaf8:
+			var r uint64
+			switch u & 7 {
+			case tagNumber:
+				r = uint64(refs.number)
+			case tagStamp:
+				r = uint64(refs.t)
+			case tagNanos:
+				r = uint64(refs.t - stampBias)
+			case tagPrev:
+				r = prev8[0]
+			case tagPrev2:
+				r = prev8[1]
+			case tagNoTime:
+				r = noTimeBits
+			}
+			d := unzigzag(u >> 4)
+			if u&8 != 0 {
+				d *= 1000
+			}
+			v := r + uint64(d)
+			prev8 = [2]uint64{v, prev8[0]}
+			*(*uint64)(p) = v
+		case leaf4:
+			v := uint32(u >> 3)
+			if t := u & 7; t != 0 {
+				r := [4]uint32{refs.seq[0], refs.seq[1], prev4[0], prev4[1]}[t-1]
+				v = r + uint32(int32(unzigzag(u>>3)))
+			}
+			prev4 = [2]uint32{v, prev4[0]}
+			*(*uint32)(p) = v
+		default:
+			v := uint16(u >> 2)
+			if t := u & 3; t != 0 {
+				v = prev2[t-1] + uint16(int16(unzigzag(u>>2)))
+			}
+			prev2 = [2]uint16{v, prev2[0]}
+			*(*uint16)(p) = v
+		}
+	}
+	f.prev, f.next, f.listed = nil, nil, false
+	return len(b) == 0
+}
+
+// store keeps f, a closed flow, in c (whose data buffer it reuses when
+// it is large enough); scratch is a buffer for the coding. It returns the
+// grown scratch.
+func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
+	scratch = encodeFlow(scratch[:0], f)
+	if cap(c.data) < len(scratch) || cap(c.data) > 2*len(scratch) {
+		c.data = make([]byte, len(scratch))
+	}
+	c.data = c.data[:len(scratch)]
+	copy(c.data, scratch)
+	c.a, c.b = f.Ep[0].addr, f.Ep[1].addr
+	c.lastNumber, c.last, c.list = f.Last.Number, f.Last.t, f.list
+	base := unsafe.Pointer(f)
+	c.ptrs = nil
+	for i, off := range flowPtrLeaves {
+		if p := *(*unsafe.Pointer)(unsafe.Add(base, off)); p != nil {
+			if c.ptrs == nil {
+				c.ptrs = new([maxFlowPtrs]unsafe.Pointer)
+			}
+			c.ptrs[i] = p
+		}
+	}
+	return scratch
+}
+
+// load sets f, which must be zero, to the flow c holds.
+func (c *closedFlow) load(f *Flow) {
+	if !decodeFlow(c.data, f) {
+		panic("flows: a compacted flow does not decode")
+	}
+	f.Ep[0].addr, f.Ep[1].addr = c.a, c.b
+	base := unsafe.Pointer(f)
+	for i, off := range flowPtrLeaves {
+		var p unsafe.Pointer
+		if c.ptrs != nil {
+			p = c.ptrs[i]
+		}
+		*(*unsafe.Pointer)(unsafe.Add(base, off)) = p
+	}
+}

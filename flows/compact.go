@@ -10,12 +10,12 @@ import (
 
 // A closed (or reset) flow stays in the table IdleClosed (5 s) for late
 // packets, and at a busy capture's connection rate most of the flows
-// tracked at once are such closed flows. Once a closed flow has been
-// silent for Config.CompactAfter, the table keeps it as a closedFlow: its
-// scalar fields coded into about 300 bytes (each 64- and 32-bit field as
-// a varint delta from the value it is most likely near: the flow's first
-// packet number or time, a side's sequence number, or the previous
-// field), its pointers as they are. A late packet, the flow's expiry,
+// tracked at once are such closed flows. When the table tracks more than
+// Config.CompactAbove flows, it keeps a flow that closed (from the next
+// call on) as a closedFlow: its scalar fields coded into about 370 bytes
+// (each 64-, 32- and 16-bit field as a varint delta from the value it is
+// most likely near: the flow's first packet number or time, a side's
+// sequence number, or a previous field), its pointers as they are. A late packet, the flow's expiry,
 // eviction and Flush turn it back into the same Flow (decodeFlow undoes
 // encodeFlow exactly; TestCompactRoundTrip), so compacting changes
 // nothing but memory.
@@ -48,9 +48,7 @@ type closedFlow struct {
 
 // hasTuple reports whether the flow's endpoints are a and b, in either
 // order.
-func (c *closedFlow) hasTuple(a, b epAddr) bool {
-	return (c.a == a && c.b == b) || (c.a == b && c.b == a)
-}
+func (c *closedFlow) hasTuple(a, b epAddr) bool { return sameTuple(c.a, c.b, a, b) }
 
 // leafKind is how a scalar field of Flow is coded.
 type leafKind uint8

@@ -55,7 +55,7 @@ type Update struct {
 	// Flow is the flow the segment belongs to (nil for an ICMP error
 	// that matches no flow). It stays valid until the next call of Add,
 	// Advance or Flush: after that, a closed flow may have been compacted
-	// (see Config.CompactAfter) and its memory reused.
+	// (see Config.CompactAbove) and its memory reused.
 	Flow *Flow
 	// Dir is the sender's side: Client or Server.
 	Dir int
@@ -319,10 +319,11 @@ func (t *Table) lookup(h uint64, a, b epAddr) *Flow {
 
 // hasTuple reports whether the flow's endpoints are a and b, in either
 // order.
-func (f *Flow) hasTuple(a, b epAddr) bool {
-	x, y := &f.Ep[0].addr, &f.Ep[1].addr
-	return (*x == a && *y == b) || (*x == b && *y == a)
-}
+func (f *Flow) hasTuple(a, b epAddr) bool { return sameTuple(f.Ep[0].addr, f.Ep[1].addr, a, b) }
+
+// sameTuple reports whether the endpoints x and y are a and b, in either
+// order.
+func sameTuple(x, y, a, b epAddr) bool { return (x == a && y == b) || (x == b && y == a) }
 
 // insert adds f, whose hash is h.
 func (t *Table) insert(h uint64, f *Flow) {

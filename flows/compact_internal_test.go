@@ -59,3 +59,43 @@ func TestCompactRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCompact measures coding and decoding a closed flow (a
+// handshake, a request, a response and a FIN close) as the table does
+// when it compacts the flow and when the flow expires.
+func BenchmarkCompact(b *testing.B) {
+	var closed *Flow
+	tab := NewTable(Config{NoSeqAnalysis: true, OnDone: func(f *Flow) {
+		if closed == nil {
+			g := *f
+			closed = &g
+		}
+	}})
+	for _, s := range benchSegments(1) {
+		tab.Add(&s)
+	}
+	tab.Flush()
+	if closed == nil {
+		b.Fatal("no flow decided")
+	}
+	closed.prev, closed.next, closed.listed = nil, nil, false
+	var c closedFlow
+	var scratch []byte
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			scratch = c.store(closed, scratch)
+		}
+		b.ReportMetric(float64(len(c.data)), "B/flow")
+	})
+	b.Run("load", func(b *testing.B) {
+		var f Flow
+		for b.Loop() {
+			f = Flow{}
+			c.load(&f)
+		}
+		if f != *closed {
+			b.Fatal("load gave another flow")
+		}
+	})
+}

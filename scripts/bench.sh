@@ -18,7 +18,13 @@
 #                         extrapolates above this many seconds; the
 #                         small-file rate is then reported for it instead
 #   TCPWHY=path          time this tcpwhy binary instead of building ./cmd/tcpwhy
-#   TOOLS="tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"
+#   TOOLS="tcpwhy-json tcpwhy-json-1cpu tcpwhy-q tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"
+#                         tcpwhy-json-1cpu is --json with GOMAXPROCS=1; gopacket
+#                         and gopacket-flows are the machine's yardstick
+#                         (internal/cmd/gopacketloop, one core): the bare
+#                         gopacket read+decode loop issue 7 quotes, and the
+#                         same with a minimal flow map; x-loop is the rate
+#                         relative to the bare loop
 #   FILES="small big flood" adds flood.pcap: FLOOD_SYNS (10000000) distinct
 #                         spoofed unanswered SYNs plus 1000 connections, timed
 #                         with FLOOD_TOOLS (tcpwhy-json) and --max-flows
@@ -30,7 +36,7 @@ ROUNDS=${ROUNDS:-3}
 FILES=${FILES:-"small big"}
 BIG_CONNS=${BIG_CONNS:-200000}
 TSHARK_MAX=${TSHARK_MAX:-120}
-TOOLS=${TOOLS:-"tcpwhy-json tcpwhy-q tcpwhy-text tcpdump tshark tcptrace"}
+TOOLS=${TOOLS:-"tcpwhy-json tcpwhy-json-1cpu tcpwhy-q tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"}
 DIR=${BENCH_DIR:-testdata/bench}
 GO=${GO:-go}
 
@@ -93,6 +99,7 @@ else
 	say "cmd/tcpwhy does not exist yet: skipping tcpwhy"
 fi
 $GO build -o bin/gencap ./internal/gen/cmd/gencap
+$GO build -o bin/gopacketloop ./internal/cmd/gopacketloop
 
 # --- captures, regenerated when the generator's sources change
 GEN_HASH=$(cat internal/gen/*.go internal/gen/cmd/gencap/*.go | sha256sum | cut -c1-16)
@@ -127,6 +134,9 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	[[ $2 == */flood.pcap && -n ${FLOOD_MAX_FLOWS:-} ]] && cap=" --max-flows $FLOOD_MAX_FLOWS"
 	case $1 in
 	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --json$cap" ;;
+	tcpwhy-json-1cpu) [ -n "$HAVE_TCPWHY" ] && echo "env GOMAXPROCS=1 $BIN -r $2 --json$cap" ;;
+	gopacket) echo "env GOMAXPROCS=1 bin/gopacketloop $2" ;;
+	gopacket-flows) echo "env GOMAXPROCS=1 bin/gopacketloop -flows $2" ;;
 	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q$cap" ;;
 	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
@@ -137,7 +147,8 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 }
 mode_of() {
 	case $1 in
-	tcpwhy-json) echo "--json" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-text) echo "annotated text" ;;
+	tcpwhy-json) echo "--json" ;; tcpwhy-json-1cpu) echo "--json, 1 core" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-text) echo "annotated text" ;;
+	gopacket) echo "decode loop, 1 core" ;; gopacket-flows) echo "+ flow map, 1 core" ;;
 	tcpdump) echo "-nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;
 	esac
 }
@@ -187,7 +198,7 @@ for name in $FILES; do
 done
 
 # --- table
-printf '\n%-12s %-20s %-6s %10s %9s %7s %12s %10s %9s %9s\n' tool mode file packets seconds "cpu s" packets/s x-tcpdump x-tshark "RSS MiB"
+printf '\n%-16s %-20s %-6s %10s %9s %7s %12s %10s %9s %7s %9s\n' tool mode file packets seconds "cpu s" packets/s x-tcpdump x-tshark x-loop "RSS MiB"
 for name in $FILES; do
 	f=$DIR/$name.pcap
 	n=$(packets "$f")
@@ -210,9 +221,10 @@ for name in $FILES; do
 		[ -n "${pps[$t]:-}" ] || continue
 		xd=$(awk -v a="${pps[$t]}" -v b="${pps[tcpdump]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
 		xs=$(awk -v a="${pps[$t]}" -v b="${pps[tshark]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
+		xl=$(awk -v a="${pps[$t]}" -v b="${pps[gopacket]:-0}" 'BEGIN{if(b>0)printf "%.2f", a/b; else print "-"}')
 		s=${sec[$t]}
 		[ -n "${note[$t]:-}" ] && s="(${s})*"
-		printf '%-12s %-20s %-6s %10s %9s %7s %12s %10s %9s %9.1f\n' "$t" "$(mode_of "$t")" "$name" "$n" "$s" "${cpu[$t]:--}" "${pps[$t]}" "$xd" "$xs" \
+		printf '%-16s %-20s %-6s %10s %9s %7s %12s %10s %9s %7s %9.1f\n' "$t" "$(mode_of "$t")" "$name" "$n" "$s" "${cpu[$t]:--}" "${pps[$t]}" "$xd" "$xs" "$xl" \
 			"$(awk -v k="${rss[$t]}" 'BEGIN{print k/1024}')"
 	done
 	unset pps sec cpu rss note

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -306,5 +307,52 @@ func TestPCAPReaderCuts(t *testing.T) {
 		if o.err != want {
 			t.Errorf("cut at %d: %q, want %q", n, o.err, want)
 		}
+	}
+}
+
+// byteSink keeps a read from being optimised away.
+var byteSink byte
+
+// TestAppendDataAfterShrink copies a segment's bytes after its file was
+// truncated: AppendData reports the loss and leaves dst as it was, where
+// reading Data itself faults.
+func TestAppendDataAfterShrink(t *testing.T) {
+	path := writeFile(t, "shrinks.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, manyPackets(t, 100)))
+	src, err := Open([]string{path}, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if len(src.(*fileSource).inputs[0].mapping) == 0 {
+		t.Skip("files are not mapped on this platform")
+	}
+	var seg Segment
+	for range 50 { // about 50 kB in: pages past the first
+		if err := src.Next(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := []byte("kept")
+	if out, ok := AppendData(prefix, &seg); !ok || !bytes.Equal(out[len(prefix):], seg.Data) {
+		t.Fatalf("before the cut: ok %v, %d bytes", ok, len(out)-len(prefix))
+	}
+	if err := os.Truncate(path, 100); err != nil {
+		t.Fatal(err)
+	}
+	faulted := func() (faulted bool) {
+		old := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(old)
+			faulted = recover() != nil
+		}()
+		byteSink = seg.Data[len(seg.Data)-1]
+		return false
+	}()
+	if !faulted {
+		t.Fatal("reading Data after the cut did not fault: the test proves nothing")
+	}
+	out, ok := AppendData(prefix[:len(prefix):len(prefix)], &seg)
+	if ok || string(out) != "kept" {
+		t.Fatalf("after the cut: ok %v, %q", ok, out)
 	}
 }

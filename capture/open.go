@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
-	"unsafe"
 )
 
 // OpenOptions configure Open. (The name Options is taken by the TCP
@@ -365,13 +364,7 @@ func (s *fileSource) recovered(r any) {
 }
 
 // inMapping reports whether addr lies in in's mapping.
-func (in *input) inMapping(addr uintptr) bool {
-	if len(in.mapping) == 0 {
-		return false
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(in.mapping)))
-	return addr >= start && addr-start < uintptr(len(in.mapping))
-}
+func (in *input) inMapping(addr uintptr) bool { return inSlice(in.mapping, addr) }
 
 // next returns the next segment of the merged inputs.
 func (s *fileSource) next(seg *Segment) error {

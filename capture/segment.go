@@ -171,7 +171,8 @@ type Segment struct {
 	// until Close; writing to it crashes the program. If the file is
 	// truncated while it is read, the Source stops that input with a
 	// ReadError at the first packet that is gone, but touching the lost
-	// part of a Data obtained earlier crashes the program (SIGBUS).
+	// part of a Data obtained earlier crashes the program (SIGBUS): copy
+	// it with AppendData, which reports the loss instead.
 	Data []byte
 }
 

@@ -114,9 +114,15 @@ func (p *prefetcher) run(count int64, keepData bool) {
 			}
 			if keepData {
 				// Earlier segments keep pointing into the old array when
-				// data grows: it stays valid.
+				// data grows: it stays valid. Bytes lost to a truncated
+				// file drop the segment; the next call reports the
+				// input's end (a ReadError).
 				off := len(b.data)
-				b.data = append(b.data, s.Data...)
+				var ok bool
+				if b.data, ok = capture.AppendData(b.data, s); !ok {
+					b.segs = b.segs[:len(b.segs)-1]
+					continue
+				}
 				s.Data = b.data[off:len(b.data):len(b.data)]
 			} else {
 				s.Data = nil

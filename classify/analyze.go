@@ -39,6 +39,12 @@ type Options struct {
 	// the end. Listeners, Hosts and Verdicts are built as usual, from
 	// compact summaries of the flows.
 	Bounded bool
+	// ReuseResults says that OnFlow keeps nothing of the FlowResult it is
+	// given (nor the maps it points to) once it returns: with Bounded,
+	// the analysis then reuses that memory for the next flow instead of
+	// allocating a FlowResult per flow (about half of what an analysis
+	// allocates, and so of the garbage collector's work).
+	ReuseResults bool
 	// OnTick, when set, is called when a live source reports that time
 	// passed without a packet (capture.ErrTick), after the flows idle by
 	// then were decided.
@@ -94,6 +100,8 @@ type Analysis struct {
 
 	agg  *aggregate
 	held heldFlows
+	// spare is the FlowResult reused for every flow (Options.ReuseResults).
+	spare *FlowResult
 }
 
 // Analyze reads every segment of src, tracks the flows and classifies
@@ -304,7 +312,20 @@ func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
 	if opts.SegmentsOnly {
 		return
 	}
-	r := Flow(f, end)
+	reuse := opts.Bounded && opts.ReuseResults
+	var r *FlowResult
+	if reuse {
+		// Neither the aggregate nor the held flows keep r: both code
+		// what they need of it.
+		r = a.spare
+		if r == nil {
+			r = new(FlowResult)
+			a.spare = r
+		}
+		classifyInto(r, f, end)
+	} else {
+		r = Flow(f, end)
+	}
 	if a.agg != nil {
 		a.agg.add(r)
 	}

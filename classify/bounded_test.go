@@ -2,6 +2,7 @@ package classify
 
 import (
 	"bufio"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,41 +85,57 @@ func TestBoundedEqualsKept(t *testing.T) {
 		src := open()
 		kept := Analyze(src, Options{})
 		src.Close()
-		var got []*FlowResult
-		src = open()
-		oldTimes := timesInMemory
-		timesInMemory = 0
-		b := Analyze(src, Options{Bounded: true, OnFlow: func(r *FlowResult) { got = append(got, r) }})
-		timesInMemory = oldTimes
-		src.Close()
-		if b.Err != nil {
-			t.Errorf("%s: %v", f, b.Err)
-		}
-		if len(b.Flows) != 0 {
-			t.Errorf("%s: bounded analysis kept %d flows", f, len(b.Flows))
-		}
-		slices.SortFunc(got, func(x, y *FlowResult) int { return int(x.ID - y.ID) })
-		if len(got) != len(kept.Flows) {
-			t.Fatalf("%s: %d flows handed over, %d kept", f, len(got), len(kept.Flows))
-		}
-		for i := range got {
-			if kept.Flows[i].Verdict == SynTimeout || kept.Flows[i].Verdict == Overflow && got[i].SYNRetransmits > 0 {
-				synTimeouts++
-			}
-			if g, k := normalized(got[i]), normalized(kept.Flows[i]); !reflect.DeepEqual(g, k) {
-				t.Errorf("%s: flow %d differs:\nbounded %+v\nkept    %+v", f, k.ID, g, k)
-			}
-		}
-		if !reflect.DeepEqual(b.Listeners, kept.Listeners) || !reflect.DeepEqual(b.Hosts, kept.Hosts) ||
-			!reflect.DeepEqual(b.Verdicts, kept.Verdicts) {
-			t.Errorf("%s: listener, host or verdict views differ", f)
-		}
-		if bf, bx := b.Counts(); bf != len(kept.Flows) || bx != kept.Failing {
-			t.Errorf("%s: counts %d/%d, want %d/%d", f, bf, bx, len(kept.Flows), kept.Failing)
+		for _, reuse := range []bool{false, true} {
+			boundedEqualsKept(t, f, open, kept, reuse, &synTimeouts)
 		}
 	}
 	if synTimeouts == 0 {
 		t.Error("no capture had a held (syn-timeout) flow: the temporary file was not exercised")
+	}
+}
+
+// boundedEqualsKept runs the bounded analysis of TestBoundedEqualsKept,
+// with the FlowResults reused (OnFlow copies each) or not.
+func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept *Analysis, reuse bool, synTimeouts *int) {
+	t.Helper()
+	var got []*FlowResult
+	src := open()
+	oldTimes := timesInMemory
+	timesInMemory = 0
+	b := Analyze(src, Options{Bounded: true, ReuseResults: reuse, OnFlow: func(r *FlowResult) {
+		if reuse {
+			c := *r
+			c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
+			r = &c
+		}
+		got = append(got, r)
+	}})
+	timesInMemory = oldTimes
+	src.Close()
+	if b.Err != nil {
+		t.Errorf("%s: %v", f, b.Err)
+	}
+	if len(b.Flows) != 0 {
+		t.Errorf("%s: bounded analysis kept %d flows", f, len(b.Flows))
+	}
+	slices.SortFunc(got, func(x, y *FlowResult) int { return int(x.ID - y.ID) })
+	if len(got) != len(kept.Flows) {
+		t.Fatalf("%s: %d flows handed over, %d kept", f, len(got), len(kept.Flows))
+	}
+	for i := range got {
+		if kept.Flows[i].Verdict == SynTimeout || kept.Flows[i].Verdict == Overflow && got[i].SYNRetransmits > 0 {
+			*synTimeouts++
+		}
+		if g, k := normalized(got[i]), normalized(kept.Flows[i]); !reflect.DeepEqual(g, k) {
+			t.Errorf("%s (reuse %v): flow %d differs:\nbounded %+v\nkept    %+v", f, reuse, k.ID, g, k)
+		}
+	}
+	if !reflect.DeepEqual(b.Listeners, kept.Listeners) || !reflect.DeepEqual(b.Hosts, kept.Hosts) ||
+		!reflect.DeepEqual(b.Verdicts, kept.Verdicts) {
+		t.Errorf("%s (reuse %v): listener, host or verdict views differ", f, reuse)
+	}
+	if bf, bx := b.Counts(); bf != len(kept.Flows) || bx != kept.Failing {
+		t.Errorf("%s (reuse %v): counts %d/%d, want %d/%d", f, reuse, bf, bx, len(kept.Flows), kept.Failing)
 	}
 }
 

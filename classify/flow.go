@@ -23,12 +23,26 @@ func sideOf(d int) Side {
 // packet of the whole capture: it tells whether a silence after the
 // flow's last packet was long enough to mean a give-up.
 func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
+	r := new(FlowResult)
+	classifyInto(r, f, captureEnd)
+	return r
+}
+
+// classifyInto is Flow into r, whose earlier content it replaces; r's
+// counter maps are cleared and reused.
+func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
+	cc, sc := r.ClientCounters, r.ServerCounters
+	if cc == nil {
+		cc, sc = Counters{}, Counters{}
+	}
+	clear(cc)
+	clear(sc)
 	c, s := f.Client(), f.Server()
-	r := &FlowResult{
+	*r = FlowResult{
 		ID: f.ID, Client: c.Addr(), Server: s.Addr(), RolesGuessed: f.RolesGuessed, IPv6: f.IPv6,
 		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
 		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
-		ClientCounters: Counters{}, ServerCounters: Counters{}, HandshakeRTT: -1, Evicted: f.Evicted,
+		ClientCounters: cc, ServerCounters: sc, HandshakeRTT: -1, Evicted: f.Evicted,
 	}
 	if c.SYNCount > 1 {
 		r.SYNRetransmits = int(c.SYNCount) - 1
@@ -70,7 +84,6 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 	zeek(f, r)
 	retransmitCounters(f, r)
 	collectHints(f, r)
-	return r
 }
 
 // release hands classified flows back to the table, which reuses their

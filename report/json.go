@@ -263,7 +263,8 @@ func NewJSONStream(w io.Writer) *JSONStream {
 	return s
 }
 
-// Flow spools one flow record.
+// Flow spools one flow record. It keeps nothing of r
+// (classify.Options.ReuseResults).
 func (s *JSONStream) Flow(r *classify.FlowResult) {
 	if s.err != nil {
 		return

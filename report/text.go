@@ -39,7 +39,8 @@ func NewPacketPrinter(w io.Writer, a *classify.Analysis, o TcpdumpOptions, annot
 }
 
 // AddFlow takes the annotations of one flow (for a first pass that hands
-// its flows over one by one instead of keeping them).
+// its flows over one by one instead of keeping them). It copies them and
+// keeps nothing of r (classify.Options.ReuseResults).
 func (p *PacketPrinter) AddFlow(r *classify.FlowResult) {
 	if !p.annotations {
 		return
@@ -132,7 +133,8 @@ func NewSummaryStream(w io.Writer) *SummaryStream {
 	return s
 }
 
-// Flow spools the line of a failing flow.
+// Flow spools the line of a failing flow. It keeps nothing of r
+// (classify.Options.ReuseResults).
 func (s *SummaryStream) Flow(r *classify.FlowResult) {
 	if r.Verdict.Failing() {
 		s.any = true

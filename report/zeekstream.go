@@ -69,7 +69,8 @@ func (s *ZeekStream) Segment(seg *capture.Segment, u flows.Update) {
 	s.mu.Unlock()
 }
 
-// Flow writes the row of a decided flow and forgets its counts.
+// Flow writes the row of a decided flow and forgets its counts. It keeps
+// nothing of r (classify.Options.ReuseResults).
 func (s *ZeekStream) Flow(r *classify.FlowResult) {
 	s.mu.Lock()
 	c := s.ip[r.ID]

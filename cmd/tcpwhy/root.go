@@ -199,7 +199,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		// Flows are written as they are decided and freed: memory tracks
 		// the flows open at once, not the capture's size.
 		js := report.NewJSONStream(stdout)
-		aopts.Bounded, aopts.OnFlow = true, js.Flow
+		aopts.Bounded, aopts.OnFlow, aopts.ReuseResults = true, js.Flow, true
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := js.Close(a, reconcile(a, nin)...); err != nil {
@@ -215,7 +215,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		// Rows are written as flows are decided, with IP byte counts
 		// taken from the same pass: memory tracks the flows open at once.
 		zs := report.NewZeekStream(stdout, o.format == "zeek-json")
-		aopts.Bounded, aopts.OnFlow, aopts.OnSegment = true, zs.Flow, zs.Segment
+		aopts.Bounded, aopts.OnFlow, aopts.OnSegment, aopts.ReuseResults = true, zs.Flow, zs.Segment, true
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := zs.Close(a); err != nil {
@@ -229,7 +229,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	case o.quiet && o.write == "":
 		ss := report.NewSummaryStream(stdout)
-		aopts.Bounded, aopts.OnFlow = true, ss.Flow
+		aopts.Bounded, aopts.OnFlow, aopts.ReuseResults = true, ss.Flow, true
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := ss.Close(a, reconcile(a, nin)...); err != nil {
@@ -259,7 +259,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		ss := report.NewSummaryStream(stdout)
 		bounded := o.write == ""
 		if bounded {
-			aopts.Bounded = true
+			aopts.Bounded, aopts.ReuseResults = true, true
 			aopts.OnFlow = func(r *classify.FlowResult) { pp.AddFlow(r); ss.Flow(r) }
 		}
 		first := classify.Analyze(src, aopts)

@@ -56,14 +56,21 @@ type Options struct {
 	IdleHandshake, IdleEstablished, IdleClosed time.Duration
 	// OnSegment, when set, is called for every segment after the flow
 	// table has seen it, in packet order (the text renderer uses it to
-	// print packets). With SegmentsOnly and a second core it runs in a
-	// goroutine of its own, a few batches behind the flow table, and
-	// u.Flow is nil (the flow may be decided and reused by then).
+	// print packets).
 	OnSegment func(seg *capture.Segment, u flows.Update)
-	// SegmentsOnly runs the flow table for OnSegment but classifies no
-	// flow: the Analysis has the capture's counts and errors only (the
-	// second pass of the annotated text, whose verdicts the first pass
-	// found).
+	// OnSeq, when set, runs Wireshark's per-segment analysis in the flow
+	// table and receives its result for every segment it labels
+	// (retransmission, duplicate ACK, ...), in packet order, with the
+	// segment's packet number. It runs in the flow table's goroutine,
+	// not OnFlow's. The annotated text's first pass keeps the labels for
+	// its second pass, which needs no flow table then.
+	OnSeq func(packet int64, r flows.SeqResult)
+	// SegmentsOnly hands every segment to OnSegment and does nothing
+	// else: no flow table (u is the zero Update) and no classification;
+	// the Analysis has the capture's counts and errors only (the second
+	// pass of the annotated text, whose verdicts and sequence labels the
+	// first pass found). With a second core, reading and decoding run in
+	// a goroutine of their own.
 	SegmentsOnly bool
 }
 
@@ -117,7 +124,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	}
 	var pending []*flows.Flow
 	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, IdleHandshake: opts.IdleHandshake,
-		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, NoSeqAnalysis: opts.OnSegment == nil,
+		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, NoSeqAnalysis: opts.OnSegment == nil && opts.OnSeq == nil,
 		OnDone: func(f *flows.Flow) {
 			pending = append(pending, f)
 		}})
@@ -140,13 +147,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {
 		pf = newPrefetcher(src, count, opts.OnSegment != nil)
 	}
-	// Printing without classifying (SegmentsOnly): OnSegment runs in a
-	// third goroutine, after the flow table, in packet order.
 	onSegment := opts.OnSegment
-	if pf != nil && onSegment != nil && opts.SegmentsOnly {
-		pf.deferSegments(onSegment)
-		onSegment = nil
-	}
 	// handOver classifies the flows the table decided. With the reading
 	// goroutine, classification (and OnFlow: rendering) runs in a third
 	// goroutine, in decision order, so that two cores share three stages.
@@ -254,18 +255,19 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		if sp.Time.After(last) {
 			last = sp.Time
 		}
-		u := table.Add(sp)
+		var u flows.Update
+		if !opts.SegmentsOnly {
+			u = table.Add(sp)
+			if opts.OnSeq != nil && u.Seq.Labels != 0 {
+				opts.OnSeq(sp.Packet, u.Seq)
+			}
+		}
 		if onSegment != nil {
 			onSegment(sp, u)
-		} else if pf != nil && pf.after != nil {
-			pf.setUpdate(u)
 		}
 		if len(pending) > 0 {
 			handOver(false)
 		}
-	}
-	if pf != nil {
-		pf.wait()
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		a.Err = err

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/tcpwhy/tcpwhy/capture"
-	"github.com/tcpwhy/tcpwhy/flows"
 )
 
 // errCountReached ends a prefetched input after Options.Count packets.
@@ -19,9 +18,7 @@ type segBatch struct {
 	segs []capture.Segment
 	// data holds copies of the segments' bytes when they are kept.
 	data []byte
-	// ups are the flow table's updates of segs, for a deferred OnSegment.
-	ups []flows.Update
-	err error
+	err  error
 }
 
 // prefetcher reads and decodes a capture in its own goroutine, one batch
@@ -37,60 +34,16 @@ type prefetcher struct {
 	pos   int
 	done  bool
 	final error
-	// after, when set, receives each batch the analysis is done with
-	// instead of free: a third goroutine hands its segments to OnSegment
-	// with their updates (deferred), then frees it; finished is closed
-	// when it has handed over the last one.
-	after    chan *segBatch
-	finished chan struct{}
 }
 
-// deferSegments runs onSegment in a goroutine of its own, batch by batch,
-// in packet order, with the updates recorded by setUpdate. The updates'
-// Flow is nil: the flow may be decided and reused by then.
-func (p *prefetcher) deferSegments(onSegment func(*capture.Segment, flows.Update)) {
-	p.after, p.finished = make(chan *segBatch, cap(p.full)), make(chan struct{})
-	go func() {
-		for b := range p.after {
-			for i := range b.segs {
-				onSegment(&b.segs[i], b.ups[i])
-			}
-			p.free <- b
-		}
-		close(p.finished)
-	}()
-}
-
-// setUpdate records the flow table's update of the segment next returned
-// last (deferSegments).
-func (p *prefetcher) setUpdate(u flows.Update) {
-	u.Flow = nil
-	p.cur.ups[p.pos-1] = u
-}
-
-// release hands a batch the analysis is done with on.
-func (p *prefetcher) release(b *segBatch) {
-	if p.after != nil {
-		p.after <- b
-	} else {
-		p.free <- b
-	}
-}
-
-// wait returns once every deferred segment was handed over.
-func (p *prefetcher) wait() {
-	if p.after != nil && p.finished != nil {
-		close(p.after)
-		<-p.finished
-		p.finished = nil
-	}
-}
+// release hands a batch the analysis is done with back to the reader.
+func (p *prefetcher) release(b *segBatch) { p.free <- b }
 
 func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
 	const depth = 8
 	p := &prefetcher{src: src, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
 	for range depth + 2 {
-		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize), ups: make([]flows.Update, batchSize)}
+		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}
 	}
 	go p.run(count, keepData)
 	return p

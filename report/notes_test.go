@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,14 +12,39 @@ import (
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
 	"github.com/tcpwhy/tcpwhy/flows"
+	"github.com/tcpwhy/tcpwhy/internal/gen"
 )
 
+// seqLabel is one segment's sequence-analysis labels, as a first pass
+// hands them over (classify.Options.OnSeq).
+type seqLabel struct {
+	packet int64
+	r      flows.SeqResult
+}
+
+// analyzeWithLabels is analyzeFile, also collecting the labels.
+func analyzeWithLabels(t *testing.T, file string) (*classify.Analysis, []seqLabel) {
+	t.Helper()
+	src, err := capture.Open([]string{file}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var labels []seqLabel
+	a := classify.Analyze(src, classify.Options{OnSeq: func(p int64, r flows.SeqResult) { labels = append(labels, seqLabel{p, r}) }})
+	return a, labels
+}
+
 // printAnnotated prints the packets of file with the annotations of
-// flows, added in the given order.
-func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult) (string, *PacketPrinter) {
+// flows, added in the given order, and the labels, as the annotated
+// text's second pass does.
+func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels []seqLabel) (string, *PacketPrinter) {
 	t.Helper()
 	var out bytes.Buffer
 	pp := NewPacketPrinter(&out, nil, TcpdumpOptions{}, true)
+	for _, l := range labels {
+		pp.AddSeq(l.packet, l.r)
+	}
 	for _, r := range rs {
 		pp.AddFlow(r)
 	}
@@ -33,14 +61,48 @@ func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult) (strin
 	return out.String(), pp
 }
 
+// TestSeqLabelsFromFirstPass checks that the labels a first pass hands
+// over (AddSeq) print exactly as the ones of a flow table running with
+// the printing (Update.Seq), on every lab capture (real kernel), the demo
+// capture and a generated one with losses.
+func TestSeqLabelsFromFirstPass(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/pcaps/lab/*/*.pcap*")
+	files = append(files, "../testdata/pcaps/demo.pcap", generated(t, 2000))
+	labelled := 0
+	for _, f := range files {
+		_, labels := analyzeWithLabels(t, f)
+		labelled += len(labels)
+		twoPass, _ := printAnnotated(t, f, nil, labels)
+
+		var out bytes.Buffer
+		pp := NewPacketPrinter(&out, nil, TcpdumpOptions{}, true)
+		src, err := capture.Open([]string{f}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		classify.Analyze(src, classify.Options{OnSegment: func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }})
+		src.Close()
+		if err := pp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if onePass := out.String(); twoPass != onePass {
+			t.Errorf("%s: labels from the first pass print differently:\n%s\n--- from the table while printing:\n%s", f, twoPass, onePass)
+		}
+	}
+	t.Logf("%d captures, %d labelled segments", len(files), labelled)
+	if labelled < 20 {
+		t.Errorf("only %d labelled segments in all captures: the test proves little", labelled)
+	}
+}
+
 // TestPacketPrinterSpilledNotes checks that annotations moved to the
 // temporary file in many small sorted runs (and added in any order, as a
 // bounded analysis decides flows) print exactly as when all of them stay
 // in memory.
 func TestPacketPrinterSpilledNotes(t *testing.T) {
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
-		a := analyzeFile(t, f)
-		want, _ := printAnnotated(t, f, a.Flows)
+		a, labels := analyzeWithLabels(t, f)
+		want, _ := printAnnotated(t, f, a.Flows, labels)
 		if strings.Count(want, "    ^ ") < 5 {
 			t.Fatalf("%s: %d annotation lines, want several", f, strings.Count(want, "    ^ "))
 		}
@@ -49,7 +111,7 @@ func TestPacketPrinterSpilledNotes(t *testing.T) {
 		notesInMemory = 200
 		rev := slices.Clone(a.Flows)
 		slices.Reverse(rev)
-		got, pp := printAnnotated(t, f, rev)
+		got, pp := printAnnotated(t, f, rev, labels)
 		notesInMemory = old
 		if len(pp.notes.runs) < 2 {
 			t.Errorf("%s: %d runs in the temporary file, want several", f, len(pp.notes.runs))
@@ -58,4 +120,24 @@ func TestPacketPrinterSpilledNotes(t *testing.T) {
 			t.Errorf("%s: with spilled annotations:\n%s\n--- want:\n%s", f, got, want)
 		}
 	}
+}
+
+// generated writes a generated capture of n connections of every kind
+// (internal/gen) and returns its path.
+func generated(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gen.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	if _, err := gen.Write(bw, gen.Config{Connections: n, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -16,11 +17,15 @@ import (
 // packet that carries a verdict or a per-segment event, an indented
 // annotation line starting with "    ^ " that tcpdump never emits.
 // It is fed the segments of a second pass over the capture, with the
-// verdicts of the first (the Analysis).
+// verdicts (AddFlow) and sequence-analysis labels (AddSeq) of the first.
 type PacketPrinter struct {
-	w           *bufio.Writer
-	tp          *TcpdumpPrinter
-	notes       noteIndex
+	w     *bufio.Writer
+	tp    *TcpdumpPrinter
+	notes noteIndex
+	// labels are the sequence-analysis labels, apart from the notes so
+	// that AddSeq and AddFlow may run in different goroutines.
+	labels      noteIndex
+	labelBuf    []byte
 	annotations bool
 	buf         []byte
 	err         error
@@ -50,8 +55,24 @@ func (p *PacketPrinter) AddFlow(r *classify.FlowResult) {
 	}
 }
 
+// AddSeq takes the sequence-analysis labels of one segment, found by a
+// first pass (classify.Options.OnSeq), to print them under the packet in
+// the second, which then runs no flow table. It may run concurrently
+// with AddFlow, not with itself.
+func (p *PacketPrinter) AddSeq(packet int64, r flows.SeqResult) {
+	if !p.annotations || r.Labels == 0 {
+		return
+	}
+	b := append(p.labelBuf[:0], '[')
+	b = r.AppendStrings(b)
+	b = append(b, ']')
+	p.labelBuf = b
+	p.labels.addBytes(packet, b)
+}
+
 // Segment prints one segment (TCP segments only; ICMP errors get only
-// their annotations) with its annotations.
+// their annotations) with its annotations: the labels of u.Seq, or of
+// AddSeq when u has none, then the verdicts' annotations.
 func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
 	if p.err != nil {
 		return
@@ -66,13 +87,15 @@ func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
 			b = append(b, "    ^ ["...)
 			b = u.Seq.AppendStrings(b)
 			b = append(b, "]\n"...)
+		} else {
+			b = p.labels.appendFor(b, seg.Packet)
 		}
 		if seg.Kind == capture.KindICMPError {
 			b = fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
 		}
 		b = p.notes.appendFor(b, seg.Packet)
-		if p.notes.err != nil {
-			p.err = p.notes.err
+		if err := cmp.Or(p.labels.err, p.notes.err); err != nil {
+			p.err = err
 			return
 		}
 	}
@@ -92,6 +115,7 @@ func icmpText(seg *capture.Segment) string {
 // Close flushes the output and returns the first write error.
 func (p *PacketPrinter) Close() error {
 	p.notes.release()
+	p.labels.release()
 	if err := p.w.Flush(); err != nil && p.err == nil {
 		p.err = fmt.Errorf("write output: %w", err)
 	}

@@ -257,6 +257,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		// the flows.
 		pp := report.NewPacketPrinter(stdout, nil, tdo, true)
 		ss := report.NewSummaryStream(stdout)
+		aopts.OnSeq = pp.AddSeq
 		bounded := o.write == ""
 		if bounded {
 			aopts.Bounded, aopts.ReuseResults = true, true
@@ -274,7 +275,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		second := aopts
-		second.Bounded, second.OnFlow, second.SegmentsOnly = false, nil, true
+		second.Bounded, second.OnFlow, second.OnSeq, second.SegmentsOnly = false, nil, nil, true
 		second.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
 		classify.Analyze(src2, second)
 		src2.Close()

@@ -180,6 +180,7 @@ func (d *decoder) tcpSegment(data []byte, ipType gopacket.LayerType, seg *Segmen
 		seg.DF = ip.Flags&layers.IPv4DontFragment != 0
 		seg.TOS = ip.TOS
 		seg.IPLen = int(ip.Length)
+		seg.IPOffset, seg.TCPOffset = ipStart, l4Start
 		sum = sum16(ip.SrcIP, 0)
 		sum = sum16(ip.DstIP, sum)
 	} else {
@@ -197,6 +198,7 @@ func (d *decoder) tcpSegment(data []byte, ipType gopacket.LayerType, seg *Segmen
 		seg.TOS = ip.TrafficClass
 		seg.FlowLabel = ip.FlowLabel
 		seg.IPLen = 40 + int(ip.Length)
+		seg.IPOffset, seg.TCPOffset = ipStart, l4Start
 		sum = sum16(ip.SrcIP, 0)
 		sum = sum16(ip.DstIP, sum)
 	}
@@ -266,6 +268,7 @@ func fastEthernet(data []byte, seg *Segment) (res result, ok bool) {
 		seg.DF = flagsFrag&0x4000 != 0
 		seg.TOS = ip[1]
 		seg.IPLen = length
+		seg.IPOffset, seg.TCPOffset = 14, 14+20
 		return finishTCP(tcp, length-20, sum16(ip[12:20], 0), seg), true
 	case etherTypeIPv6:
 		ip := data[14:]
@@ -288,6 +291,7 @@ func fastEthernet(data []byte, seg *Segment) (res result, ok bool) {
 		seg.TOS = uint8(binary.BigEndian.Uint16(ip[0:2]) >> 4)
 		seg.FlowLabel = binary.BigEndian.Uint32(ip[0:4]) & 0x000fffff
 		seg.IPLen = 40 + length
+		seg.IPOffset, seg.TCPOffset = 14, 14+40
 		return finishTCP(tcp, length, sum16(ip[8:40], 0), seg), true
 	}
 	return 0, false

@@ -122,6 +122,10 @@ type Segment struct {
 	// IPLen is the IP total length (IPv4) or header+payload length (IPv6)
 	// as written in the header.
 	IPLen int
+	// IPOffset and TCPOffset are where the IP header and the TCP header
+	// start in Data (TCPOffset is 0 when they are not known, as in a
+	// hand-built segment or an ICMP error).
+	IPOffset, TCPOffset int
 
 	// Seq and Ack are the raw sequence and acknowledgment numbers.
 	Seq, Ack uint32

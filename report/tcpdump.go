@@ -69,6 +69,12 @@ type TcpdumpPrinter struct {
 	ref     time.Time
 	haveRef bool
 	ifnames map[uint32]string
+	// clock is the date and clock part of the last absolute timestamp
+	// printed, for the Unix second clockSec (clockSet once there is
+	// one): consecutive packets mostly share their second.
+	clock    []byte
+	clockSec int64
+	clockSet bool
 }
 
 // seqKey is tcpdump's `struct tha`: both addresses and both ports of a
@@ -251,10 +257,17 @@ type raw struct {
 // headers with a few VLAN tags or MPLS labels fit in it.
 const maxLinkHeader = 128
 
+// locate finds the headers where the decoder said they are, or else (a
+// hand-built segment) searches the frame for the IP header with the
+// segment's addresses.
 func locate(seg *capture.Segment) raw {
 	d := seg.Data
 	if len(d) == 0 {
 		return raw{}
+	}
+	if ip, tcp := seg.IPOffset, seg.TCPOffset; tcp > ip && tcp <= len(d) {
+		// The decoder said where the headers are.
+		return mkRaw(seg, d[ip:], tcp-ip, seg.IPLen, ip)
 	}
 	limit := min(len(d), maxLinkHeader)
 	if seg.IPVersion == 6 {
@@ -1478,18 +1491,22 @@ func (p *TcpdumpPrinter) appendTimestamp(dst []byte, t time.Time) []byte {
 	if sec < 0 {
 		return append(dst, "[timestamp < 1970-01-01 00:00:00 UTC] "...)
 	}
-	lt := t.In(p.loc)
-	if p.opt.Timestamps == TimestampDate {
-		y, m, d := lt.Date()
-		dst = appendUintPad(dst, uint64(y), 4, '0')
-		dst = append(dst, '-')
-		dst = appendUintPad(dst, uint64(m), 2, '0')
-		dst = append(dst, '-')
-		dst = appendUintPad(dst, uint64(d), 2, '0')
-		dst = append(dst, ' ')
+	if !p.clockSet || sec != p.clockSec {
+		c := p.clock[:0]
+		lt := t.In(p.loc)
+		if p.opt.Timestamps == TimestampDate {
+			y, m, d := lt.Date()
+			c = appendUintPad(c, uint64(y), 4, '0')
+			c = append(c, '-')
+			c = appendUintPad(c, uint64(m), 2, '0')
+			c = append(c, '-')
+			c = appendUintPad(c, uint64(d), 2, '0')
+			c = append(c, ' ')
+		}
+		h, mi, s := lt.Clock()
+		p.clock, p.clockSec, p.clockSet = appendClock(c, h, mi, s), sec, true
 	}
-	h, mi, s := lt.Clock()
-	dst = appendClock(dst, h, mi, s)
+	dst = append(dst, p.clock...)
 	dst = append(dst, '.')
 	dst = appendUintPad(dst, uint64(frac), digits, '0')
 	return append(dst, ' ')

@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,7 @@ func analyzeWithLabels(t *testing.T, file string) (*classify.Analysis, []seqLabe
 // printAnnotated prints the packets of file with the annotations of
 // flows, added in the given order, and the labels, as the annotated
 // text's second pass does.
-func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels []seqLabel) (string, *PacketPrinter) {
+func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels []seqLabel, writer bool) (string, *PacketPrinter) {
 	t.Helper()
 	var out bytes.Buffer
 	pp := NewPacketPrinter(&out, nil, TcpdumpOptions{}, true)
@@ -47,6 +48,9 @@ func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels
 	}
 	for _, r := range rs {
 		pp.AddFlow(r)
+	}
+	if writer {
+		pp.StartWriter()
 	}
 	src, err := capture.Open([]string{file}, capture.OpenOptions{})
 	if err != nil {
@@ -72,7 +76,10 @@ func TestSeqLabelsFromFirstPass(t *testing.T) {
 	for _, f := range files {
 		_, labels := analyzeWithLabels(t, f)
 		labelled += len(labels)
-		twoPass, _ := printAnnotated(t, f, nil, labels)
+		twoPass, _ := printAnnotated(t, f, nil, labels, false)
+		if withWriter, _ := printAnnotated(t, f, nil, labels, true); withWriter != twoPass {
+			t.Errorf("%s: the writing goroutine (StartWriter) prints differently:\n%s\n--- without:\n%s", f, withWriter, twoPass)
+		}
 
 		var out bytes.Buffer
 		pp := NewPacketPrinter(&out, nil, TcpdumpOptions{}, true)
@@ -102,7 +109,7 @@ func TestSeqLabelsFromFirstPass(t *testing.T) {
 func TestPacketPrinterSpilledNotes(t *testing.T) {
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
 		a, labels := analyzeWithLabels(t, f)
-		want, _ := printAnnotated(t, f, a.Flows, labels)
+		want, _ := printAnnotated(t, f, a.Flows, labels, false)
 		if strings.Count(want, "    ^ ") < 5 {
 			t.Fatalf("%s: %d annotation lines, want several", f, strings.Count(want, "    ^ "))
 		}
@@ -111,8 +118,12 @@ func TestPacketPrinterSpilledNotes(t *testing.T) {
 		notesInMemory = 200
 		rev := slices.Clone(a.Flows)
 		slices.Reverse(rev)
-		got, pp := printAnnotated(t, f, rev, labels)
+		got, pp := printAnnotated(t, f, rev, labels, false)
+		withWriter, _ := printAnnotated(t, f, rev, labels, true)
 		notesInMemory = old
+		if withWriter != want {
+			t.Errorf("%s: with spilled annotations and the writing goroutine:\n%s\n--- want:\n%s", f, withWriter, want)
+		}
 		if len(pp.notes.runs) < 2 {
 			t.Errorf("%s: %d runs in the temporary file, want several", f, len(pp.notes.runs))
 		}
@@ -140,4 +151,34 @@ func generated(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// failingWriter fails every write after the first n bytes.
+type failingWriter struct{ n int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, errors.New("disk full")
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestPacketPrinterWriterError checks that a write error of the writing
+// goroutine (StartWriter) comes back from Close.
+func TestPacketPrinterWriterError(t *testing.T) {
+	pp := NewPacketPrinter(&failingWriter{n: 1000}, nil, TcpdumpOptions{}, true)
+	pp.StartWriter()
+	src, err := capture.Open([]string{generated(t, 2000)}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	classify.Analyze(src, classify.Options{SegmentsOnly: true,
+		OnSegment: func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }})
+	if err := pp.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Close = %v, want the write error", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -1534,36 +1535,16 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 	return a.AppendTo(dst)
 }
 
-func appendUint(dst []byte, v uint64) []byte {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	return append(dst, buf[i:]...)
-}
+func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
 
 // appendUintPad appends v right-aligned in width columns filled with pad.
 func appendUintPad(dst []byte, v uint64, width int, pad byte) []byte {
 	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	for n := len(buf) - i; n < width; n++ {
+	digits := strconv.AppendUint(buf[:0], v, 10)
+	for n := len(digits); n < width; n++ {
 		dst = append(dst, pad)
 	}
-	return append(dst, buf[i:]...)
+	return append(dst, digits...)
 }
 
 const hexDigits = "0123456789abcdef"

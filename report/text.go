@@ -29,7 +29,31 @@ type PacketPrinter struct {
 	annotations bool
 	buf         []byte
 	err         error
+
+	// With StartWriter, Segment formats lines into cur and a goroutine
+	// of its own adds the annotations and writes them (see writeLines).
+	cur     *lineBatch
+	full    chan *lineBatch
+	free    chan *lineBatch
+	written chan error
 }
+
+// lineBatch is a run of formatted packet lines on their way to the
+// writing goroutine.
+type lineBatch struct {
+	text  []byte
+	lines []printedLine
+}
+
+// printedLine is one packet's line in a lineBatch.
+type printedLine struct {
+	packet int64
+	end    int  // the line's end in text
+	tcp    bool // a TCP segment: sequence labels may follow
+}
+
+// lineBatchSize is how many lines a lineBatch carries.
+const lineBatchSize = 256
 
 // NewPacketPrinter returns a printer writing to w. a may be nil (no
 // verdict annotations); annotations=false prints only tcpdump's lines.
@@ -70,10 +94,67 @@ func (p *PacketPrinter) AddSeq(packet int64, r flows.SeqResult) {
 	p.labels.addBytes(packet, b)
 }
 
+// StartWriter makes the printer add the annotations and write in a
+// goroutine of its own, while Segment formats the packet lines: two
+// cores share the printing of the annotated text's second pass. AddFlow
+// and AddSeq must not be called after it, nor Segment with labels in u
+// (u.Seq); Close waits for the writer.
+func (p *PacketPrinter) StartWriter() {
+	const depth = 8
+	p.full, p.free, p.written = make(chan *lineBatch, depth), make(chan *lineBatch, depth+1), make(chan error, 1)
+	for range depth + 1 {
+		p.free <- &lineBatch{lines: make([]printedLine, 0, lineBatchSize)}
+	}
+	p.cur = <-p.free
+	go p.writeLines()
+}
+
+// writeLines is the writing goroutine of StartWriter.
+func (p *PacketPrinter) writeLines() {
+	var err error
+	var b []byte
+	for batch := range p.full {
+		start := 0
+		for _, l := range batch.lines {
+			if err != nil {
+				break
+			}
+			b = append(b[:0], batch.text[start:l.end]...)
+			start = l.end
+			b, err = p.annotate(b, l.packet, l.tcp)
+			if err == nil {
+				if _, werr := p.w.Write(b); werr != nil {
+					err = fmt.Errorf("write output: %w", werr)
+				}
+			}
+		}
+		batch.text, batch.lines = batch.text[:0], batch.lines[:0]
+		p.free <- batch
+	}
+	p.written <- err
+}
+
+// annotate appends the annotation lines that follow packet's line: its
+// sequence labels (AddSeq; for a TCP segment) and its verdicts' notes.
+func (p *PacketPrinter) annotate(b []byte, packet int64, tcp bool) ([]byte, error) {
+	if !p.annotations {
+		return b, nil
+	}
+	if tcp {
+		b = p.labels.appendFor(b, packet)
+	}
+	b = p.notes.appendFor(b, packet)
+	return b, cmp.Or(p.labels.err, p.notes.err)
+}
+
 // Segment prints one segment (TCP segments only; ICMP errors get only
 // their annotations) with its annotations: the labels of u.Seq, or of
 // AddSeq when u has none, then the verdicts' annotations.
 func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
+	if p.cur != nil {
+		p.formatLine(seg)
+		return
+	}
 	if p.err != nil {
 		return
 	}
@@ -112,8 +193,34 @@ func icmpText(seg *capture.Segment) string {
 	return fmt.Sprintf("ICMP destination unreachable (code %d)", seg.ICMPCode)
 }
 
+// formatLine formats seg's line (a TCP segment's, or an ICMP error's
+// annotation) into the current batch for the writing goroutine.
+func (p *PacketPrinter) formatLine(seg *capture.Segment) {
+	c := p.cur
+	switch {
+	case seg.Kind == capture.KindTCP:
+		c.text = p.tp.AppendLine(c.text, seg)
+		c.text = append(c.text, '\n')
+	case p.annotations && seg.Kind == capture.KindICMPError:
+		c.text = fmt.Appendf(c.text, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
+	}
+	c.lines = append(c.lines, printedLine{packet: seg.Packet, end: len(c.text), tcp: seg.Kind == capture.KindTCP})
+	if len(c.lines) == lineBatchSize {
+		p.full <- c
+		p.cur = <-p.free
+	}
+}
+
 // Close flushes the output and returns the first write error.
 func (p *PacketPrinter) Close() error {
+	if p.cur != nil {
+		if len(p.cur.lines) > 0 {
+			p.full <- p.cur
+		}
+		close(p.full)
+		p.err = cmp.Or(p.err, <-p.written)
+		p.cur = nil
+	}
 	p.notes.release()
 	p.labels.release()
 	if err := p.w.Flush(); err != nil && p.err == nil {

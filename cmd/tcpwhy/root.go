@@ -243,6 +243,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	case o.noAnnotations:
 		pp := report.NewPacketPrinter(stdout, nil, tdo, false)
+		pp.StartWriter()
 		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
 		aopts.SegmentsOnly = o.write == "" // -w needs the verdicts
 		a = classify.Analyze(src, aopts)
@@ -277,6 +278,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		second := aopts
 		second.Bounded, second.OnFlow, second.OnSeq, second.SegmentsOnly = false, nil, nil, true
 		second.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
+		pp.StartWriter()
 		classify.Analyze(src2, second)
 		src2.Close()
 		if err := pp.Close(); err != nil {

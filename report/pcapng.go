@@ -51,6 +51,7 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 	comments := pcapngComments(a)
 	var (
 		seg    capture.Segment
+		data   []byte // seg's bytes
 		ng     *pcapgo.NgWriter
 		ifaces = map[ifaceKey]int{}
 		frame  int64
@@ -75,6 +76,12 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		if err != nil {
 			return fmt.Errorf("read capture: %w", err)
 		}
+		// The copy turns bytes lost to a file truncated since Next into
+		// a skipped packet instead of a crash (see capture.AppendData).
+		var kept bool
+		if data, kept = capture.AppendData(data[:0], &seg); !kept {
+			continue
+		}
 		k := ifaceKey{seg.Input, seg.LinkType}
 		id, ok := ifaces[k]
 		switch {
@@ -95,8 +102,8 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		if len(cs) > 0 && frame != seg.Packet {
 			cs = append(cs[:len(cs):len(cs)], fmt.Sprintf("%spacket %d of the input", CommentPrefix, seg.Packet))
 		}
-		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(seg.Data), Length: max(seg.WireLen, len(seg.Data)), InterfaceIndex: id}
-		if err := ng.WritePacketWithOptions(ci, seg.Data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {
+		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(data), Length: max(seg.WireLen, len(data)), InterfaceIndex: id}
+		if err := ng.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {
 			return fmt.Errorf("write pcapng: %w", err)
 		}
 	}

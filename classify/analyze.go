@@ -123,10 +123,19 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		a.agg = newAggregate()
 	}
 	var pending []*flows.Flow
+	// handOver classifies the flows decided (see below). A segment, a
+	// sweep or Flush that decides many flows at once hands them over
+	// maxPending at a time, so that compacted flows made whole to be
+	// decided do not pile up (a SYN flood's at the end of a capture).
+	var handOver func(final bool)
+	const maxPending = 256
 	table := flows.NewTable(flows.Config{MaxFlows: opts.MaxFlows, IdleHandshake: opts.IdleHandshake,
 		IdleEstablished: opts.IdleEstablished, IdleClosed: opts.IdleClosed, NoSeqAnalysis: opts.OnSegment == nil && opts.OnSeq == nil,
 		OnDone: func(f *flows.Flow) {
 			pending = append(pending, f)
+			if len(pending) >= maxPending {
+				handOver(false)
+			}
 		}})
 	var seg capture.Segment
 	var data []byte // seg's bytes, copied for OnSegment without a prefetcher
@@ -151,7 +160,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	// handOver classifies the flows the table decided. With the reading
 	// goroutine, classification (and OnFlow: rendering) runs in a third
 	// goroutine, in decision order, so that two cores share three stages.
-	handOver := func(bool) {
+	handOver = func(bool) {
 		a.take(pending, last, opts)
 		pending = release(table, pending)
 	}

@@ -25,8 +25,9 @@ import (
 // field is added, and a field of a kind it cannot code (a slice, map,
 // string or interface) stops the program at start-up, in any test.
 
-// closedFlow is a compacted closed flow (see above). It is about 128
-// bytes, plus the coded fields.
+// closedFlow is a compacted closed flow (see above), or a compacted
+// attempt that one side left unanswered (see Table.compactUnanswered).
+// It is 128 bytes, plus the coded fields.
 type closedFlow struct {
 	// a and b are the flow's endpoints (Ep[0] and Ep[1]), for lookup.
 	a, b epAddr
@@ -42,8 +43,12 @@ type closedFlow struct {
 	ptrs *[maxFlowPtrs]unsafe.Pointer
 	// data holds the coded scalar fields.
 	data []byte
-	// list is the idle class (see idleClass) the flow was in.
-	list uint8
+	// id is the flow's ID, for Flush's order.
+	id int64
+	// list is the idle class (see idleClass) the flow was in; limit how
+	// long it may stay idle (see Table.idleLimit).
+	list  uint8
+	limit idleKind
 }
 
 // hasTuple reports whether the flow's endpoints are a and b, in either
@@ -387,7 +392,7 @@ func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
 	}
 	c.data = c.data[:len(scratch)]
 	copy(c.data, scratch)
-	c.a, c.b = f.Ep[0].addr, f.Ep[1].addr
+	c.a, c.b, c.id = f.Ep[0].addr, f.Ep[1].addr, f.ID
 	c.lastNumber, c.last, c.list = f.Last.Number, f.Last.t, f.list
 	base := unsafe.Pointer(f)
 	c.ptrs = nil

@@ -1,11 +1,14 @@
 package flows_test
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,4 +119,58 @@ func readTCP(file string) ([]capture.Segment, error) {
 		}
 	}
 	return segs, nil
+}
+
+// TestCompactFlood checks compaction of unanswered attempts on a SYN
+// flood: spoofed SYNs from distinct addresses (some retransmitted, as a
+// real client's would be), connections whose SYN-ACK comes late enough
+// to reopen the compacted attempt, and a table small enough to evict
+// compacted attempts. Updates and decided flows must not change.
+func TestCompactFlood(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	srv := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), 80)
+	type pkt struct {
+		at   time.Duration
+		from netip.AddrPort
+		to   netip.AddrPort
+		fl   capture.Flags
+		seq  uint32
+		ack  uint32
+	}
+	var ps []pkt
+	for i := range 20000 {
+		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(1024+i%50000))
+		at := time.Duration(i) * 100 * time.Microsecond // 10,000 SYNs a second
+		isn := uint32(i) * 7919
+		ps = append(ps, pkt{at, cli, srv, capture.SYN, isn, 0})
+		if i%10 == 0 {
+			ps = append(ps, pkt{at + time.Second, cli, srv, capture.SYN, isn, 0}, pkt{at + 3*time.Second, cli, srv, capture.SYN, isn, 0})
+		}
+		if i%100 == 0 {
+			// A real connection, answered after 400 ms.
+			c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+			ps = append(ps, pkt{at, c, srv, capture.SYN, 100, 0},
+				pkt{at + 400*time.Millisecond, srv, c, capture.SYN | capture.ACK, 900, 101},
+				pkt{at + 401*time.Millisecond, c, srv, capture.ACK, 101, 901},
+				pkt{at + 402*time.Millisecond, c, srv, capture.FIN | capture.ACK, 101, 901},
+				pkt{at + 403*time.Millisecond, srv, c, capture.FIN | capture.ACK, 901, 102},
+				pkt{at + 404*time.Millisecond, c, srv, capture.ACK, 102, 902})
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b pkt) int { return cmp.Compare(a.at, b.at) })
+	segs := make([]capture.Segment, len(ps))
+	for i, p := range ps {
+		segs[i] = capture.Segment{Packet: int64(i + 1), Time: t0.Add(p.at), IPVersion: 4, Src: p.from.Addr(), Dst: p.to.Addr(),
+			SrcPort: p.from.Port(), DstPort: p.to.Port(), Seq: p.seq, Ack: p.ack, Flags: p.fl, Window: 500, TTL: 64}
+	}
+	// Without a cap, nearly every attempt waits compacted; with one of
+	// 5000 (half a second of the flood), the attempts older than 250 ms
+	// are compacted at each sweep and then evicted.
+	for _, c := range []struct{ maxFlows, want int }{{0, 20000}, {5000, 5000}} {
+		n := compactRun(t, "flood", segs, flows.Config{MaxFlows: c.maxFlows, NoSeqAnalysis: true})
+		if n < int64(c.want) {
+			t.Errorf("MaxFlows %d: %d flows compacted, want at least %d", c.maxFlows, n, c.want)
+		}
+		t.Logf("MaxFlows %d: %d compacted", c.maxFlows, n)
+	}
 }

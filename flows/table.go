@@ -29,10 +29,12 @@ type Config struct {
 	IdleClosed time.Duration
 	// CompactAbove is the number of flows tracked above which a flow
 	// that closed is kept compacted while it waits IdleClosed for late
-	// packets (see closedFlow): about 0.5 KiB instead of 1 KiB, for about
-	// 3 µs of CPU per flow (0: DefaultCompactAbove; negative: always).
-	// Compacting changes nothing but memory: a late packet gets the flow
-	// back whole.
+	// packets (see closedFlow), and so is an attempt that one side has
+	// left unanswered for compactUnansweredAfter (a SYN flood's spoofed
+	// SYNs): about 0.5 KiB instead of 1 KiB for a closed flow, 0.2 KiB
+	// for a lone SYN, for 1-3 µs of CPU per flow (0: DefaultCompactAbove;
+	// negative: always). Compacting changes nothing but memory: a late
+	// packet gets the flow back whole.
 	CompactAbove int
 	// OnDone receives every flow once it is decided: expired, evicted,
 	// replaced by a reuse of its 4-tuple, or flushed. The table forgets
@@ -87,18 +89,18 @@ type Table struct {
 	// garbage collector, so that memory follows the flows tracked).
 	free  *Flow
 	nfree int
-	// closed holds the compacted closed flows of the answered idle
-	// class, in order of last activity; freeClosed the unused ones,
-	// linked through next. last is the flow of the previous segment,
-	// compacted at the next call if it closed; scratch is the coding
-	// buffer.
-	closed     closedList
+	// closed holds the compacted flows of each idle class (closed
+	// answered flows, unanswered attempts), in order of last activity;
+	// freeClosed the unused ones, linked through next. last is the flow
+	// of the previous segment, compacted at the next call if it closed;
+	// scratch is the coding buffer.
+	closed     [2]closedList
 	freeClosed *closedFlow
 	last       *Flow
 	scratch    []byte
 
-	// Compacted counts the closed flows compacted (a flow compacted,
-	// reopened by a late packet and compacted again counts twice).
+	// Compacted counts the flows compacted (a flow compacted, reopened
+	// by a late packet and compacted again counts twice).
 	Compacted int64
 
 	// Evicted counts flows decided early because MaxFlows was reached.
@@ -412,26 +414,39 @@ func (t *Table) advance(now stamp) {
 	}
 	if t.now >= t.sweepAt {
 		t.expire()
+		t.compactUnanswered()
 		t.sweepAt = t.now.add(time.Second)
 	}
 }
 
 // Flush decides every flow still tracked, in the order of their first
-// packet, and empties the table.
+// packet, and empties the table. A compacted flow is made whole only
+// when its turn comes, so that a caller that is done with the flows
+// decided so far (Release) keeps memory at the compacted size.
 func (t *Table) Flush() {
 	t.last = nil
-	var all []*Flow
-	for t.closed.head != nil {
-		c := t.closed.head
-		all = append(all, t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)]))
+	type tracked struct {
+		id int64
+		f  *Flow
+		c  *closedFlow
+	}
+	var all []tracked
+	for i := range t.closed {
+		for c := t.closed[i].head; c != nil; c = c.next {
+			all = append(all, tracked{id: c.id, c: c})
+		}
 	}
 	for i := range t.idle {
 		for f := t.idle[i].head; f != nil; f = f.next {
-			all = append(all, f)
+			all = append(all, tracked{id: f.ID, f: f})
 		}
 	}
-	sortByID(all)
-	for _, f := range all {
+	slices.SortFunc(all, func(a, b tracked) int { return cmp.Compare(a.id, b.id) })
+	for _, e := range all {
+		f := e.f
+		if f == nil {
+			f = t.reopen(&t.slots[t.slotIndex(e.c.a, e.c.b, nil, e.c)])
+		}
 		t.remove(f)
 		t.decide(f)
 	}
@@ -459,14 +474,18 @@ func idleClass(f *Flow) uint8 {
 // connections in the middle; only when there is none, the least recently
 // active flow.
 func (t *Table) evictionVictim() *Flow {
-	if f := t.idle[unanswered].head; f != nil {
-		return f
+	for i := range t.idle {
+		// Whole and compacted flows of a class take their places in the
+		// order of last activity.
+		f, c := t.idle[i].head, t.closed[i].head
+		if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
+			return t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
+		}
+		if f != nil {
+			return f
+		}
 	}
-	f, c := t.idle[answered].head, t.closed.head
-	if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
-		return t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
-	}
-	return f
+	return nil
 }
 
 // zeekSplit reports whether Zeek's timers would have ended f before seg
@@ -494,16 +513,40 @@ func (t *Table) decide(f *Flow) {
 	}
 }
 
-func (t *Table) idleLimit(f *Flow) time.Duration {
+// idleKind says which of the Config's idle limits applies to a flow.
+type idleKind uint8
+
+const (
+	idleEstablished idleKind = iota
+	idleHandshake
+	idleClosed
+)
+
+func idleKindOf(f *Flow) idleKind {
 	switch {
 	case f.done:
-		return t.cfg.IdleClosed
+		return idleClosed
 	case f.Ep[Client].State == StateSynSent || f.Ep[Server].State == StateSynReceived:
+		return idleHandshake
+	default:
+		return idleEstablished
+	}
+}
+
+// limit returns the idle limit of kind k.
+func (t *Table) limit(k idleKind) time.Duration {
+	switch k {
+	case idleClosed:
+		return t.cfg.IdleClosed
+	case idleHandshake:
 		return t.cfg.IdleHandshake
 	default:
 		return t.cfg.IdleEstablished
 	}
 }
+
+// idleLimit returns how long f may stay silent before it is decided.
+func (t *Table) idleLimit(f *Flow) time.Duration { return t.limit(idleKindOf(f)) }
 
 // expire decides the flows idle past their limit. The idle list is in
 // order of last activity, but limits differ by state, so it walks until
@@ -511,20 +554,17 @@ func (t *Table) idleLimit(f *Flow) time.Duration {
 func (t *Table) expire() {
 	shortest := min(t.cfg.IdleClosed, t.cfg.IdleHandshake, t.cfg.IdleEstablished)
 	for i := range t.idle {
-		var c *closedFlow
-		if i == answered {
-			c = t.closed.head
-		}
+		c := t.closed[i].head
 		for f := t.idle[i].head; f != nil || c != nil; {
-			// The compacted closed flows (all answered) take their places
-			// in the list's order of last activity.
+			// The compacted flows take their places in the list's order
+			// of last activity.
 			if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
 				idle := t.now.sub(c.last)
 				if idle < shortest {
 					break
 				}
 				next := c.next
-				if idle >= t.cfg.IdleClosed {
+				if idle >= t.limit(c.limit) {
 					g := t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
 					t.remove(g)
 					t.decide(g)
@@ -586,13 +626,39 @@ func (t *Table) unlink(f *Flow) {
 // compactLast compacts the flow of the previous segment if that segment
 // closed it (or came late to a closed flow) and the table tracks more
 // than Config.CompactAbove flows. It waits for the next call so that
-// Update.Flow stays whole for the caller. Flows that one side never answered are not compacted: they
-// are rare among closed flows, and their list's order is the eviction's.
+// Update.Flow stays whole for the caller. Flows that one side never
+// answered wait for compactUnanswered.
 func (t *Table) compactLast() {
 	f := t.last
 	t.last = nil
 	if f != nil && f.done && f.listed && f.list == answered && t.count > t.cfg.CompactAbove {
 		t.compact(f)
+	}
+}
+
+// compactUnansweredAfter is how long an attempt that one side never
+// answered stays whole before it is compacted (once the table tracks more
+// than Config.CompactAbove flows): longer than most round trips, so that
+// an answer seldom has to reopen one, and shorter than the first SYN
+// retransmission (1 s), so that a SYN flood's spoofed SYNs wait their
+// 3 minutes (Config.IdleHandshake) compacted.
+const compactUnansweredAfter = 250 * time.Millisecond
+
+// compactUnanswered compacts the unanswered attempts idle for
+// compactUnansweredAfter, least recently active first. Every sweep
+// compacts a prefix of the list, so the compacted ones stay in the order
+// of last activity that expiry and eviction merge them in.
+func (t *Table) compactUnanswered() {
+	if t.count <= t.cfg.CompactAbove {
+		return
+	}
+	for f := t.idle[unanswered].head; f != nil; {
+		if t.now.sub(f.Last.t) < compactUnansweredAfter {
+			break
+		}
+		next := f.next
+		t.compact(f)
+		f = next
 	}
 }
 
@@ -603,6 +669,9 @@ func (t *Table) compact(f *Flow) {
 	if i < 0 {
 		return
 	}
+	if t.last == f {
+		t.last = nil
+	}
 	c := t.freeClosed
 	if c != nil {
 		t.freeClosed = c.next
@@ -611,8 +680,9 @@ func (t *Table) compact(f *Flow) {
 		c = new(closedFlow)
 	}
 	t.scratch = c.store(f, t.scratch)
+	c.limit = idleKindOf(f)
 	t.unlink(f)
-	t.closed.push(c)
+	t.closed[c.list].push(c)
 	t.slots[i].f, t.slots[i].c = nil, c
 	t.Compacted++
 	// The closedFlow keeps f's pointers: f goes back bare.
@@ -626,7 +696,7 @@ func (t *Table) reopen(s *slot) *Flow {
 	f := t.newFlow()
 	c.load(f)
 	s.f, s.c = f, nil
-	t.closed.unlink(c)
+	t.closed[c.list].unlink(c)
 	c.ptrs = nil
 	c.next = t.freeClosed
 	t.freeClosed = c
@@ -664,8 +734,4 @@ func (l *closedList) unlink(c *closedFlow) {
 func (t *Table) remove(f *Flow) {
 	t.unlink(f)
 	t.delete(f)
-}
-
-func sortByID(fs []*Flow) {
-	slices.SortFunc(fs, func(a, b *Flow) int { return cmp.Compare(a.ID, b.ID) })
 }

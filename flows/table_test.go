@@ -310,6 +310,9 @@ func TestSizes(t *testing.T) {
 	if n := unsafe.Sizeof(Mark{}); n != 16 {
 		t.Errorf("sizeof(Mark) = %d, want 16", n)
 	}
+	if n := unsafe.Sizeof(closedFlow{}); n > 128 {
+		t.Errorf("sizeof(closedFlow) = %d, want at most 128 (a size class)", n)
+	}
 }
 
 // TestSeqAnalysisLazy checks that a flow has a SeqAnalysis only when the

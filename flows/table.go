@@ -150,6 +150,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	t.compactLast()
 	ts := stampOf(seg.Time)
 	t.advance(ts)
+	t.compactUnanswered()
 	src, dst := epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)
 	h := symHash(src, dst)
 	f := t.lookup(h, src, dst)
@@ -406,6 +407,7 @@ func (t *Table) slotIndex(a, b epAddr, f *Flow, c *closedFlow) int {
 func (t *Table) Advance(now time.Time) {
 	t.compactLast()
 	t.advance(stampOf(now))
+	t.compactUnanswered()
 }
 
 func (t *Table) advance(now stamp) {
@@ -414,7 +416,6 @@ func (t *Table) advance(now stamp) {
 	}
 	if t.now >= t.sweepAt {
 		t.expire()
-		t.compactUnanswered()
 		t.sweepAt = t.now.add(time.Second)
 	}
 }
@@ -644,21 +645,23 @@ func (t *Table) compactLast() {
 // 3 minutes (Config.IdleHandshake) compacted.
 const compactUnansweredAfter = 250 * time.Millisecond
 
-// compactUnanswered compacts the unanswered attempts idle for
-// compactUnansweredAfter, least recently active first. Every sweep
-// compacts a prefix of the list, so the compacted ones stay in the order
-// of last activity that expiry and eviction merge them in.
+// compactUnanswered compacts up to two of the unanswered attempts idle
+// for compactUnansweredAfter, least recently active first. It runs at
+// every call, so that attempts are compacted at the rate they come (two
+// keep up with any) and each frees a Flow for the next one, instead of
+// in bursts that would leave most freed flows to the garbage collector.
+// It compacts from the head of the list, so the compacted ones stay in
+// the order of last activity that expiry and eviction merge them in.
 func (t *Table) compactUnanswered() {
 	if t.count <= t.cfg.CompactAbove {
 		return
 	}
-	for f := t.idle[unanswered].head; f != nil; {
-		if t.now.sub(f.Last.t) < compactUnansweredAfter {
-			break
+	for range 2 {
+		f := t.idle[unanswered].head
+		if f == nil || t.now.sub(f.Last.t) < compactUnansweredAfter {
+			return
 		}
-		next := f.next
 		t.compact(f)
-		f = next
 	}
 }
 

@@ -64,9 +64,11 @@ type TcpdumpOptions struct {
 //
 // A TcpdumpPrinter is not safe for concurrent use.
 type TcpdumpPrinter struct {
-	opt     TcpdumpOptions
-	loc     *time.Location
-	seqs    map[seqKey]seqBase
+	opt  TcpdumpOptions
+	loc  *time.Location
+	seqs map[seqKey]seqBase
+	// seqs4 is seqs for IPv4 connections, with a key a third the size.
+	seqs4   map[seqKey4]seqBase
 	ref     time.Time
 	haveRef bool
 	ifnames map[uint32]string
@@ -86,6 +88,12 @@ type seqKey struct {
 	v6       bool
 }
 
+// seqKey4 is seqKey for IPv4 addresses.
+type seqKey4 struct {
+	src, dst [4]byte
+	ports    uint32
+}
+
 // seqBase is what tcpdump remembers per connection: the sequence numbers
 // of the canonical source (seq) and destination (ack) at the base packet.
 type seqBase struct {
@@ -98,7 +106,7 @@ func NewTcpdumpPrinter(o TcpdumpOptions) *TcpdumpPrinter {
 	if loc == nil {
 		loc = time.Local
 	}
-	return &TcpdumpPrinter{opt: o, loc: loc, seqs: make(map[seqKey]seqBase)}
+	return &TcpdumpPrinter{opt: o, loc: loc, seqs: make(map[seqKey]seqBase), seqs4: make(map[seqKey4]seqBase)}
 }
 
 // AppendLine appends the line for seg, without a trailing newline, to dst
@@ -699,24 +707,32 @@ func (p *TcpdumpPrinter) relative(seg *capture.Segment) (seq, ack, thseq, thack 
 			}
 		}
 	}
-	var k seqKey
-	k.v6 = v6
+	ports := uint32(sport)<<16 | uint32(dport)
 	if rev {
-		k.src, k.dst = dst, src
-		k.ports = uint32(dport)<<16 | uint32(sport)
-	} else {
-		k.src, k.dst = src, dst
-		k.ports = uint32(sport)<<16 | uint32(dport)
+		src, dst = dst, src
+		ports = uint32(dport)<<16 | uint32(sport)
 	}
 	seq, ack = seg.Seq, seg.Ack
-	th, found := p.seqs[k]
+	var th seqBase
+	var found bool
+	k4 := seqKey4{src: [4]byte(src[:4]), dst: [4]byte(dst[:4]), ports: ports}
+	k := seqKey{src: src, dst: dst, ports: ports, v6: true}
+	if v6 {
+		th, found = p.seqs[k]
+	} else {
+		th, found = p.seqs4[k4]
+	}
 	if !found || seg.Flags&capture.SYN != 0 {
 		if rev {
 			th = seqBase{ack: seq, seq: ack - 1}
 		} else {
 			th = seqBase{seq: seq, ack: ack - 1}
 		}
-		p.seqs[k] = th
+		if v6 {
+			p.seqs[k] = th
+		} else {
+			p.seqs4[k4] = th
+		}
 	} else if rev {
 		seq -= th.ack
 		ack -= th.seq

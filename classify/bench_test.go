@@ -1,8 +1,6 @@
 package classify
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,18 +14,7 @@ import (
 func benchCapture(b *testing.B, n int) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "bench.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := gen.Write(bw, gen.Config{Connections: n, Seed: 11}); err != nil {
-		b.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if _, err := gen.WriteFile(path, gen.Config{Connections: n, Seed: 11}); err != nil {
 		b.Fatal(err)
 	}
 	return path
@@ -38,18 +25,7 @@ func benchCapture(b *testing.B, n int) string {
 func decidedFlows(b *testing.B, cfg gen.Config) ([]*flows.Flow, time.Time) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "bench.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := gen.Write(bw, cfg); err != nil {
-		b.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if _, err := gen.WriteFile(path, cfg); err != nil {
 		b.Fatal(err)
 	}
 	src, err := capture.Open([]string{path}, capture.OpenOptions{})

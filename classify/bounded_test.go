@@ -1,9 +1,7 @@
 package classify
 
 import (
-	"bufio"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -145,18 +143,9 @@ func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept 
 // capture of 3000 connections of every kind.
 func TestParallelEqualsSerial(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gen.pcap")
-	f, err := os.Create(path)
-	if err != nil {
+	if _, err := gen.WriteFile(path, gen.Config{Connections: 3000, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	bw := bufio.NewWriter(f)
-	if _, err := gen.Write(bw, gen.Config{Connections: 3000, Seed: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	run := func(procs int) ([]*FlowResult, *Analysis) {
 		old := runtime.GOMAXPROCS(procs)
 		defer runtime.GOMAXPROCS(old)

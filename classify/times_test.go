@@ -1,10 +1,8 @@
 package classify
 
 import (
-	"bufio"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -195,18 +193,9 @@ func TestSynAcksIn(t *testing.T) {
 // see hundreds of flows each, and have diagnoses that read the times).
 func TestTimesSpillSameViews(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gen.pcap")
-	f, err := os.Create(path)
-	if err != nil {
+	if _, err := gen.WriteFile(path, gen.Config{Connections: 3000, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
-	bw := bufio.NewWriter(f)
-	if _, err := gen.Write(bw, gen.Config{Connections: 3000, Seed: 5}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	run := func(budget int) *Analysis {
 		old := timesInMemory
 		timesInMemory = budget

@@ -1,10 +1,8 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,16 +136,7 @@ func TestPacketPrinterSpilledNotes(t *testing.T) {
 func generated(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gen.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	bw := bufio.NewWriter(f)
-	if _, err := gen.Write(bw, gen.Config{Connections: n, Seed: 7}); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
+	if _, err := gen.WriteFile(path, gen.Config{Connections: n, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
 	return path

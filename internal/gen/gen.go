@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -62,6 +63,27 @@ func Write(w io.Writer, cfg Config) (Stats, error) {
 		return g.stats, fmt.Errorf("generate capture: %w", err)
 	}
 	return g.stats, nil
+}
+
+// WriteFile writes the capture described by cfg to the file name
+// (created or truncated) and reports what it wrote.
+func WriteFile(name string, cfg Config) (Stats, error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return Stats{}, fmt.Errorf("generate capture: %w", err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	st, err := Write(bw, cfg)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return st, fmt.Errorf("generate capture %s: %w", name, err)
+	}
+	return st, nil
 }
 
 // generator merges the connections' packet scripts in time order and

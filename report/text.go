@@ -158,32 +158,36 @@ func (p *PacketPrinter) Segment(seg *capture.Segment, u flows.Update) {
 	if p.err != nil {
 		return
 	}
-	b := p.buf[:0]
-	if seg.Kind == capture.KindTCP {
-		b = p.tp.AppendLine(b, seg)
-		b = append(b, '\n')
+	b := p.appendLine(p.buf[:0], seg)
+	labels := seg.Kind == capture.KindTCP
+	if p.annotations && u.Seq.Labels != 0 {
+		b = append(b, "    ^ ["...)
+		b = u.Seq.AppendStrings(b)
+		b = append(b, "]\n"...)
+		labels = false
 	}
-	if p.annotations {
-		if u.Seq.Labels != 0 {
-			b = append(b, "    ^ ["...)
-			b = u.Seq.AppendStrings(b)
-			b = append(b, "]\n"...)
-		} else {
-			b = p.labels.appendFor(b, seg.Packet)
-		}
-		if seg.Kind == capture.KindICMPError {
-			b = fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
-		}
-		b = p.notes.appendFor(b, seg.Packet)
-		if err := cmp.Or(p.labels.err, p.notes.err); err != nil {
-			p.err = err
-			return
-		}
-	}
+	b, err := p.annotate(b, seg.Packet, labels)
 	p.buf = b
+	if err != nil {
+		p.err = err
+		return
+	}
 	if _, err := p.w.Write(b); err != nil {
 		p.err = fmt.Errorf("write output: %w", err)
 	}
+}
+
+// appendLine appends seg's own line: a TCP segment's tcpdump line, or an
+// ICMP error's annotation (ICMP errors carry no sequence labels).
+func (p *PacketPrinter) appendLine(b []byte, seg *capture.Segment) []byte {
+	switch {
+	case seg.Kind == capture.KindTCP:
+		b = p.tp.AppendLine(b, seg)
+		return append(b, '\n')
+	case p.annotations && seg.Kind == capture.KindICMPError:
+		return fmt.Appendf(b, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
+	}
+	return b
 }
 
 func icmpText(seg *capture.Segment) string {
@@ -197,13 +201,7 @@ func icmpText(seg *capture.Segment) string {
 // annotation) into the current batch for the writing goroutine.
 func (p *PacketPrinter) formatLine(seg *capture.Segment) {
 	c := p.cur
-	switch {
-	case seg.Kind == capture.KindTCP:
-		c.text = p.tp.AppendLine(c.text, seg)
-		c.text = append(c.text, '\n')
-	case p.annotations && seg.Kind == capture.KindICMPError:
-		c.text = fmt.Appendf(c.text, "    ^ packet %d: %s from %s quotes %s > %s\n", seg.Packet, icmpText(seg), seg.ICMPFrom, seg.SrcAddrPort(), seg.DstAddrPort())
-	}
+	c.text = p.appendLine(c.text, seg)
 	c.lines = append(c.lines, printedLine{packet: seg.Packet, end: len(c.text), tcp: seg.Kind == capture.KindTCP})
 	if len(c.lines) == lineBatchSize {
 		p.full <- c

@@ -56,7 +56,7 @@ const DefaultCompactAbove = 1 << 16
 type Update struct {
 	// Flow is the flow the segment belongs to (nil for an ICMP error
 	// that matches no flow). It stays valid until the next call of Add,
-	// Advance or Flush: after that, a closed flow may have been compacted
+	// Advance or Flush: after that, a flow may have been compacted
 	// (see Config.CompactAbove) and its memory reused.
 	Flow *Flow
 	// Dir is the sender's side: Client or Server.

@@ -25,19 +25,28 @@ func manyPackets(t testing.TB, n int) []testPkt {
 	return pkts
 }
 
+// openMapped opens names, and skips the test when the first is not
+// mapped into memory (a platform without mmap).
+func openMapped(t *testing.T, names ...string) Source {
+	t.Helper()
+	src, err := Open(names, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(src.(*fileSource).inputs[0].mapping) == 0 {
+		src.Close()
+		t.Skip("files are not mapped on this platform")
+	}
+	return src
+}
+
 // TestMappedFile checks that a plain pcap file is mapped, and reads the
 // same through the mapping as through a reader.
 func TestMappedFile(t *testing.T) {
 	file := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, manyPackets(t, 3000))
 	path := writeFile(t, "mapped.pcap", file)
-	src, err := Open([]string{path}, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := openMapped(t, path)
 	defer src.Close()
-	if len(src.(*fileSource).inputs[0].mapping) == 0 {
-		t.Skip("files are not mapped on this platform")
-	}
 	withStdin(t, file, func() {
 		segs, info, err := readAll(t, []string{"-"}, OpenOptions{})
 		if err != nil || len(segs) != 3000 {
@@ -75,14 +84,7 @@ func TestMappedFileShrinks(t *testing.T) {
 			if two {
 				names = append(names, writeFile(t, "other.pcap", good))
 			}
-			src, err := Open(names, OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(src.(*fileSource).inputs[0].mapping) == 0 {
-				src.Close()
-				t.Skip("files are not mapped on this platform")
-			}
+			src := openMapped(t, names...)
 			var seg Segment
 			for range 10 {
 				if err := src.Next(&seg); err != nil {
@@ -96,7 +98,7 @@ func TestMappedFileShrinks(t *testing.T) {
 			for src.Next(&seg) == nil {
 				n++
 			}
-			err = src.Err()
+			err := src.Err()
 			var re *ReadError
 			if !errors.As(err, &re) || re.File != path || !strings.Contains(re.Err.Error(), "shrank") {
 				t.Fatalf("cut at %d: Err() = %v, want a ReadError saying the file shrank", cut, err)
@@ -318,14 +320,8 @@ var byteSink byte
 // reading Data itself faults.
 func TestAppendDataAfterShrink(t *testing.T) {
 	path := writeFile(t, "shrinks.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, manyPackets(t, 100)))
-	src, err := Open([]string{path}, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := openMapped(t, path)
 	defer src.Close()
-	if len(src.(*fileSource).inputs[0].mapping) == 0 {
-		t.Skip("files are not mapped on this platform")
-	}
 	var seg Segment
 	for range 50 { // about 50 kB in: pages past the first
 		if err := src.Next(&seg); err != nil {

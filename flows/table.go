@@ -150,7 +150,6 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	t.compactLast()
 	ts := stampOf(seg.Time)
 	t.advance(ts)
-	t.compactUnanswered()
 	src, dst := epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)
 	h := symHash(src, dst)
 	f := t.lookup(h, src, dst)
@@ -407,7 +406,6 @@ func (t *Table) slotIndex(a, b epAddr, f *Flow, c *closedFlow) int {
 func (t *Table) Advance(now time.Time) {
 	t.compactLast()
 	t.advance(stampOf(now))
-	t.compactUnanswered()
 }
 
 func (t *Table) advance(now stamp) {
@@ -418,6 +416,7 @@ func (t *Table) advance(now stamp) {
 		t.expire()
 		t.sweepAt = t.now.add(time.Second)
 	}
+	t.compactUnanswered()
 }
 
 // Flush decides every flow still tracked, in the order of their first
@@ -446,7 +445,7 @@ func (t *Table) Flush() {
 	for _, e := range all {
 		f := e.f
 		if f == nil {
-			f = t.reopen(&t.slots[t.slotIndex(e.c.a, e.c.b, nil, e.c)])
+			f = t.reopenClosed(e.c)
 		}
 		t.remove(f)
 		t.decide(f)
@@ -480,7 +479,7 @@ func (t *Table) evictionVictim() *Flow {
 		// order of last activity.
 		f, c := t.idle[i].head, t.closed[i].head
 		if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
-			return t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
+			return t.reopenClosed(c)
 		}
 		if f != nil {
 			return f
@@ -566,7 +565,7 @@ func (t *Table) expire() {
 				}
 				next := c.next
 				if idle >= t.limit(c.limit) {
-					g := t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
+					g := t.reopenClosed(c)
 					t.remove(g)
 					t.decide(g)
 				}
@@ -647,7 +646,7 @@ const compactUnansweredAfter = 250 * time.Millisecond
 
 // compactUnanswered compacts up to two of the unanswered attempts idle
 // for compactUnansweredAfter, least recently active first. It runs at
-// every call, so that attempts are compacted at the rate they come (two
+// every Add and Advance (from advance), so that attempts are compacted at the rate they come (two
 // keep up with any) and each frees a Flow for the next one, instead of
 // in bursts that would leave most freed flows to the garbage collector.
 // It compacts from the head of the list, so the compacted ones stay in
@@ -704,6 +703,11 @@ func (t *Table) reopen(s *slot) *Flow {
 	c.next = t.freeClosed
 	t.freeClosed = c
 	return f
+}
+
+// reopenClosed is reopen for the closed flow c, wherever its slot is.
+func (t *Table) reopenClosed(c *closedFlow) *Flow {
+	return t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
 }
 
 // closedList is a doubly linked list of closed flows through

@@ -64,27 +64,13 @@ type noteRun struct {
 	text      []byte
 }
 
-func (x *noteIndex) add(packet int64, text string) {
+// addNote adds the annotation text (copied) under packet to x.
+func addNote[T string | []byte](x *noteIndex, packet int64, text T) {
 	if len(x.text)+len(text) > math.MaxUint32 {
 		return // 4 GiB of annotations in memory: the rest are not printed
 	}
 	off := uint32(len(x.text))
 	x.text = append(x.text, text...)
-	x.push(packet, off)
-}
-
-// addBytes is add for a text in a byte slice (copied).
-func (x *noteIndex) addBytes(packet int64, text []byte) {
-	if len(x.text)+len(text) > math.MaxUint32 {
-		return
-	}
-	off := uint32(len(x.text))
-	x.text = append(x.text, text...)
-	x.push(packet, off)
-}
-
-// push records the note whose text was just appended at off.
-func (x *noteIndex) push(packet int64, off uint32) {
 	x.list = append(x.list, note{packet: packet, off: off, end: uint32(len(x.text)), seq: uint32(len(x.list))})
 	if len(x.text)+noteSize*len(x.list) >= notesInMemory && !x.noSpill {
 		x.spill()

@@ -75,7 +75,7 @@ func (p *PacketPrinter) AddFlow(r *classify.FlowResult) {
 		return
 	}
 	for _, an := range r.Annotations {
-		p.notes.add(an.Packet, an.Text)
+		addNote(&p.notes, an.Packet, an.Text)
 	}
 }
 
@@ -91,7 +91,7 @@ func (p *PacketPrinter) AddSeq(packet int64, r flows.SeqResult) {
 	b = r.AppendStrings(b)
 	b = append(b, ']')
 	p.labelBuf = b
-	p.labels.addBytes(packet, b)
+	addNote(&p.labels, packet, b)
 }
 
 // StartWriter makes the printer add the annotations and write in a

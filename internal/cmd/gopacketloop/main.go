@@ -47,7 +47,7 @@ func main() {
 func run(name string, withFlows bool) error {
 	f, err := os.Open(name)
 	if err != nil {
-		return err
+		return fmt.Errorf("read %s: %w", name, err)
 	}
 	defer f.Close()
 	r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<20))
@@ -79,16 +79,11 @@ func run(name string, withFlows bool) error {
 		if err := p.DecodeLayers(data, &decoded); err != nil {
 			continue
 		}
-		var k tuple
-		isTCP := false
+		isTCP, isIPv6 := false, false
 		for _, lt := range decoded {
 			switch lt {
-			case layers.LayerTypeIPv4:
-				copy(k.a[:], ip4.SrcIP.To16())
-				copy(k.b[:], ip4.DstIP.To16())
 			case layers.LayerTypeIPv6:
-				copy(k.a[:], ip6.SrcIP)
-				copy(k.b[:], ip6.DstIP)
+				isIPv6 = true
 			case layers.LayerTypeTCP:
 				isTCP = true
 			}
@@ -102,6 +97,17 @@ func run(name string, withFlows bool) error {
 		}
 		if !withFlows {
 			continue
+		}
+		// The key is built only here: the bare loop does no more than
+		// decode. IPv4 addresses go in the IPv4-mapped form.
+		var k tuple
+		if isIPv6 {
+			copy(k.a[:], ip6.SrcIP)
+			copy(k.b[:], ip6.DstIP)
+		} else {
+			k.a[10], k.a[11], k.b[10], k.b[11] = 0xff, 0xff, 0xff, 0xff
+			copy(k.a[12:], ip4.SrcIP)
+			copy(k.b[12:], ip4.DstIP)
 		}
 		k.aPort, k.bPort = uint16(tcp.SrcPort), uint16(tcp.DstPort)
 		if string(k.a[:]) > string(k.b[:]) || (k.a == k.b && k.aPort > k.bPort) {

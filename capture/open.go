@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"runtime/debug"
 )
 
 // OpenOptions configure Open. (The name Options is taken by the TCP
@@ -44,9 +42,9 @@ const readBufSize = 64 << 10
 // Several files are merged in timestamp order (ties go to the earlier
 // file) and their packets numbered consecutively.
 //
-// An uncompressed pcap file is mapped into memory until Close, and its
-// packets are not copied (see Segment.Data). A file that grows while it
-// is read is read to its end, as it would be through a buffer.
+// An uncompressed pcap file is read straight into the reader's window,
+// and its packets are not copied out of it (see Segment.Data). A file that
+// grows while it is read is read to its end.
 //
 // Open fails only when a file cannot be opened at all, or for a filter it
 // cannot use (*FilterError, ErrNoLibpcap). A file that is not a capture,
@@ -85,11 +83,7 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 		}
 		in.closer = f
 		s.inputs = append(s.inputs, in)
-		err := in.start(f, file)
-		if in.mapping != nil {
-			s.mapped = true
-		}
-		if err != nil {
+		if err := in.start(f, file); err != nil {
 			s.fail(in, 0, err)
 		}
 	}
@@ -124,16 +118,13 @@ type input struct {
 	rd     packetReader
 	rec    record // the next packet, valid while queued
 	done   bool
-	// mapping is the file mapped into memory (nil when it is read);
-	// unmapped by Close.
-	mapping []byte
 }
 
 // start detects the format of the file read by f. file is f when it is
-// a file that may be mapped into memory, else nil.
+// a file, else nil.
 func (in *input) start(f io.Reader, file *os.File) error {
 	if file != nil {
-		if mapped, err := in.startMapped(file); mapped {
+		if plain, err := in.startPlainPCAP(file); plain {
 			return err
 		}
 	}
@@ -182,37 +173,19 @@ func (in *input) start(f io.Reader, file *os.File) error {
 	return nil
 }
 
-// startMapped starts reading an uncompressed pcap file from a memory
-// mapping of it, so that packets are not copied. It reports false, having
-// read nothing, for other formats and when the file cannot be mapped.
-func (in *input) startMapped(file *os.File) (bool, error) {
+// startPlainPCAP starts reading an uncompressed pcap file straight into
+// the pcapReader's window, without a bufio.Reader in between. It reports
+// false, having read nothing, for other formats.
+func (in *input) startPlainPCAP(file *os.File) (bool, error) {
 	var magic [4]byte
 	if n, _ := file.ReadAt(magic[:], 0); n < len(magic) {
 		return false, nil
 	}
 	switch magic {
 	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
-	default:
-		return false, nil
+		return true, in.usePCAP(newPCAPReader(file))
 	}
-	m := mapFile(file)
-	if m == nil {
-		return false, nil
-	}
-	in.mapping = m
-	adviseAhead(m[:min(len(m), mapChunk)])
-	p, err := newMappedPCAPReader(m)
-	if p != nil {
-		// A file still being written: read on what it gained.
-		p.grown = func(mapped int64) io.Reader {
-			st, err := file.Stat()
-			if err != nil || st.Size() <= mapped {
-				return nil
-			}
-			return io.NewSectionReader(file, mapped, math.MaxInt64-mapped)
-		}
-	}
-	return true, in.usePCAP(p, err)
+	return false, nil
 }
 
 // usePCAP makes p, as newPCAPReader returned it with err, in's reader.
@@ -243,8 +216,6 @@ type fileSource struct {
 	// LimitPackets).
 	limit int64
 
-	// mapped is set when some input is a mapped file.
-	mapped bool
 	// cur is the input read or decoded last, and decoding is set while
 	// its packet is decoded: they say what a panic interrupted.
 	cur      *input
@@ -314,19 +285,8 @@ func (s *fileSource) Next(seg *Segment) error {
 
 // guardedNext is next, turning a panic into an error of the input that
 // caused it (see recovered); again is set after one.
-//
-// Reading a mapped file that shrinks (is truncated) while mapped faults
-// (SIGBUS) on the pages that are gone; SetPanicOnFault turns that into
-// a panic, for the time of the call only.
 func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
-	var onFault bool
-	if s.mapped {
-		onFault = debug.SetPanicOnFault(true)
-	}
 	defer func() {
-		if s.mapped {
-			debug.SetPanicOnFault(onFault)
-		}
 		if r := recover(); r != nil {
 			s.recovered(r)
 			err, again = nil, true
@@ -336,9 +296,8 @@ func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
 }
 
 // recovered handles a panic in next, which can only come from reading or
-// decoding a packet of s.cur. A fault in the input's mapping means the
-// file shrank: the input stops with a ReadError. Any other panic of a
-// reader stops the input too; one of the decoder (which the fuzz targets
+// decoding a packet of s.cur. A panic of a reader stops the input with a
+// ReadError; one of the decoder (which the fuzz targets
 // find none of) counts the packet as not TCP, as a packet it cannot make
 // sense of.
 func (s *fileSource) recovered(r any) {
@@ -349,22 +308,12 @@ func (s *fileSource) recovered(r any) {
 	s.cur = nil
 	decoding := s.decoding
 	s.decoding = false
-	if fault, ok := r.(interface{ Addr() uintptr }); ok && in.inMapping(fault.Addr()) {
-		if decoding {
-			s.info.Other++
-		}
-		s.fail(in, in.rec.offset, fmt.Errorf("the file shrank while mapped for reading (%d bytes when opened)", len(in.mapping)))
-		return
-	}
 	if decoding {
 		s.info.Other++
 		return
 	}
 	s.fail(in, in.rec.offset, fmt.Errorf("reader failed: %v", r))
 }
-
-// inMapping reports whether addr lies in in's mapping.
-func (in *input) inMapping(addr uintptr) bool { return inSlice(in.mapping, addr) }
 
 // next returns the next segment of the merged inputs.
 func (s *fileSource) next(seg *Segment) error {
@@ -510,12 +459,6 @@ func (s *fileSource) Err() error { return errors.Join(s.errs...) }
 func (s *fileSource) Close() error {
 	var errs []error
 	for _, in := range s.inputs {
-		if in.mapping != nil {
-			if err := unmapFile(in.mapping); err != nil {
-				errs = append(errs, err)
-			}
-			in.mapping = nil
-		}
 		if in.closer != nil {
 			if err := in.closer.Close(); err != nil {
 				errs = append(errs, err)

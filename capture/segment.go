@@ -3,9 +3,9 @@
 // libpcap, from live interfaces, and decodes each TCP packet into a compact
 // Segment value.
 //
-// Uncompressed pcap files are read from a memory mapping of the file;
-// everything else (gzip, pcapng, standard input, pipes, or when mapping
-// fails) through a buffer. The common packets (TCP directly in IPv4 or
+// Uncompressed pcap files are read straight into a window the packets are
+// decoded in place from; everything else (gzip, pcapng, standard input,
+// pipes) through a buffer. The common packets (TCP directly in IPv4 or
 // IPv6 on Ethernet) are decoded by reading their headers directly, the
 // others with one gopacket DecodingLayerParser per Source; a Source fills
 // a caller-owned Segment, so the hot path allocates nothing per packet. Only
@@ -169,14 +169,6 @@ type Segment struct {
 	// Data is the raw packet as captured. It is owned by the Source,
 	// valid only until the next call to Next, and must not be modified:
 	// callers copy what they keep.
-	//
-	// Reading an uncompressed pcap file, Data points into a read-only
-	// memory mapping of the file (no copy is made), which stays valid
-	// until Close; writing to it crashes the program. If the file is
-	// truncated while it is read, the Source stops that input with a
-	// ReadError at the first packet that is gone, but touching the lost
-	// part of a Data obtained earlier crashes the program (SIGBUS): copy
-	// it with AppendData, which reports the loss instead.
 	Data []byte
 }
 

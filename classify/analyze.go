@@ -138,7 +138,6 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			}
 		}})
 	var seg capture.Segment
-	var data []byte // seg's bytes, copied for OnSegment without a prefetcher
 	var last time.Time
 	var err error
 	// The count is the source's to keep when it can (exact, and no
@@ -250,15 +249,6 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 					opts.OnTick(seg.Time)
 				}
 				continue
-			}
-			if onSegment != nil {
-				// OnSegment reads the bytes after Next returned: they are
-				// copied, so that a truncated file cannot crash it.
-				var ok bool
-				if data, ok = capture.AppendData(data[:0], &seg); !ok {
-					continue
-				}
-				seg.Data = data
 			}
 		}
 		if sp.Time.After(last) {

@@ -67,15 +67,9 @@ func (p *prefetcher) run(count int64, keepData bool) {
 			}
 			if keepData {
 				// Earlier segments keep pointing into the old array when
-				// data grows: it stays valid. Bytes lost to a truncated
-				// file drop the segment; the next call reports the
-				// input's end (a ReadError).
+				// data grows: it stays valid.
 				off := len(b.data)
-				var ok bool
-				if b.data, ok = capture.AppendData(b.data, s); !ok {
-					b.segs = b.segs[:len(b.segs)-1]
-					continue
-				}
+				b.data = append(b.data, s.Data...)
 				s.Data = b.data[off:len(b.data):len(b.data)]
 			} else {
 				s.Data = nil

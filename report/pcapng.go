@@ -51,7 +51,6 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 	comments := pcapngComments(a)
 	var (
 		seg    capture.Segment
-		data   []byte // seg's bytes
 		ng     *pcapgo.NgWriter
 		ifaces = map[ifaceKey]int{}
 		frame  int64
@@ -76,12 +75,7 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		if err != nil {
 			return fmt.Errorf("read capture: %w", err)
 		}
-		// The copy turns bytes lost to a file truncated since Next into
-		// a skipped packet instead of a crash (see capture.AppendData).
-		var kept bool
-		if data, kept = capture.AppendData(data[:0], &seg); !kept {
-			continue
-		}
+		data := seg.Data
 		k := ifaceKey{seg.Input, seg.LinkType}
 		id, ok := ifaces[k]
 		switch {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -25,103 +24,9 @@ func manyPackets(t testing.TB, n int) []testPkt {
 	return pkts
 }
 
-// openMapped opens names, and skips the test when the first is not
-// mapped into memory (a platform without mmap).
-func openMapped(t *testing.T, names ...string) Source {
-	t.Helper()
-	src, err := Open(names, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(src.(*fileSource).inputs[0].mapping) == 0 {
-		src.Close()
-		t.Skip("files are not mapped on this platform")
-	}
-	return src
-}
-
-// TestMappedFile checks that a plain pcap file is mapped, and reads the
-// same through the mapping as through a reader.
-func TestMappedFile(t *testing.T) {
-	file := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, manyPackets(t, 3000))
-	path := writeFile(t, "mapped.pcap", file)
-	src := openMapped(t, path)
-	defer src.Close()
-	withStdin(t, file, func() {
-		segs, info, err := readAll(t, []string{"-"}, OpenOptions{})
-		if err != nil || len(segs) != 3000 {
-			t.Fatalf("standard input: %d segments, %v", len(segs), err)
-		}
-		var seg Segment
-		for i := range segs {
-			if err := src.Next(&seg); err != nil {
-				t.Fatal(err)
-			}
-			if view(&seg) != view(&segs[i]) || !bytes.Equal(seg.Data, segs[i].Data) || seg.Time != segs[i].Time || seg.Packet != segs[i].Packet {
-				t.Fatalf("packet %d differs: mapped %+v, read %+v", i+1, view(&seg), view(&segs[i]))
-			}
-		}
-		if err := src.Next(&seg); err != io.EOF {
-			t.Fatalf("Next at the end: %v", err)
-		}
-		got := src.Info()
-		got.Inputs[0].Name = "-"
-		if got.Packets != info.Packets || got.TCP != info.TCP || got.First != info.First || got.Last != info.Last {
-			t.Fatalf("Info %+v, read %+v", got, info)
-		}
-	})
-}
-
-// TestMappedFileShrinks truncates a mapped file while it is read: the
-// input stops with a ReadError instead of crashing the process (SIGBUS).
-func TestMappedFileShrinks(t *testing.T) {
-	pkts := manyPackets(t, 20000) // 20 MB: several advice chunks
-	good := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts[:3])
-	for _, cut := range []int{100, 6 << 20} {
-		for _, two := range []bool{false, true} {
-			path := writeFile(t, "shrinks.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts))
-			names := []string{path}
-			if two {
-				names = append(names, writeFile(t, "other.pcap", good))
-			}
-			src := openMapped(t, names...)
-			var seg Segment
-			for range 10 {
-				if err := src.Next(&seg); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := os.Truncate(path, int64(cut)); err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for src.Next(&seg) == nil {
-				n++
-			}
-			err := src.Err()
-			var re *ReadError
-			if !errors.As(err, &re) || re.File != path || !strings.Contains(re.Err.Error(), "shrank") {
-				t.Fatalf("cut at %d: Err() = %v, want a ReadError saying the file shrank", cut, err)
-			}
-			info := src.Info()
-			if got := info.TCP + info.ICMPErrors + info.Fragments + info.Other; got != info.Packets {
-				t.Fatalf("Info counts %d TCP+ICMP+fragments+other, %d packets", got, info.Packets)
-			}
-			if len(names) == 2 && info.Inputs[1].Packets != 3 {
-				t.Fatalf("the other input delivered %d packets, want 3", info.Inputs[1].Packets)
-			}
-			t.Logf("cut at %d, %d inputs: %d more packets, then %v", cut, len(names), n, err)
-			if err := src.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
-
-// TestMappedFileGrows appends packets to a mapped file after it was
-// opened, as a capture still being written: they are read too, as they
-// would be from a file read to its end.
-func TestMappedFileGrows(t *testing.T) {
+// TestFileGrows appends packets to a file after it was opened, as a
+// capture still being written: they are read too.
+func TestFileGrows(t *testing.T) {
 	pkts := manyPackets(t, 50)
 	file := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
 	all := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, append(append([]testPkt(nil), pkts...), pkts...))
@@ -178,7 +83,7 @@ func TestPCAPReaderRefills(t *testing.T) {
 			// A record longer than the window.
 			file = pcapBytes(layers.LinkTypeEthernet, o, append(pkts, testPkt{ts: t0.Add(2 * time.Second), data: make([]byte, pcapBufSize+5000)}))
 		}
-		m, err := newMappedPCAPReader(file)
+		m, err := wholePCAPReader(file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,18 +168,25 @@ func readOutcome(p *pcapReader, err error) pcapOutcome {
 	}
 }
 
-// comparePCAPReaders reads file from memory as a mapping and through
-// readers: the outcomes must be the same.
+// wholePCAPReader reads a pcap file held whole in its window, the
+// reference the refilling reads are compared with.
+func wholePCAPReader(file []byte) (*pcapReader, error) {
+	p := &pcapReader{buf: append([]byte(nil), file...), src: bytes.NewReader(nil)}
+	return p, p.readHeader()
+}
+
+// comparePCAPReaders reads file held whole in memory and through readers
+// that refill the window: the outcomes must be the same.
 func comparePCAPReaders(t *testing.T, file []byte) {
 	t.Helper()
-	want := readOutcome(newMappedPCAPReader(file))
+	want := readOutcome(wholePCAPReader(file))
 	for name, r := range map[string]io.Reader{
 		"reader":   bytes.NewReader(file),
 		"one byte": iotest.OneByteReader(bytes.NewReader(file)),
 	} {
 		got := readOutcome(newPCAPReader(r))
 		if got.err != want.err || got.offset != want.offset || len(got.recs) != len(want.recs) {
-			t.Fatalf("%s: %d records, error %q at %d; mapped: %d records, error %q at %d", name, len(got.recs), got.err, got.offset, len(want.recs), want.err, want.offset)
+			t.Fatalf("%s: %d records, error %q at %d; whole: %d records, error %q at %d", name, len(got.recs), got.err, got.offset, len(want.recs), want.err, want.offset)
 		}
 		for i := range got.recs {
 			g, w := got.recs[i], want.recs[i]
@@ -286,7 +198,7 @@ func comparePCAPReaders(t *testing.T, file []byte) {
 }
 
 // TestPCAPReaderCuts reads every prefix of a small file, and the file
-// with a corrupt record length, as a mapping and through readers.
+// with a corrupt record length, whole and through readers.
 func TestPCAPReaderCuts(t *testing.T) {
 	pkts := threePackets(t, t0)
 	for _, o := range []pcapOpts{{}, {big: true, nano: true}} {
@@ -305,50 +217,9 @@ func TestPCAPReaderCuts(t *testing.T) {
 		24 + 7:       "truncated record header: got 7 of 16 bytes",
 		24 + 16 + 20: "truncated packet data: got 20 of " + itoa(len(pkts[0].data)) + " bytes",
 	} {
-		o := readOutcome(newMappedPCAPReader(file[:n]))
+		o := readOutcome(wholePCAPReader(file[:n]))
 		if o.err != want {
 			t.Errorf("cut at %d: %q, want %q", n, o.err, want)
 		}
-	}
-}
-
-// byteSink keeps a read from being optimised away.
-var byteSink byte
-
-// TestAppendDataAfterShrink copies a segment's bytes after its file was
-// truncated: AppendData reports the loss and leaves dst as it was, where
-// reading Data itself faults.
-func TestAppendDataAfterShrink(t *testing.T) {
-	path := writeFile(t, "shrinks.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, manyPackets(t, 100)))
-	src := openMapped(t, path)
-	defer src.Close()
-	var seg Segment
-	for range 50 { // about 50 kB in: pages past the first
-		if err := src.Next(&seg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	prefix := []byte("kept")
-	if out, ok := AppendData(prefix, &seg); !ok || !bytes.Equal(out[len(prefix):], seg.Data) {
-		t.Fatalf("before the cut: ok %v, %d bytes", ok, len(out)-len(prefix))
-	}
-	if err := os.Truncate(path, 100); err != nil {
-		t.Fatal(err)
-	}
-	faulted := func() (faulted bool) {
-		old := debug.SetPanicOnFault(true)
-		defer func() {
-			debug.SetPanicOnFault(old)
-			faulted = recover() != nil
-		}()
-		byteSink = seg.Data[len(seg.Data)-1]
-		return false
-	}()
-	if !faulted {
-		t.Fatal("reading Data after the cut did not fault: the test proves nothing")
-	}
-	out, ok := AppendData(prefix[:len(prefix):len(prefix)], &seg)
-	if ok || string(out) != "kept" {
-		t.Fatalf("after the cut: ok %v, %q", ok, out)
 	}
 }

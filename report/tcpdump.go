@@ -2,9 +2,10 @@ package report
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net"
 	"net/netip"
-	"strconv"
+	"slices"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -1551,16 +1552,65 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 	return a.AppendTo(dst)
 }
 
-func appendUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
+// appendUint appends v in decimal. It writes the digits straight into
+// dst, two at a time: strconv.AppendUint formats into a buffer of its own
+// and copies, and that copy (a memmove call per number) was most of its
+// cost in the text output's ~10 numbers per line.
+func appendUint(dst []byte, v uint64) []byte {
+	if v < 10 {
+		return append(dst, byte('0'+v))
+	}
+	return appendDecimal(dst, v, decimalLen(v))
+}
 
 // appendUintPad appends v right-aligned in width columns filled with pad.
 func appendUintPad(dst []byte, v uint64, width int, pad byte) []byte {
-	var buf [20]byte
-	digits := strconv.AppendUint(buf[:0], v, 10)
-	for n := len(digits); n < width; n++ {
+	n := decimalLen(v)
+	for ; width > n; width-- {
 		dst = append(dst, pad)
 	}
-	return append(dst, digits...)
+	return appendDecimal(dst, v, n)
+}
+
+// decimalLen is the number of decimal digits of v (1 for 0).
+func decimalLen(v uint64) int {
+	// bits.Len64(v)*1233>>12 is floor(log10(2^bits)), one short at most.
+	n := bits.Len64(v) * 1233 >> 12
+	if v >= pow10[n] {
+		n++
+	}
+	return max(n, 1)
+}
+
+// pow10[i] is 10^i.
+var pow10 = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" +
+	"90919293949596979899"
+
+// appendDecimal appends v in exactly n decimal digits (v < 10^n).
+func appendDecimal(dst []byte, v uint64, n int) []byte {
+	l := len(dst)
+	dst = slices.Grow(dst, n)[:l+n]
+	b := dst[l:]
+	i := n
+	for v >= 100 && i >= 2 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		b[i], b[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	for i > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"

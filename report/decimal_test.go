@@ -1,0 +1,46 @@
+package report
+
+import (
+	"math"
+	"strconv"
+	"testing"
+)
+
+// TestAppendUint compares the decimal formatters with strconv around every
+// power of ten and on a spread of values, with and without padding.
+func TestAppendUint(t *testing.T) {
+	var vs []uint64
+	for p := uint64(1); ; p *= 10 {
+		vs = append(vs, p-1, p, p+1)
+		if p > math.MaxUint64/10 {
+			break
+		}
+	}
+	vs = append(vs, 0, math.MaxUint64, math.MaxUint32, 1<<63)
+	for v := uint64(1); v < math.MaxUint64/7; v = v*7 + 3 {
+		vs = append(vs, v)
+	}
+	for _, v := range vs {
+		want := strconv.FormatUint(v, 10)
+		if got := string(appendUint([]byte("x"), v)); got != "x"+want {
+			t.Errorf("appendUint(%d) = %q", v, got)
+		}
+		for _, width := range []int{0, 1, 2, 5, 12, 25} {
+			pad := ""
+			for n := len(want); n < width; n++ {
+				pad += "0"
+			}
+			if got := string(appendUintPad(nil, v, width, '0')); got != pad+want {
+				t.Errorf("appendUintPad(%d, %d) = %q", v, width, got)
+			}
+		}
+	}
+}
+
+func BenchmarkAppendUint(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for i := 0; i < b.N; i++ {
+		buf = appendUint(buf[:0], uint64(i)*2654435761)
+		buf = appendUint(buf, uint64(i&0xffff))
+	}
+}

@@ -10,7 +10,12 @@ import (
 var errCountReached = errors.New("packet count reached")
 
 // batchSize is how many segments the reading goroutine hands over at once.
-const batchSize = 512
+// The batches in flight (depth+2 of them, 312-byte Segments) must stay in
+// the cores' caches: with 512 segments and depth 8 (1.6 MB) the reader's
+// writes of fresh Segments missed the cache, and cost a fifth of the
+// text output's CPU. 128 x 6 (240 KB) measured 8% faster for the text
+// and 3-10% for --json on big.pcap.
+const batchSize = 128
 
 // segBatch is a run of decoded segments and, after the last one, the
 // error that ended the input (nil when more batches follow).
@@ -40,7 +45,7 @@ type prefetcher struct {
 func (p *prefetcher) release(b *segBatch) { p.free <- b }
 
 func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
-	const depth = 8
+	const depth = 4
 	p := &prefetcher{src: src, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
 	for range depth + 2 {
 		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}

@@ -297,9 +297,8 @@ func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
 
 // recovered handles a panic in next, which can only come from reading or
 // decoding a packet of s.cur. A panic of a reader stops the input with a
-// ReadError; one of the decoder (which the fuzz targets
-// find none of) counts the packet as not TCP, as a packet it cannot make
-// sense of.
+// ReadError; one of the decoder (which the fuzz targets find none of)
+// counts the packet as not TCP, as a packet it cannot make sense of.
 func (s *fileSource) recovered(r any) {
 	in := s.cur
 	if in == nil {

@@ -24,6 +24,10 @@ type OpenOptions struct {
 	// length. It is also the snap length filters are compiled for
 	// (262144 when zero).
 	Snaplen int
+	// Names, when set, gives input i the name Names[i] in Info and in
+	// errors (ReadError.File) instead of the path it is opened from: "-"
+	// for standard input copied to a temporary file by Spool.
+	Names []string
 }
 
 // packetFilter decides which packets pass a BPF filter.
@@ -69,6 +73,9 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 	}
 	for i, name := range names {
 		in := &input{idx: i, info: InputInfo{Name: name}}
+		if i < len(opts.Names) {
+			in.info.Name = opts.Names[i]
+		}
 		var f io.ReadCloser
 		var file *os.File
 		if name == "-" {
@@ -90,22 +97,24 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 	return s, nil
 }
 
-// SpoolStdin copies standard input to a temporary file, for callers that
-// must read their input twice. cleanup removes the file.
-func SpoolStdin() (path string, cleanup func(), err error) {
-	f, err := os.CreateTemp("", "tcpwhy-stdin-*.pcap")
+// Spool copies r (standard input, a pipe, a device) to a temporary file,
+// for callers that must read their input twice or whose input can be
+// opened only once. cleanup removes the file. Open the file with
+// OpenOptions.Names set, so that the input keeps its own name.
+func Spool(r io.Reader) (path string, cleanup func(), err error) {
+	f, err := os.CreateTemp("", "tcpwhy-input-*.pcap")
 	if err != nil {
-		return "", nil, fmt.Errorf("spool standard input: %w", err)
+		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}
 	cleanup = func() { os.Remove(f.Name()) }
-	if _, err := io.Copy(f, os.Stdin); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		cleanup()
-		return "", nil, fmt.Errorf("spool standard input: %w", err)
+		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("spool standard input: %w", err)
+		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}
 	return f.Name(), cleanup, nil
 }

@@ -172,20 +172,41 @@ func TestStdin(t *testing.T) {
 			t.Fatalf("err %v, %d segments, %+v", err, len(segs), info.Inputs)
 		}
 	})
-	withStdin(t, file, func() {
-		path, cleanup, err := SpoolStdin()
+	path, cleanup, err := Spool(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, file) {
+		t.Fatalf("spooled file differs: %v", err)
+	}
+	cleanup()
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cleanup left %s: %v", path, err)
+	}
+}
+
+// TestNames opens spooled inputs under the names they came with: Info and
+// the ReadError of a broken one name them, not the temporary files.
+func TestNames(t *testing.T) {
+	good := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, threePackets(t, t0))
+	var paths []string
+	for _, b := range [][]byte{good, good[:len(good)-5]} {
+		path, cleanup, err := Spool(bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := os.ReadFile(path)
-		if err != nil || !bytes.Equal(got, file) {
-			t.Fatalf("spooled file differs: %v", err)
-		}
-		cleanup()
-		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("cleanup left %s: %v", path, err)
-		}
-	})
+		defer cleanup()
+		paths = append(paths, path)
+	}
+	segs, info, err := readAll(t, paths, OpenOptions{Names: []string{"-", "/dev/fd/63"}})
+	if len(segs) != 5 || info.Inputs[0].Name != "-" || info.Inputs[1].Name != "/dev/fd/63" {
+		t.Fatalf("%d segments, inputs %+v", len(segs), info.Inputs)
+	}
+	var re *ReadError
+	if !errors.As(err, &re) || re.File != "/dev/fd/63" || !strings.HasPrefix(err.Error(), "read /dev/fd/63: packet ") {
+		t.Fatalf("Err() = %v, want a ReadError of /dev/fd/63", err)
+	}
 }
 
 // withStdin runs f with os.Stdin reading content.

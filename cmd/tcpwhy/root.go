@@ -140,6 +140,38 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitError
 }
 
+// readOnce reports whether the input name ("-": standard input) can be
+// read only once: standard input, a named pipe, a device or a socket. A
+// name that cannot be examined is left to Open to report.
+func readOnce(name string) bool {
+	if name == "-" {
+		return true
+	}
+	st, err := os.Stat(name)
+	return err == nil && st.Mode()&(os.ModeNamedPipe|os.ModeDevice|os.ModeCharDevice|os.ModeSocket) != 0
+}
+
+// spool copies the input name (stdin for "-") to a temporary file.
+func spool(name string, stdin io.Reader) (path string, cleanup func(), err error) {
+	r, what := stdin, "standard input"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", nil, err
+		}
+		defer f.Close()
+		r, what = f, name
+	}
+	if r == nil {
+		r = os.Stdin
+	}
+	path, cleanup, err = capture.Spool(r)
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return path, cleanup, nil
+}
+
 // run wires the pipeline: capture → flows → classify → report.
 func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(o.files) == 0 {
@@ -151,20 +183,23 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := checkFilter(o.filter); err != nil {
 		return err
 	}
-	files := o.files
+	// Standard input, pipes (a shell's <(...)) and devices can be read
+	// only once, and the text reads its input twice: they are copied to
+	// temporary files, opened under their own names.
+	files := append([]string(nil), o.files...)
 	for i, name := range files {
-		if name == "-" {
-			path, cleanup, err := capture.SpoolStdin()
-			if err != nil {
-				return fmt.Errorf("read standard input: %w", err)
-			}
-			defer cleanup()
-			files = append([]string(nil), files...)
-			files[i] = path
+		if !readOnce(name) {
+			continue
 		}
+		path, cleanup, err := spool(name, stdin)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		files[i] = path
 	}
 	open := func() (capture.Source, error) {
-		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter})
+		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files})
 		if err != nil {
 			return nil, err
 		}

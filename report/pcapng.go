@@ -75,7 +75,6 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		if err != nil {
 			return fmt.Errorf("read capture: %w", err)
 		}
-		data := seg.Data
 		k := ifaceKey{seg.Input, seg.LinkType}
 		id, ok := ifaces[k]
 		switch {
@@ -96,8 +95,8 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		if len(cs) > 0 && frame != seg.Packet {
 			cs = append(cs[:len(cs):len(cs)], fmt.Sprintf("%spacket %d of the input", CommentPrefix, seg.Packet))
 		}
-		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(data), Length: max(seg.WireLen, len(data)), InterfaceIndex: id}
-		if err := ng.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {
+		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(seg.Data), Length: max(seg.WireLen, len(seg.Data)), InterfaceIndex: id}
+		if err := ng.WritePacketWithOptions(ci, seg.Data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {
 			return fmt.Errorf("write pcapng: %w", err)
 		}
 	}

@@ -39,7 +39,7 @@ func analyse(t testing.TB, path string) (*classify.Analysis, *PacketIndex) {
 	}
 	src = open()
 	defer src.Close()
-	px, err := CollectPackets(src, a, CollectOptions{})
+	px, err := CollectPackets(src, a.Capture.Packets, a.Flows, CollectOptions{})
 	if err != nil {
 		t.Fatalf("collect %s: %v", path, err)
 	}

@@ -2,10 +2,12 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,15 +45,22 @@ const (
 )
 
 type htmlView struct {
-	Title       string
-	Captured    string
-	Notes       []string
-	Findings    []htmlFinding
-	Verdicts    []htmlCount
-	Listeners   []htmlListener
-	Failing     []htmlFlow
-	Hosts       []htmlHost
-	HavePackets bool
+	Title     string
+	Captured  string
+	Notes     []string
+	Findings  []htmlFinding
+	Verdicts  []htmlCount
+	Listeners []htmlListener
+	// MoreFindings counts the findings past the listed ones.
+	MoreFindings int
+	// Failing are the rows of the failing-flows table; Sections the
+	// flows shown with their packets.
+	Failing, Sections []htmlFlow
+	// FailingNote and SectionsNote say what was left out of a large
+	// capture's report.
+	FailingNote, SectionsNote string
+	Hosts                     []htmlHost
+	HavePackets               bool
 }
 
 type htmlFinding struct{ Verdict, Text string }
@@ -158,8 +167,8 @@ type htmlCounter struct {
 // with the decisive ones highlighted and annotated. Everything taken from
 // the capture is escaped by html/template. px holds the packets of a
 // second pass (nil: no ladders).
-func HTML(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
-	v := htmlView{Title: "tcpwhy report: " + strings.Join(inputNames(a.Capture), ", "), Captured: capturedText(a),
+func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
+	v := htmlView{Title: "tcpwhy report: " + strings.Join(inputNames(a.Capture), ", "), Captured: capturedText(a, d),
 		HavePackets: px != nil}
 	if a.Capture.BadChecksums > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d TCP segments carry a wrong checksum (checksum offload on the capturing host, or veth); they were analysed anyway.", a.Capture.BadChecksums))
@@ -170,9 +179,11 @@ func HTML(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	for _, e := range errorList(a.Err) {
 		v.Notes = append(v.Notes, "Read error: "+e)
 	}
-	for _, f := range findings(a) {
+	fs, nfs := d.findingList()
+	for _, f := range fs {
 		v.Findings = append(v.Findings, htmlFinding{Verdict: string(f.Verdict), Text: f.Text()})
 	}
+	v.MoreFindings = nfs - len(fs)
 	for _, vd := range classify.Verdicts {
 		if n := a.Verdicts[vd]; n > 0 {
 			v.Verdicts = append(v.Verdicts, htmlCount{Verdict: string(vd), Count: n, Failing: vd.Failing()})
@@ -181,19 +192,32 @@ func HTML(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	for _, l := range a.Listeners {
 		v.Listeners = append(v.Listeners, htmlListener{Server: l.Server.String(),
 			Summary:   plural(l.Connections, "connection") + " (" + verdictCounts(l.Verdicts) + ")",
-			Diagnosis: l.Diagnosis, Estimate: l.AcceptQueueEstimate, Timeline: timeline(a, l)})
+			Diagnosis: l.Diagnosis, Estimate: l.AcceptQueueEstimate, Timeline: timeline(a, d.timelines[l.Server], l)})
 	}
-	for _, r := range failingFlows(a) {
+	flow := func(r *classify.FlowResult, withLadder bool) htmlFlow {
 		f := htmlFlow{ID: r.ID, Client: r.Client.String(), Server: r.Server.String(), Verdict: string(r.Verdict),
 			Explanation: r.Explanation, Notes: r.Notes, Reset: "-", Zeek: r.ZeekState + " " + r.ZeekHistory,
 			Packets: fmt.Sprintf("%d-%d", r.FirstPacket, r.LastPacket)}
 		if r.Reset != nil {
 			f.Reset = resetText(r.Reset)
 		}
-		if px != nil {
+		if withLadder && px != nil {
 			f.Ladder = ladder(r, px.Flow(r.ID))
 		}
-		v.Failing = append(v.Failing, f)
+		return f
+	}
+	failing := d.Failing()
+	for _, r := range failing {
+		v.Failing = append(v.Failing, flow(r, false))
+	}
+	for _, r := range d.Sections() {
+		v.Sections = append(v.Sections, flow(r, true))
+	}
+	if n := d.FailingCount(); n > len(failing) {
+		v.FailingNote = fmt.Sprintf("The first %d of the %d failing flows, by flow number; --json lists every flow.", len(failing), n)
+	}
+	if d.FailingCount() > digestMaxSections {
+		v.SectionsNote = "The first flow of each failing verdict:"
 	}
 	for _, h := range a.Hosts {
 		if len(h.Counters) == 0 {
@@ -215,7 +239,7 @@ func HTML(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	return nil
 }
 
-func capturedText(a *classify.Analysis) string {
+func capturedText(a *classify.Analysis, d *Digest) string {
 	ci := a.Capture
 	s := fmt.Sprintf("%d packets, %d TCP segments", ci.Packets, ci.TCP)
 	if ci.ICMPErrors > 0 {
@@ -225,13 +249,14 @@ func capturedText(a *classify.Analysis) string {
 		s += fmt.Sprintf(", from %s to %s UTC (%.3f s)", ci.First.UTC().Format("2006-01-02 15:04:05.000000"),
 			ci.Last.UTC().Format("15:04:05.000000"), ci.Last.Sub(ci.First).Seconds())
 	}
-	return s + fmt.Sprintf("; %s, %d failing, %s.", plural(len(a.Flows), "flow"), len(failingFlows(a)), plural(len(a.Listeners), "listener"))
+	return s + fmt.Sprintf("; %s, %d failing, %s.", plural(d.Flows(), "flow"), d.FailingCount(), plural(len(a.Listeners), "listener"))
 }
 
 // timeline draws one lane per verdict seen at the listener and one mark
 // per connection, from its first to its last packet, on the capture's
-// time axis.
-func timeline(a *classify.Analysis, l *classify.Listener) htmlTimeline {
+// time axis; past digestMaxMarks connections, one mark per stretch of
+// time the lane's connections cover.
+func timeline(a *classify.Analysis, sm *serverMarks, l *classify.Listener) htmlTimeline {
 	t0, t1 := a.Capture.First, a.Capture.Last
 	span := t1.Sub(t0)
 	tl := htmlTimeline{Width: timelineWidth, Span: fmt.Sprintf("%.3f s", span.Seconds()), Start: t0.UTC().Format("15:04:05.000")}
@@ -245,24 +270,45 @@ func timeline(a *classify.Analysis, l *classify.Listener) htmlTimeline {
 	}
 	tl.AxisY = timelineTop + len(tl.Lanes)*timelineLane + 4
 	tl.Height = tl.AxisY + 22
+	if sm == nil {
+		return tl
+	}
 	plot := timelineWidth - timelineLeft - timelineRight
 	x := func(t time.Time) int {
 		if span <= 0 {
 			return timelineLeft
 		}
-		return timelineLeft + int(float64(plot)*float64(t.Sub(t0))/float64(span))
+		// Clamp: a coarse stretch may reach past the capture's ends.
+		d := min(max(t.Sub(t0), 0), span)
+		return timelineLeft + int(float64(plot)*float64(d)/float64(span))
 	}
-	for _, r := range a.Flows {
-		if r.Server != l.Server {
-			continue
-		}
-		i, ok := lane[r.Verdict]
+	mark := func(vd classify.Verdict, start, end time.Time, title string) {
+		i, ok := lane[vd]
 		if !ok {
+			return
+		}
+		x0, x1 := x(start), x(end)
+		tl.Marks = append(tl.Marks, htmlMark{X: x0, Y: timelineTop + i*timelineLane + 4, W: max(x1-x0, 3), H: timelineLane - 8,
+			Verdict: string(vd), Title: title})
+	}
+	if sm.lanes == nil {
+		ms := slices.Clone(sm.marks)
+		slices.SortFunc(ms, func(p, q markFlow) int { return cmp.Compare(p.id, q.id) })
+		for _, m := range ms {
+			mark(m.verdict, m.start, m.end, fmt.Sprintf("flow %d: %s > %s, %s, %.3f s", m.id, m.client, m.server, m.verdict, m.end.Sub(m.start).Seconds()))
+		}
+		return tl
+	}
+	for _, vd := range classify.Verdicts {
+		lr := sm.lanes[vd]
+		if lr == nil {
 			continue
 		}
-		x0, x1 := x(r.Start), x(r.End)
-		tl.Marks = append(tl.Marks, htmlMark{X: x0, Y: timelineTop + i*timelineLane + 4, W: max(x1-x0, 3), H: timelineLane - 8,
-			Verdict: string(r.Verdict), Title: fmt.Sprintf("flow %d: %s > %s, %s, %.3f s", r.ID, r.Client, r.Server, r.Verdict, r.End.Sub(r.Start).Seconds())})
+		for _, r := range lr.runs {
+			start, end := lr.span(r)
+			mark(vd, start, end, fmt.Sprintf("%s, %s: %s between %s and %s", l.Server, vd, plural(r.n, "connection"),
+				start.UTC().Format("15:04:05.000"), end.UTC().Format("15:04:05.000")))
+		}
 	}
 	return tl
 }

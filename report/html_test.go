@@ -18,7 +18,7 @@ func TestHTMLGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a, px := analyse(t, labCapture(name))
 			var buf bytes.Buffer
-			if err := HTML(&buf, a, px); err != nil {
+			if err := HTML(&buf, a, DigestOf(a), px); err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, name+".html", buf.Bytes())
@@ -29,11 +29,11 @@ func TestHTMLGolden(t *testing.T) {
 func TestHTMLLadder(t *testing.T) {
 	a, px := analyse(t, labCapture("overflow-abort1"))
 	var buf bytes.Buffer
-	if err := HTML(&buf, a, px); err != nil {
+	if err := HTML(&buf, a, DigestOf(a), px); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	failing := failingFlows(a)
+	failing := DigestOf(a).Sections()
 	if got := strings.Count(out, `aria-label="ladder diagram"`); got != len(failing) {
 		t.Errorf("%d ladder diagrams for %d failing flows", got, len(failing))
 	}
@@ -60,7 +60,7 @@ func TestHTMLLadder(t *testing.T) {
 
 func TestHTMLEscapesHostileText(t *testing.T) {
 	var buf bytes.Buffer
-	if err := HTML(&buf, hostileAnalysis(), hostileIndex()); err != nil {
+	if err := HTML(&buf, hostileAnalysis(), DigestOf(hostileAnalysis()), hostileIndex()); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -77,7 +77,7 @@ func TestHTMLEscapesHostileText(t *testing.T) {
 func TestHTMLSelfContained(t *testing.T) {
 	a, px := analyse(t, labCapture("overflow-abort1"))
 	var buf bytes.Buffer
-	if err := HTML(&buf, a, px); err != nil {
+	if err := HTML(&buf, a, DigestOf(a), px); err != nil {
 		t.Fatal(err)
 	}
 	out := strings.ReplaceAll(buf.String(), `xmlns="http://www.w3.org/2000/svg"`, "")
@@ -126,7 +126,7 @@ func TestHTMLInChromium(t *testing.T) {
 	dir := t.TempDir()
 	page, shot := filepath.Join(dir, "report.html"), filepath.Join(dir, "shot.png")
 	var buf bytes.Buffer
-	if err := HTML(&buf, a, px); err != nil {
+	if err := HTML(&buf, a, DigestOf(a), px); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {

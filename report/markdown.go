@@ -2,11 +2,9 @@ package report
 
 import (
 	"bufio"
-	"cmp"
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -35,8 +33,7 @@ type finding struct {
 	Count   int
 	Total   int
 	// By is who sent the deciding RSTs when all agree ("" otherwise).
-	By      classify.Side
-	Example *classify.FlowResult
+	By classify.Side
 }
 
 // Text is the headline sentence.
@@ -54,67 +51,6 @@ func (f finding) Text() string {
 		meaning = strings.Replace(meaning, "were ", "was ", 1)
 	}
 	return fmt.Sprintf("%d of %d %s to %s %s%s", f.Count, f.Total, noun, f.Server, meaning, by)
-}
-
-// findings groups the failing flows by server and verdict, largest first.
-func findings(a *classify.Analysis) []finding {
-	total := map[netip.AddrPort]int{}
-	for _, r := range a.Flows {
-		total[r.Server]++
-	}
-	type key struct {
-		s netip.AddrPort
-		v classify.Verdict
-	}
-	m := map[key]*finding{}
-	var order []key
-	for _, r := range a.Flows {
-		if !r.Verdict.Failing() {
-			continue
-		}
-		k := key{r.Server, r.Verdict}
-		f := m[k]
-		if f == nil {
-			f = &finding{Verdict: r.Verdict, Server: r.Server, Total: total[r.Server], Example: r}
-			if r.Reset != nil {
-				f.By = r.Reset.By
-			}
-			m[k] = f
-			order = append(order, k)
-		}
-		f.Count++
-		if r.Reset == nil || r.Reset.By != f.By {
-			f.By = ""
-		}
-	}
-	out := make([]finding, 0, len(order))
-	for _, k := range order {
-		out = append(out, *m[k])
-	}
-	rank := map[classify.Verdict]int{}
-	for i, v := range classify.Verdicts {
-		rank[v] = i
-	}
-	slices.SortStableFunc(out, func(x, y finding) int {
-		if c := cmp.Compare(y.Count, x.Count); c != 0 {
-			return c
-		}
-		if c := x.Server.Compare(y.Server); c != 0 {
-			return c
-		}
-		return cmp.Compare(rank[x.Verdict], rank[y.Verdict])
-	})
-	return out
-}
-
-func failingFlows(a *classify.Analysis) []*classify.FlowResult {
-	var out []*classify.FlowResult
-	for _, r := range a.Flows {
-		if r.Verdict.Failing() {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 func inputNames(ci capture.Info) []string {
@@ -170,13 +106,17 @@ func longestRun(s string, c byte) int {
 
 // Markdown writes a ticket-ready report that renders on GitHub: what was
 // captured, the headline findings, the listener diagnoses, a table of the
-// failing flows, and each failing flow's decisive packets as tcpdump lines
-// with their annotations. px holds the packets of a second pass (nil:
-// the packet sections are left out).
-func Markdown(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
+// failing flows, and failing flows' decisive packets as tcpdump lines with
+// their annotations. d digests a's flows (a.Flows may be empty: see
+// classify.Options.Bounded); on a large capture the report lists the 30
+// largest findings and the first 100 failing flows, and shows the packets
+// of one example of each failing verdict when more than 25 flows fail.
+// px holds the packets of a second pass over d.Kept() (nil: the packet
+// sections are left out).
+func Markdown(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 	bw := bufio.NewWriter(w)
 	ci := a.Capture
-	failing := failingFlows(a)
+	failing := d.Failing()
 	fmt.Fprintf(bw, "# tcpwhy report: %s\n\n", md(strings.Join(inputNames(ci), ", ")))
 	fmt.Fprintf(bw, "**Captured:** %d packets, %d TCP segments", ci.Packets, ci.TCP)
 	if ci.ICMPErrors > 0 {
@@ -186,7 +126,7 @@ func Markdown(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 		fmt.Fprintf(bw, ", from %s to %s UTC (%.3f s)", ci.First.UTC().Format("2006-01-02 15:04:05.000000"),
 			ci.Last.UTC().Format("15:04:05.000000"), ci.Last.Sub(ci.First).Seconds())
 	}
-	fmt.Fprintf(bw, ". **%s**, **%d failing**, %s.\n", plural(len(a.Flows), "flow"), len(failing), plural(len(a.Listeners), "listener"))
+	fmt.Fprintf(bw, ". **%s**, **%d failing**, %s.\n", plural(d.Flows(), "flow"), d.FailingCount(), plural(len(a.Listeners), "listener"))
 	var notes []string
 	if ci.BadChecksums > 0 {
 		notes = append(notes, fmt.Sprintf("%d TCP segments carry a wrong checksum (checksum offload on the capturing host, or veth); they were analysed anyway.", ci.BadChecksums))
@@ -202,12 +142,15 @@ func Markdown(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 	}
 
 	fmt.Fprintf(bw, "\n## Findings\n\n")
-	fs := findings(a)
+	fs, nfs := d.findingList()
 	if len(fs) == 0 {
 		fmt.Fprintf(bw, "No failing connections: every flow closed cleanly, was half-closed, still open, or began before the capture.\n")
 	}
 	for _, f := range fs {
 		fmt.Fprintf(bw, "- **%s**: %s\n", md(string(f.Verdict)), md(f.Text()))
+	}
+	if nfs > len(fs) {
+		fmt.Fprintf(bw, "- … and %d smaller findings (`--json` has every flow).\n", nfs-len(fs))
 	}
 	fmt.Fprintf(bw, "\n| verdict | flows |\n|---|---:|\n")
 	for _, v := range classify.Verdicts {
@@ -256,9 +199,15 @@ func Markdown(w io.Writer, a *classify.Analysis, px *PacketIndex) error {
 			fmt.Fprintf(bw, "| %d | %s | %s | **%s** | %s | %s | %d-%d | %s |\n", r.ID, mdCode(r.Client.String()), mdCode(r.Server.String()),
 				md(string(r.Verdict)), rst, mdCode(r.ZeekState+" "+r.ZeekHistory), r.FirstPacket, r.LastPacket, md(r.Explanation))
 		}
+		if n := d.FailingCount(); n > len(failing) {
+			fmt.Fprintf(bw, "\nThe first %d of the %d failing flows, by flow number; `--json` lists every flow.\n", len(failing), n)
+		}
 		if px != nil {
 			fmt.Fprintf(bw, "\n## Decisive packets\n\nPacket lines as `tcpdump -n -# -tttt` prints them (UTC); lines starting with `^` are tcpwhy's annotations.\n")
-			for _, r := range failing {
+			if d.FailingCount() > digestMaxSections {
+				fmt.Fprintf(bw, "The first flow of each failing verdict.\n")
+			}
+			for _, r := range d.Sections() {
 				writeMarkdownFlow(bw, r, px.Flow(r.ID))
 			}
 		}

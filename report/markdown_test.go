@@ -16,7 +16,7 @@ func TestMarkdownGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a, px := analyse(t, labCapture(name))
 			var buf bytes.Buffer
-			if err := Markdown(&buf, a, px); err != nil {
+			if err := Markdown(&buf, a, DigestOf(a), px); err != nil {
 				t.Fatal(err)
 			}
 			checkGolden(t, name+".md", buf.Bytes())
@@ -29,7 +29,7 @@ func TestMarkdownGolden(t *testing.T) {
 func TestMarkdownOverflow(t *testing.T) {
 	a, px := analyse(t, labCapture("overflow-abort1"))
 	var buf bytes.Buffer
-	if err := Markdown(&buf, a, px); err != nil {
+	if err := Markdown(&buf, a, DigestOf(a), px); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -96,7 +96,7 @@ func hostileIndex() *PacketIndex {
 
 func TestMarkdownEscapesHostileText(t *testing.T) {
 	var buf bytes.Buffer
-	if err := Markdown(&buf, hostileAnalysis(), hostileIndex()); err != nil {
+	if err := Markdown(&buf, hostileAnalysis(), DigestOf(hostileAnalysis()), hostileIndex()); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()

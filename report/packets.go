@@ -94,9 +94,9 @@ func pairOf(x, y netip.AddrPort) pairKey {
 // same address/port pair whose packet range holds the segment's number.
 type flowLocator map[pairKey][]*classify.FlowResult
 
-func newFlowLocator(a *classify.Analysis) flowLocator {
+func newFlowLocator(rs []*classify.FlowResult) flowLocator {
 	m := flowLocator{}
-	for _, r := range a.Flows {
+	for _, r := range rs {
 		k := pairOf(r.Client, r.Server)
 		m[k] = append(m[k], r)
 	}
@@ -106,8 +106,8 @@ func newFlowLocator(a *classify.Analysis) flowLocator {
 	return m
 }
 
-func (m flowLocator) find(seg *capture.Segment) *classify.FlowResult {
-	for _, r := range m[pairOf(seg.SrcAddrPort(), seg.DstAddrPort())] {
+func findFlow(rs []*classify.FlowResult, seg *capture.Segment) *classify.FlowResult {
+	for _, r := range rs {
 		if seg.Packet >= r.FirstPacket && seg.Packet <= r.LastPacket {
 			return r
 		}
@@ -116,7 +116,6 @@ func (m flowLocator) find(seg *capture.Segment) *classify.FlowResult {
 }
 
 type collector struct {
-	a      *classify.Analysis
 	opt    CollectOptions
 	loc    flowLocator
 	tp     *TcpdumpPrinter
@@ -129,19 +128,21 @@ type collector struct {
 	buf    []byte
 }
 
-// CollectPackets reads src (a fresh pass over the capture a was made
-// from) and indexes the packets of a's flows: IP byte counts for every
-// flow and, for failing flows, the packets themselves with their tcpdump
-// lines and annotations. It reads no more packets than the analysis did.
-func CollectPackets(src capture.Source, a *classify.Analysis, o CollectOptions) (*PacketIndex, error) {
+// CollectPackets reads src (a fresh pass over the capture the flows rs
+// were found in, of which the analysis read count packets) and indexes
+// the packets of rs: IP byte counts for every flow and, for failing
+// flows, the packets themselves with their tcpdump lines and
+// annotations. Its memory follows rs: the packets of other flows are
+// only counted (and their tcpdump lines not formatted).
+func CollectPackets(src capture.Source, count int64, rs []*classify.FlowResult, o CollectOptions) (*PacketIndex, error) {
 	if o.MaxPerFlow <= 0 {
 		o.MaxPerFlow = 400
 	}
-	c := &collector{a: a, opt: o, loc: newFlowLocator(a), idx: &PacketIndex{byID: map[int64]*FlowPackets{}},
+	c := &collector{opt: o, loc: newFlowLocator(rs), idx: &PacketIndex{byID: map[int64]*FlowPackets{}},
 		tp:   NewTcpdumpPrinter(TcpdumpOptions{Number: true, Timestamps: TimestampDate, Location: time.UTC}),
 		keep: map[int64]bool{}, decide: map[int64]map[int64]bool{}, notes: map[int64][]string{},
 		base: map[int64]*[2]uint32{}, seen: map[int64]*[2]bool{}}
-	for _, r := range a.Flows {
+	for _, r := range rs {
 		c.idx.byID[r.ID] = &FlowPackets{}
 		if o.CountsOnly || (!o.AllFlows && !r.Verdict.Failing()) {
 			continue
@@ -157,7 +158,7 @@ func CollectPackets(src capture.Source, a *classify.Analysis, o CollectOptions) 
 		}
 		c.decide[r.ID] = d
 	}
-	classify.Analyze(src, classify.Options{Count: a.Capture.Packets, OnSegment: c.segment})
+	classify.Analyze(src, classify.Options{Count: count, Stream: true, OnSegment: c.segment})
 	if err := src.Err(); err != nil {
 		return c.idx, fmt.Errorf("second pass: %w", err)
 	}
@@ -165,11 +166,16 @@ func CollectPackets(src capture.Source, a *classify.Analysis, o CollectOptions) 
 }
 
 func (c *collector) segment(seg *capture.Segment, u flows.Update) {
+	rs := c.loc[pairOf(seg.SrcAddrPort(), seg.DstAddrPort())]
+	if rs == nil {
+		return
+	}
 	if !c.opt.CountsOnly {
-		// The printer keeps tcpdump's relative-sequence state: feed it all.
+		// The printer keeps tcpdump's relative-sequence state per
+		// address/port pair: feed it every segment of the pairs kept.
 		c.buf = c.tp.AppendLine(c.buf[:0], seg)
 	}
-	r := c.loc.find(seg)
+	r := findFlow(rs, seg)
 	if r == nil {
 		return
 	}

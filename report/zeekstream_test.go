@@ -75,7 +75,7 @@ func zeekBatch(t *testing.T, f string, jsonFormat bool) string {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	px, err := CollectPackets(src, a, CollectOptions{CountsOnly: true})
+	px, err := CollectPackets(src, a.Capture.Packets, a.Flows, CollectOptions{CountsOnly: true})
 	if err != nil && a.Err == nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ var reportFormats = []string{"markdown", "html", "zeek", "zeek-json"}
 func isReportFormat(format string) bool { return slices.Contains(reportFormats, format) }
 
 // renderFormat writes the analysis in one of the formats of issue 6 (markdown, html, zeek, zeek-json).
+// d digests the flows for markdown and html (nil: digest a.Flows).
 // reopen re-reads the capture (a fresh capture.Source) for formats that need packet lines.
-func renderFormat(format string, a *classify.Analysis, reopen func() (capture.Source, error), w io.Writer) error {
+func renderFormat(format string, a *classify.Analysis, d *report.Digest, reopen func() (capture.Source, error), w io.Writer) error {
 	if !isReportFormat(format) {
 		return usageError{fmt.Errorf("unknown --format %q", format)}
 	}
@@ -27,12 +28,19 @@ func renderFormat(format string, a *classify.Analysis, reopen func() (capture.So
 	if err != nil {
 		return err
 	}
-	// Zeek logs need only the per-flow IP byte counts.
+	// Zeek logs need only the per-flow IP byte counts of every flow; the
+	// reports the packets of the flows they show.
 	opts := report.CollectOptions{}
+	flows := a.Flows
 	if format == "zeek" || format == "zeek-json" {
 		opts.CountsOnly = true
+	} else {
+		if d == nil {
+			d = report.DigestOf(a)
+		}
+		flows = d.Kept()
 	}
-	px, err := report.CollectPackets(src, a, opts)
+	px, err := report.CollectPackets(src, a.Capture.Packets, flows, opts)
 	src.Close()
 	// A broken input is already in a.Err (reported by the caller); the
 	// second pass meets the same error.
@@ -41,9 +49,9 @@ func renderFormat(format string, a *classify.Analysis, reopen func() (capture.So
 	}
 	switch format {
 	case "markdown":
-		return report.Markdown(w, a, px)
+		return report.Markdown(w, a, d, px)
 	case "html":
-		return report.HTML(w, a, px)
+		return report.HTML(w, a, d, px)
 	case "zeek":
 		return report.ZeekTSV(w, a, px)
 	default:

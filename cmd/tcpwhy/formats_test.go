@@ -41,7 +41,7 @@ func TestRenderFormat(t *testing.T) {
 	}
 	for _, format := range reportFormats {
 		var buf bytes.Buffer
-		if err := renderFormat(format, a, reopen, &buf); err != nil {
+		if err := renderFormat(format, a, nil, reopen, &buf); err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
 		out := buf.String()
@@ -67,7 +67,7 @@ func TestRenderFormat(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	err := renderFormat("yaml", a, reopen, &buf)
+	err := renderFormat("yaml", a, nil, reopen, &buf)
 	if _, ok := err.(usageError); !ok {
 		t.Errorf("unknown format gave %v, want a usage error", err)
 	}

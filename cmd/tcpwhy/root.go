@@ -256,10 +256,21 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := zs.Close(a); err != nil {
 			return err
 		}
+	case (o.format == "markdown" || o.format == "html") && o.write == "":
+		// The reports keep a digest of the flows (counts, the first
+		// failing flows, an example of each verdict), not the flows:
+		// memory tracks the flows open at once and the servers seen.
+		d := report.NewDigest()
+		aopts.Bounded, aopts.OnFlow = true, d.Flow
+		a = classify.Analyze(src, aopts)
+		src.Close()
+		if err := renderFormat(o.format, a, d, open, stdout); err != nil {
+			return err
+		}
 	case isReportFormat(o.format):
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := renderFormat(o.format, a, open, stdout); err != nil {
+		if err := renderFormat(o.format, a, nil, open, stdout); err != nil {
 			return err
 		}
 	case o.quiet && o.write == "":

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tcpwhy/tcpwhy/internal/gen"
+)
+
+// TestReportsBounded checks the Markdown and HTML reports of a capture
+// with many failing flows: made from flows handed over one by one
+// (bounded memory), they equal the reports made from an analysis that kept
+// every flow (-w keeps them), and they list the first 100 failing flows
+// and one example of each failing verdict, not every flow. The HTML
+// timelines of listeners with more than 500 connections draw the
+// stretches of time each verdict's connections cover.
+func TestReportsBounded(t *testing.T) {
+	cfg := gen.DefaultConfig()
+	cfg.Connections = 10000
+	cfg.Seed = 11
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gen.pcap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Write(f, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"markdown", "html"} {
+		var bounded, kept, errb bytes.Buffer
+		if code := Main([]string{"-r", path, "--format", format}, nil, &bounded, &errb); code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, code, errb.String())
+		}
+		w := filepath.Join(dir, format+".pcapng")
+		if code := Main([]string{"-r", path, "--format", format, "-w", w}, nil, &kept, &errb); code != 0 {
+			t.Fatalf("%s -w: exit %d: %s", format, code, errb.String())
+		}
+		if !bytes.Equal(bounded.Bytes(), kept.Bytes()) {
+			t.Errorf("%s: the report of the bounded analysis (%d bytes) differs from the one of all flows (%d bytes)",
+				format, bounded.Len(), kept.Len())
+		}
+		out := bounded.String()
+		m := regexp.MustCompile(`The first 100 of the (\d+) failing flows`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: no note that only the first 100 failing flows are listed", format)
+		}
+		var rows, sections int
+		if format == "markdown" {
+			rows = len(regexp.MustCompile(`(?m)^\| \d+ \|`).FindAllString(out, -1))
+			sections = strings.Count(out, "\n### Flow ")
+		} else {
+			rows = strings.Count(out, `<tr><td class="num"><a href="#flow-`)
+			sections = strings.Count(out, `aria-label="ladder diagram"`)
+		}
+		verdicts := map[string]bool{}
+		for _, v := range regexp.MustCompile(`"verdict":"([a-z-]+)"`).FindAllStringSubmatch(jsonOf(t, path), -1) {
+			verdicts[v[1]] = true
+		}
+		failingKinds := 0
+		for _, v := range []string{"no-listener", "unreachable", "syn-timeout", "overflow", "abort", "early-close",
+			"data-after-close", "no-socket", "timeout", "unknown-reset"} {
+			if verdicts[v] {
+				failingKinds++
+			}
+		}
+		if format == "html" && !regexp.MustCompile(`<title>[^<]*: \d+ connections between `).MatchString(out) {
+			t.Errorf("html: no timeline drew covered stretches")
+		}
+		if rows != 100 || sections != failingKinds {
+			t.Errorf("%s: %d rows and %d flows with packets of %s failing flows; want 100 rows and %d (one per failing verdict)",
+				format, rows, sections, m[1], failingKinds)
+		}
+	}
+}
+
+// jsonOf returns tcpwhy --json of path.
+func jsonOf(t *testing.T, path string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := Main([]string{"-r", path, "--json"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, errb.String())
+	}
+	return out.String()
+}

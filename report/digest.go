@@ -1,0 +1,321 @@
+package report
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+// Limits of what a Digest keeps, so that the Markdown and HTML reports of
+// a capture of any size stay readable and their memory bounded.
+const (
+	// digestMaxFailing is how many failing flows (the first by ID) the
+	// reports list one by one.
+	digestMaxFailing = 100
+	// digestMaxSections is how many failing flows get their decisive
+	// packets shown when there are more than that: then one example of
+	// each failing verdict is shown instead.
+	digestMaxSections = 25
+	// digestMaxFindings is how many headlines (server and verdict) the
+	// reports list, largest first.
+	digestMaxFindings = 30
+	// digestMaxMarks is how many connections a listener's timeline draws
+	// one by one; past it, the connections of each lane are drawn as
+	// covered stretches of time (see laneRuns).
+	digestMaxMarks = 500
+	// digestMaxRuns bounds the stretches of one lane; when there would be
+	// more, the time grain doubles.
+	digestMaxRuns = 512
+)
+
+// Digest is what the Markdown and HTML reports need of an analysis's
+// flows, kept as they are handed over one by one
+// (classify.Options.Bounded), so that the reports' memory follows the
+// servers and verdicts seen, not the number of flows: counts by server
+// and verdict, the first failing flows by ID, one example flow of each
+// failing verdict, and each listener's timeline. Build it with
+// NewDigest and Flow, or DigestOf for an analysis that kept its flows.
+type Digest struct {
+	flows, failing int
+	total          map[netip.AddrPort]int
+	findings       map[findingKey]*finding
+	// first holds the first digestMaxFailing failing flows by ID, as a
+	// max-heap on ID while flows arrive (sorted by Failing).
+	first []*classify.FlowResult
+	// example holds the first failing flow of each verdict.
+	example   map[classify.Verdict]*classify.FlowResult
+	timelines map[netip.AddrPort]*serverMarks
+}
+
+type findingKey struct {
+	s netip.AddrPort
+	v classify.Verdict
+}
+
+// serverMarks are the timeline marks of one server's connections: each
+// connection while there are at most digestMaxMarks, then covered
+// stretches of time per verdict.
+type serverMarks struct {
+	n     int
+	marks []markFlow
+	lanes map[classify.Verdict]*laneRuns
+}
+
+// markFlow is one connection on a timeline.
+type markFlow struct {
+	id             int64
+	client, server netip.AddrPort
+	verdict        classify.Verdict
+	start, end     time.Time
+}
+
+// laneRuns are the stretches of time covered by connections of one
+// verdict, in units of 2^shift nanoseconds since the Unix epoch, sorted
+// and disjoint.
+type laneRuns struct {
+	shift uint
+	runs  []timeRun
+}
+
+// timeRun is one covered stretch: units lo to hi (inclusive) and the
+// connections that fell in it.
+type timeRun struct {
+	lo, hi int64
+	n      int
+}
+
+// NewDigest returns an empty Digest.
+func NewDigest() *Digest {
+	return &Digest{total: map[netip.AddrPort]int{}, findings: map[findingKey]*finding{},
+		example: map[classify.Verdict]*classify.FlowResult{}, timelines: map[netip.AddrPort]*serverMarks{}}
+}
+
+// DigestOf digests every flow of an analysis that kept them.
+func DigestOf(a *classify.Analysis) *Digest {
+	d := NewDigest()
+	for _, r := range a.Flows {
+		d.Flow(r)
+	}
+	return d
+}
+
+// Flow adds one flow. The Digest may keep r: give it flows that are not
+// reused (no classify.Options.ReuseResults).
+func (d *Digest) Flow(r *classify.FlowResult) {
+	d.flows++
+	d.total[r.Server]++
+	d.mark(r)
+	if !r.Verdict.Failing() {
+		return
+	}
+	d.failing++
+	k := findingKey{r.Server, r.Verdict}
+	f := d.findings[k]
+	if f == nil {
+		f = &finding{Verdict: r.Verdict, Server: r.Server}
+		if r.Reset != nil {
+			f.By = r.Reset.By
+		}
+		d.findings[k] = f
+	}
+	f.Count++
+	// By says who reset when every flow of the finding agrees; "" once
+	// one disagrees (or was not reset), for good.
+	if r.Reset == nil || r.Reset.By != f.By {
+		f.By = ""
+	}
+	if e := d.example[r.Verdict]; e == nil || r.ID < e.ID {
+		d.example[r.Verdict] = r
+	}
+	d.keepFirst(r)
+}
+
+// keepFirst keeps r if it is among the digestMaxFailing failing flows of
+// lowest ID seen so far (d.first is a max-heap on ID).
+func (d *Digest) keepFirst(r *classify.FlowResult) {
+	h := d.first
+	if len(h) < digestMaxFailing {
+		h = append(h, r)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if h[p].ID >= h[i].ID {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+		d.first = h
+		return
+	}
+	if r.ID >= h[0].ID {
+		return
+	}
+	h[0] = r
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= len(h) {
+			break
+		}
+		if c+1 < len(h) && h[c+1].ID > h[c].ID {
+			c++
+		}
+		if h[i].ID >= h[c].ID {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// mark adds r to its server's timeline.
+func (d *Digest) mark(r *classify.FlowResult) {
+	sm := d.timelines[r.Server]
+	if sm == nil {
+		sm = &serverMarks{}
+		d.timelines[r.Server] = sm
+	}
+	sm.n++
+	if sm.lanes == nil && len(sm.marks) < digestMaxMarks {
+		sm.marks = append(sm.marks, markFlow{id: r.ID, client: r.Client, server: r.Server, verdict: r.Verdict, start: r.Start, end: r.End})
+		return
+	}
+	if sm.lanes == nil {
+		sm.lanes = map[classify.Verdict]*laneRuns{}
+		for _, m := range sm.marks {
+			sm.lane(m.verdict).add(m.start, m.end)
+		}
+		sm.marks = nil
+	}
+	sm.lane(r.Verdict).add(r.Start, r.End)
+}
+
+func (sm *serverMarks) lane(v classify.Verdict) *laneRuns {
+	l := sm.lanes[v]
+	if l == nil {
+		// 2^20 ns: about a millisecond.
+		l = &laneRuns{shift: 20}
+		sm.lanes[v] = l
+	}
+	return l
+}
+
+// add covers start to end with one connection.
+func (l *laneRuns) add(start, end time.Time) {
+	lo, hi := start.UnixNano()>>l.shift, end.UnixNano()>>l.shift
+	if hi < lo {
+		hi = lo
+	}
+	l.insert(timeRun{lo, hi, 1})
+	for len(l.runs) > digestMaxRuns {
+		l.coarsen()
+	}
+}
+
+// insert merges r into the runs it overlaps or touches.
+func (l *laneRuns) insert(r timeRun) {
+	i, _ := slices.BinarySearchFunc(l.runs, r.lo, func(x timeRun, lo int64) int {
+		// The first run that ends at or after lo-1 (touching counts).
+		return cmp.Compare(x.hi+1, lo)
+	})
+	j := i
+	for j < len(l.runs) && l.runs[j].lo <= r.hi+1 {
+		r.lo, r.hi, r.n = min(r.lo, l.runs[j].lo), max(r.hi, l.runs[j].hi), r.n+l.runs[j].n
+		j++
+	}
+	l.runs = slices.Replace(l.runs, i, j, r)
+}
+
+// coarsen doubles the time unit and merges the runs that come to touch.
+func (l *laneRuns) coarsen() {
+	l.shift++
+	old := l.runs
+	l.runs = make([]timeRun, 0, len(old))
+	for _, r := range old {
+		r.lo, r.hi = r.lo>>1, r.hi>>1
+		if n := len(l.runs); n > 0 && l.runs[n-1].hi+1 >= r.lo {
+			l.runs[n-1].hi = max(l.runs[n-1].hi, r.hi)
+			l.runs[n-1].n += r.n
+			continue
+		}
+		l.runs = append(l.runs, r)
+	}
+}
+
+// span returns the times a run covers.
+func (l *laneRuns) span(r timeRun) (time.Time, time.Time) {
+	return time.Unix(0, r.lo<<l.shift), time.Unix(0, (r.hi+1)<<l.shift-1)
+}
+
+// Flows counts the flows digested.
+func (d *Digest) Flows() int { return d.flows }
+
+// FailingCount counts the failing flows digested.
+func (d *Digest) FailingCount() int { return d.failing }
+
+// Failing returns the first failing flows by ID (at most 100).
+func (d *Digest) Failing() []*classify.FlowResult {
+	out := slices.Clone(d.first)
+	slices.SortFunc(out, func(x, y *classify.FlowResult) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}
+
+// Sections returns the failing flows whose decisive packets the reports
+// show: every failing flow when there are at most 25, else the first of
+// each failing verdict (in the order of classify.Verdicts).
+func (d *Digest) Sections() []*classify.FlowResult {
+	if d.failing <= digestMaxSections {
+		return d.Failing()
+	}
+	var out []*classify.FlowResult
+	for _, v := range classify.Verdicts {
+		if r := d.example[v]; r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Kept returns every flow the Digest keeps whole (Failing and Sections),
+// by ID: the flows whose packets the reports show.
+func (d *Digest) Kept() []*classify.FlowResult {
+	out := d.Failing()
+	for _, r := range d.example {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(x, y *classify.FlowResult) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}
+
+// findingList returns the headlines, largest first, and how many there are
+// in all (the list stops at digestMaxFindings).
+func (d *Digest) findingList() ([]finding, int) {
+	out := make([]finding, 0, len(d.findings))
+	for _, f := range d.findings {
+		g := *f
+		g.Total = d.total[f.Server]
+		out = append(out, g)
+	}
+	rank := map[classify.Verdict]int{}
+	for i, v := range classify.Verdicts {
+		rank[v] = i
+	}
+	slices.SortFunc(out, func(x, y finding) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		if c := x.Server.Compare(y.Server); c != 0 {
+			return c
+		}
+		return cmp.Compare(rank[x.Verdict], rank[y.Verdict])
+	})
+	n := len(out)
+	if n > digestMaxFindings {
+		out = out[:digestMaxFindings]
+	}
+	return out, n
+}

@@ -1,0 +1,177 @@
+package report
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tcpwhy/tcpwhy/classify"
+)
+
+// digestFlows makes n flows to a few servers with every verdict, some
+// reset by the client and some by the server.
+func digestFlows(n int, rng *rand.Rand) []*classify.FlowResult {
+	servers := []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:80"), netip.MustParseAddrPort("10.0.0.2:443"),
+		netip.MustParseAddrPort("[2001:db8::1]:8080")}
+	t0 := time.Unix(1700000000, 0)
+	rs := make([]*classify.FlowResult, n)
+	for i := range rs {
+		v := classify.Verdicts[rng.IntN(len(classify.Verdicts))]
+		r := &classify.FlowResult{ID: int64(i + 1), Verdict: v, Server: servers[rng.IntN(len(servers))],
+			Client: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.7"), uint16(1024+i))}
+		r.Start = t0.Add(time.Duration(rng.IntN(60_000)) * time.Millisecond)
+		r.End = r.Start.Add(time.Duration(rng.IntN(2_000)) * time.Millisecond)
+		if v.Failing() && rng.IntN(3) > 0 {
+			r.Reset = &classify.Reset{By: classify.SideServer}
+			if rng.IntN(8) == 0 {
+				r.Reset.By = classify.SideClient
+			}
+		}
+		rs[i] = r
+	}
+	return rs
+}
+
+// TestDigest checks that a Digest fed flows in any order keeps what the
+// reports would compute from all of them: the counts, the headlines, the
+// first failing flows by ID and the first flow of each failing verdict.
+func TestDigest(t *testing.T) {
+	for _, n := range []int{0, 1, 20, 99, 100, 101, 3000} {
+		rng := rand.New(rand.NewPCG(uint64(n), 1))
+		rs := digestFlows(n, rng)
+		shuffled := slices.Clone(rs)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		d := NewDigest()
+		for _, r := range shuffled {
+			d.Flow(r)
+		}
+
+		var failing []*classify.FlowResult
+		first := map[classify.Verdict]*classify.FlowResult{}
+		total := map[netip.AddrPort]int{}
+		type key struct {
+			s netip.AddrPort
+			v classify.Verdict
+		}
+		count := map[key]int{}
+		by := map[key]classify.Side{}
+		for _, r := range rs { // ID order
+			total[r.Server]++
+			if !r.Verdict.Failing() {
+				continue
+			}
+			failing = append(failing, r)
+			if first[r.Verdict] == nil {
+				first[r.Verdict] = r
+			}
+			k := key{r.Server, r.Verdict}
+			side := classify.Side("")
+			if r.Reset != nil {
+				side = r.Reset.By
+			}
+			if count[k] == 0 {
+				by[k] = side
+			} else if by[k] != side {
+				by[k] = ""
+			}
+			count[k]++
+		}
+		if d.Flows() != n || d.FailingCount() != len(failing) {
+			t.Errorf("n=%d: %d flows, %d failing; want %d, %d", n, d.Flows(), d.FailingCount(), n, len(failing))
+		}
+		want := failing[:min(len(failing), digestMaxFailing)]
+		if got := d.Failing(); !slices.Equal(got, want) {
+			t.Errorf("n=%d: Failing() has %d flows, not the first %d by ID", n, len(got), len(want))
+		}
+		sections := d.Sections()
+		if len(failing) <= digestMaxSections {
+			if !slices.Equal(sections, failing) {
+				t.Errorf("n=%d: %d sections for %d failing flows", n, len(sections), len(failing))
+			}
+		} else {
+			var wantS []*classify.FlowResult
+			for _, v := range classify.Verdicts {
+				if first[v] != nil {
+					wantS = append(wantS, first[v])
+				}
+			}
+			if !slices.Equal(sections, wantS) {
+				t.Errorf("n=%d: sections are not the first flow of each failing verdict", n)
+			}
+		}
+		kept := d.Kept()
+		for _, r := range append(slices.Clone(want), sections...) {
+			if !slices.Contains(kept, r) {
+				t.Errorf("n=%d: flow %d shown but not in Kept()", n, r.ID)
+			}
+		}
+		fs, nfs := d.findingList()
+		if nfs != len(count) || len(fs) != min(nfs, digestMaxFindings) {
+			t.Errorf("n=%d: %d findings listed of %d, want %d", n, len(fs), nfs, len(count))
+		}
+		for i, f := range fs {
+			k := key{f.Server, f.Verdict}
+			if f.Count != count[k] || f.Total != total[f.Server] || f.By != by[k] {
+				t.Errorf("n=%d: finding %v: count %d of %d by %q, want %d of %d by %q", n, k, f.Count, f.Total, f.By, count[k], total[f.Server], by[k])
+			}
+			if i > 0 && fs[i-1].Count < f.Count {
+				t.Errorf("n=%d: findings not largest first", n)
+			}
+		}
+	}
+}
+
+// TestLaneRuns checks the covered stretches of a busy timeline lane:
+// sorted, disjoint and apart, at most digestMaxRuns, covering every
+// connection and counting each once.
+func TestLaneRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	t0 := time.Unix(1700000000, 0)
+	l := &laneRuns{shift: 20}
+	type iv struct{ s, e time.Time }
+	var all []iv
+	for i := range 20000 {
+		s := t0.Add(time.Duration(rng.Int64N(int64(3 * time.Hour))))
+		e := s.Add(time.Duration(rng.Int64N(int64(10 * time.Millisecond))))
+		if i%5000 == 0 {
+			e = s.Add(10 * time.Minute) // a few long connections
+		}
+		all = append(all, iv{s, e})
+		l.add(s, e)
+		if len(l.runs) > digestMaxRuns {
+			t.Fatalf("%d runs after %d connections", len(l.runs), i+1)
+		}
+	}
+	sum := 0
+	for i, r := range l.runs {
+		sum += r.n
+		if r.hi < r.lo || (i > 0 && l.runs[i-1].hi+1 >= r.lo) {
+			t.Fatalf("run %d %v after %v: not sorted, disjoint and apart", i, r, l.runs[max(i-1, 0)])
+		}
+	}
+	if sum != len(all) {
+		t.Errorf("runs count %d connections, want %d", sum, len(all))
+	}
+	for _, c := range all {
+		covered := false
+		for _, r := range l.runs {
+			s, e := l.span(r)
+			if !c.s.Before(s) && !c.e.After(e) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			t.Fatalf("connection %v-%v not covered by one run", c.s, c.e)
+		}
+	}
+	// The grain coarsens only when more than digestMaxRuns stretches
+	// apart fill the span, so it stays within about a pixel of the
+	// timeline (830 pixels wide).
+	if unit := time.Duration(1) << l.shift; l.shift == 20 || unit > 3*time.Hour/digestMaxRuns {
+		t.Errorf("%d runs of %v for 3 hours of short connections", len(l.runs), unit)
+	}
+	t.Logf("%d runs of 2^%d ns", len(l.runs), l.shift)
+}

@@ -72,6 +72,13 @@ type Options struct {
 	// first pass found). With a second core, reading and decoding run in
 	// a goroutine of their own.
 	SegmentsOnly bool
+	// TableOnly runs the flow table for OnSegment's updates (with
+	// Wireshark's sequence analysis) and classifies no flow: the
+	// Analysis has the capture's counts and errors only (the second pass
+	// of the Markdown and HTML reports, which needs the sequence labels
+	// of the flows they show). With a second core, reading and decoding
+	// run in a goroutine of their own.
+	TableOnly bool
 }
 
 // Analysis is the whole result: what the renderers print.
@@ -116,10 +123,10 @@ type Analysis struct {
 // before it is analysed.
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
-	if opts.SegmentsOnly {
+	if opts.SegmentsOnly || opts.TableOnly {
 		opts.Bounded = false
 	}
-	if !opts.Stream && !opts.SegmentsOnly {
+	if !opts.Stream && !opts.SegmentsOnly && !opts.TableOnly {
 		a.agg = newAggregate()
 	}
 	var pending []*flows.Flow
@@ -280,7 +287,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	a.Evicted = table.Evicted
 	a.PeakFlows = table.Peak
 	a.StrayICMP = table.StrayICMP
-	if !opts.Stream && !opts.SegmentsOnly {
+	if !opts.Stream && !opts.SegmentsOnly && !opts.TableOnly {
 		a.finish()
 	}
 	if opts.Bounded {
@@ -300,7 +307,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	return a
 }
 
-// take classifies decided flows (none with SegmentsOnly).
+// take classifies decided flows (none with SegmentsOnly or TableOnly).
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 	for _, f := range fs {
 		a.takeOne(f, end, opts)
@@ -310,7 +317,7 @@ func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 // takeOne classifies one decided flow, adds it to the listener and host
 // views and keeps it, holds it back or hands it to OnFlow.
 func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
-	if opts.SegmentsOnly {
+	if opts.SegmentsOnly || opts.TableOnly {
 		return
 	}
 	reuse := opts.Bounded && opts.ReuseResults

@@ -204,3 +204,61 @@ func TestSegmentsOnlyClassifiesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestTableOnlyClassifiesNothing checks that the reports' second pass
+// gets the same segments and flow-table updates (sequence labels, flow
+// IDs) as a full analysis, and classifies and keeps no flow, with the
+// reading goroutine (two cores) and without (one).
+func TestTableOnlyClassifiesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gen.pcap")
+	if _, err := gen.WriteFile(path, gen.Config{Connections: 500, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	type seen struct {
+		packet int64
+		id     int64
+		labels flows.Label
+	}
+	run := func(procs int, opts Options) ([]seen, *Analysis, int) {
+		old := runtime.GOMAXPROCS(procs)
+		defer runtime.GOMAXPROCS(old)
+		src, err := capture.Open([]string{path}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		var got []seen
+		handed := 0
+		opts.OnFlow = func(*FlowResult) { handed++ }
+		opts.OnSegment = func(seg *capture.Segment, u flows.Update) {
+			s := seen{packet: seg.Packet, labels: u.Seq.Labels}
+			if u.Flow != nil {
+				s.id = u.Flow.ID
+			}
+			got = append(got, s)
+		}
+		return got, Analyze(src, opts), handed
+	}
+	full, fa, _ := run(1, Options{})
+	labelled := 0
+	for _, s := range full {
+		if s.labels != 0 {
+			labelled++
+		}
+	}
+	if len(fa.Flows) < 500 || labelled == 0 {
+		t.Fatalf("full analysis: %d flows, %d labelled segments", len(fa.Flows), labelled)
+	}
+	for _, procs := range []int{1, 2} {
+		got, a, handed := run(procs, Options{TableOnly: true})
+		if !reflect.DeepEqual(got, full) {
+			t.Errorf("GOMAXPROCS=%d: %d segments with updates unlike the full analysis's %d", procs, len(got), len(full))
+		}
+		if len(a.Flows) != 0 || handed != 0 || len(a.Listeners) != 0 || len(a.Verdicts) != 0 {
+			t.Errorf("GOMAXPROCS=%d: %d flows kept, %d handed over, %d listeners", procs, len(a.Flows), handed, len(a.Listeners))
+		}
+		if a.Capture.Packets != fa.Capture.Packets {
+			t.Errorf("GOMAXPROCS=%d: %d packets read, want %d", procs, a.Capture.Packets, fa.Capture.Packets)
+		}
+	}
+}

@@ -205,7 +205,7 @@ func Markdown(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) err
 		if px != nil {
 			fmt.Fprintf(bw, "\n## Decisive packets\n\nPacket lines as `tcpdump -n -# -tttt` prints them (UTC); lines starting with `^` are tcpwhy's annotations.\n")
 			if d.FailingCount() > digestMaxSections {
-				fmt.Fprintf(bw, "The first flow of each failing verdict.\n")
+				fmt.Fprintf(bw, "\nThe first flow of each failing verdict.\n")
 			}
 			for _, r := range d.Sections() {
 				writeMarkdownFlow(bw, r, px.Flow(r.ID))

@@ -158,7 +158,7 @@ func CollectPackets(src capture.Source, count int64, rs []*classify.FlowResult, 
 		}
 		c.decide[r.ID] = d
 	}
-	classify.Analyze(src, classify.Options{Count: count, Stream: true, OnSegment: c.segment})
+	classify.Analyze(src, classify.Options{Count: count, TableOnly: true, OnSegment: c.segment})
 	if err := src.Err(); err != nil {
 		return c.idx, fmt.Errorf("second pass: %w", err)
 	}

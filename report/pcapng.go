@@ -18,20 +18,38 @@ import (
 // filter like `frame.comment contains "tcpwhy"` finds them.
 const CommentPrefix = "tcpwhy: "
 
-// pcapngComments maps packet numbers to the comments of a's verdicts:
-// each annotation, and on the first packet of each failing flow its
-// verdict and explanation.
-func pcapngComments(a *classify.Analysis) map[int64][]string {
-	m := map[int64][]string{}
+// PcapngComments are the packet comments AnnotatedPcapng writes, by
+// packet number: on the first packet of each failing flow its verdict
+// and explanation, and each annotation on its packet. It keeps only the
+// comments of the flows handed to Flow, not the flows.
+type PcapngComments struct {
+	byPacket map[int64][]string
+}
+
+// NewPcapngComments returns an empty PcapngComments.
+func NewPcapngComments() *PcapngComments {
+	return &PcapngComments{byPacket: map[int64][]string{}}
+}
+
+// PcapngCommentsOf collects the comments of every flow of a.
+func PcapngCommentsOf(a *classify.Analysis) *PcapngComments {
+	c := NewPcapngComments()
 	for _, r := range a.Flows {
-		if r.Verdict.Failing() {
-			m[r.FirstPacket] = append(m[r.FirstPacket], fmt.Sprintf("%sflow %d %s > %s: %s: %s", CommentPrefix, r.ID, r.Client, r.Server, r.Verdict, r.Explanation))
-		}
-		for _, an := range r.Annotations {
-			m[an.Packet] = append(m[an.Packet], CommentPrefix+an.Text)
-		}
+		c.Flow(r)
 	}
-	return m
+	return c
+}
+
+// Flow adds the comments of one flow. It keeps nothing of r
+// (classify.Options.ReuseResults).
+func (c *PcapngComments) Flow(r *classify.FlowResult) {
+	m := c.byPacket
+	if r.Verdict.Failing() {
+		m[r.FirstPacket] = append(m[r.FirstPacket], fmt.Sprintf("%sflow %d %s > %s: %s: %s", CommentPrefix, r.ID, r.Client, r.Server, r.Verdict, r.Explanation))
+	}
+	for _, an := range r.Annotations {
+		m[an.Packet] = append(m[an.Packet], CommentPrefix+an.Text)
+	}
 }
 
 type ifaceKey struct {
@@ -40,15 +58,16 @@ type ifaceKey struct {
 }
 
 // AnnotatedPcapng writes the segments of src (a fresh pass over the
-// capture a was made from) as pcapng, with a's annotations as packet
-// comments (opt_comment), so Wireshark shows the verdicts next to the
+// capture the comments were made from, of which the analysis read
+// packets packets) as pcapng, with the comments as packet comments
+// (opt_comment), so Wireshark shows the verdicts next to the
 // packets. Only the packets tcpwhy decodes are written (TCP segments and
 // ICMP errors quoting TCP), so frame numbers can differ from the input's:
 // a packet whose number changed says so in a comment. Each input file and
 // link type becomes one interface. It reads no more packets than the
 // analysis did.
-func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) error {
-	comments := pcapngComments(a)
+func AnnotatedPcapng(w io.Writer, src capture.Source, packets int64, c *PcapngComments) error {
+	comments := c.byPacket
 	var (
 		seg    capture.Segment
 		ng     *pcapgo.NgWriter
@@ -65,7 +84,7 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, a *classify.Analysis) erro
 		return pcapgo.NgInterface{Name: name, LinkType: k.link, OS: runtime.GOOS, TimestampResolution: 9}
 	}
 	for {
-		if a.Capture.Packets > 0 && src.Info().Packets >= a.Capture.Packets {
+		if packets > 0 && src.Info().Packets >= packets {
 			break
 		}
 		err := src.Next(&seg)

@@ -22,7 +22,7 @@ func writeAnnotated(t *testing.T, path string) (*classify.Analysis, []byte) {
 	}
 	defer src.Close()
 	var buf bytes.Buffer
-	if err := AnnotatedPcapng(&buf, src, a); err != nil {
+	if err := AnnotatedPcapng(&buf, src, a.Capture.Packets, PcapngCommentsOf(a)); err != nil {
 		t.Fatal(err)
 	}
 	return a, buf.Bytes()

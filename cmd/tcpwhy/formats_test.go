@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/report"
 )
 
 func labServer(name string) string {
@@ -28,8 +29,12 @@ func analyseFile(t *testing.T, path string) (*classify.Analysis, func() (capture
 	return classify.Analyze(src, classify.Options{}), reopen
 }
 
-func TestRenderFormat(t *testing.T) {
-	a, reopen := analyseFile(t, labServer("overflow-abort1"))
+// TestReportFormats checks each report format of issue 6 on a lab
+// capture: markdown and html from renderReport, the Zeek logs from the
+// command line.
+func TestReportFormats(t *testing.T) {
+	path := labServer("overflow-abort1")
+	a, reopen := analyseFile(t, path)
 	var failing *classify.FlowResult
 	for _, r := range a.Flows {
 		if r.Verdict.Failing() && len(r.Annotations) > 0 {
@@ -40,11 +45,20 @@ func TestRenderFormat(t *testing.T) {
 		t.Fatal("no annotated failing flow in the capture")
 	}
 	for _, format := range reportFormats {
-		var buf bytes.Buffer
-		if err := renderFormat(format, a, nil, reopen, &buf); err != nil {
-			t.Fatalf("%s: %v", format, err)
+		var out string
+		if format == "markdown" || format == "html" {
+			var buf bytes.Buffer
+			if err := renderReport(format, a, report.DigestOf(a), reopen, &buf); err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			out = buf.String()
+		} else {
+			code, stdout, stderr := rbMain(t, "--format", format, "-r", path)
+			if code != 0 {
+				t.Fatalf("%s: exit %d: %s", format, code, stderr)
+			}
+			out = stdout
 		}
-		out := buf.String()
 		switch format {
 		case "markdown":
 			if !strings.HasPrefix(out, "# tcpwhy report") || !strings.Contains(out, "    ^ "+failing.Annotations[0].Text) {
@@ -67,16 +81,16 @@ func TestRenderFormat(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	err := renderFormat("yaml", a, nil, reopen, &buf)
+	err := renderReport("zeek", a, report.DigestOf(a), reopen, &buf)
 	if _, ok := err.(usageError); !ok {
-		t.Errorf("unknown format gave %v, want a usage error", err)
+		t.Errorf("a report in zeek format gave %v, want a usage error", err)
 	}
 }
 
 func TestWriteAnnotatedPcapng(t *testing.T) {
 	a, reopen := analyseFile(t, labServer("no-listener-v4"))
 	out := filepath.Join(t.TempDir(), "x.pcapng")
-	if err := writeAnnotatedPcapng(out, a, reopen); err != nil {
+	if err := writeAnnotatedPcapng(out, a.Capture.Packets, report.PcapngCommentsOf(a), reopen); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(out)
@@ -93,7 +107,7 @@ func TestWriteAnnotatedPcapng(t *testing.T) {
 			}
 		}
 	}
-	if err := writeAnnotatedPcapng(filepath.Join(t.TempDir(), "no", "such", "dir.pcapng"), a, reopen); err == nil {
+	if err := writeAnnotatedPcapng(filepath.Join(t.TempDir(), "no", "such", "dir.pcapng"), a.Capture.Packets, report.PcapngCommentsOf(a), reopen); err == nil {
 		t.Errorf("writing into a missing directory succeeded")
 	}
 }
@@ -141,8 +155,8 @@ func TestProgress(t *testing.T) {
 
 // TestZeekStreamedCLI checks that --format zeek and zeek-json, which
 // stream rows as flows are decided, write the rows of the batch renderer
-// that -w makes tcpwhy use (every flow kept, a second pass for the IP
-// bytes): same header and rows, rows in the order the flows ended.
+// (every flow kept, a second pass for the IP bytes): same header and
+// rows, rows in the order the flows ended.
 func TestZeekStreamedCLI(t *testing.T) {
 	for _, f := range []string{labServer("overflow-abort1"), labServer("mixed"), filepath.Join("..", "..", "testdata", "pcaps", "demo.pcap")} {
 		for _, format := range []string{"zeek", "zeek-json"} {
@@ -150,10 +164,7 @@ func TestZeekStreamedCLI(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("%s %s: exit %d: %s", format, f, code, stderr)
 			}
-			code, batch, stderr := rbMain(t, "--format", format, "-r", f, "-w", filepath.Join(t.TempDir(), "x.pcapng"))
-			if code != 0 {
-				t.Fatalf("%s %s -w: exit %d: %s", format, f, code, stderr)
-			}
+			batch := zeekBatch(t, f, format == "zeek-json")
 			s, b := strings.Split(streamed, "\n"), strings.Split(batch, "\n")
 			slices.Sort(s)
 			slices.Sort(b)
@@ -162,4 +173,30 @@ func TestZeekStreamedCLI(t *testing.T) {
 			}
 		}
 	}
+}
+
+// zeekBatch renders the Zeek log of path from an analysis that kept every
+// flow, with a second pass for the IP byte counts.
+func zeekBatch(t *testing.T, path string, jsonFormat bool) string {
+	t.Helper()
+	a, reopen := analyseFile(t, path)
+	src, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	px, err := report.CollectPackets(src, a.Capture.Packets, a.Flows, report.CollectOptions{CountsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if jsonFormat {
+		err = report.ZeekJSON(&b, a, px)
+	} else {
+		err = report.ZeekTSV(&b, a, px)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/tcpwhy/tcpwhy/internal/gen"
+	"github.com/tcpwhy/tcpwhy/report"
 )
 
 // TestReportsBounded checks the Markdown and HTML reports of a capture
 // with many failing flows: made from flows handed over one by one
 // (bounded memory), they equal the reports made from an analysis that kept
-// every flow (-w keeps them), and they list the first 100 failing flows
+// every flow, and they list the first 100 failing flows
 // and one example of each failing verdict, not every flow. The HTML
 // timelines of listeners with more than 500 connections draw the
 // stretches of time each verdict's connections cover.
@@ -39,9 +40,9 @@ func TestReportsBounded(t *testing.T) {
 		if code := Main([]string{"-r", path, "--format", format}, nil, &bounded, &errb); code != 0 {
 			t.Fatalf("%s: exit %d: %s", format, code, errb.String())
 		}
-		w := filepath.Join(dir, format+".pcapng")
-		if code := Main([]string{"-r", path, "--format", format, "-w", w}, nil, &kept, &errb); code != 0 {
-			t.Fatalf("%s -w: exit %d: %s", format, code, errb.String())
+		a, reopen := analyseFile(t, path)
+		if err := renderReport(format, a, report.DigestOf(a), reopen, &kept); err != nil {
+			t.Fatalf("%s of every flow: %v", format, err)
 		}
 		if !bytes.Equal(bounded.Bytes(), kept.Bytes()) {
 			t.Errorf("%s: the report of the bounded analysis (%d bytes) differs from the one of all flows (%d bytes)",
@@ -89,4 +90,43 @@ func jsonOf(t *testing.T, path string) string {
 		t.Fatalf("--json: exit %d: %s", code, errb.String())
 	}
 	return out.String()
+}
+
+// TestWriteBounded checks -w with every output: the pcapng file equals
+// the one written from an analysis that kept every flow, and the output
+// is the same as without -w (no output keeps the flows for -w).
+func TestWriteBounded(t *testing.T) {
+	dir := t.TempDir()
+	for _, path := range []string{labServer("overflow-abort1"), labServer("mixed")} {
+		a, reopen := analyseFile(t, path)
+		want := filepath.Join(dir, "want.pcapng")
+		if err := writeAnnotatedPcapng(want, a.Capture.Packets, report.PcapngCommentsOf(a), reopen); err != nil {
+			t.Fatal(err)
+		}
+		wantData, err := os.ReadFile(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"--json"}, {"-q"}, {}, {"--no-annotations"}, {"--format", "markdown"}, {"--format", "zeek"}} {
+			code, plain, stderr := rbMain(t, append([]string{"-r", path}, args...)...)
+			if code != 0 {
+				t.Fatalf("%v: exit %d: %s", args, code, stderr)
+			}
+			w := filepath.Join(dir, "got.pcapng")
+			code, withW, stderr := rbMain(t, append([]string{"-r", path, "-w", w}, args...)...)
+			if code != 0 {
+				t.Fatalf("%v -w: exit %d: %s", args, code, stderr)
+			}
+			got, err := os.ReadFile(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, wantData) {
+				t.Errorf("%s %v: -w wrote %d bytes unlike the %d of every flow's comments", path, args, len(got), len(wantData))
+			}
+			if plain != withW {
+				t.Errorf("%s %v: output differs with -w", path, args)
+			}
+		}
+	}
 }

@@ -228,95 +228,88 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer cw.Close()
 		stdout = cw
 	}
+	// Every output keeps no flow once it is decided (classify.Options
+	// Bounded): memory tracks the flows open at once, not the capture's
+	// size. -w keeps only the packet comments of each flow.
+	var comments *report.PcapngComments
+	if o.write != "" {
+		comments = report.NewPcapngComments()
+	}
+	// onFlow hands each decided flow to the output's consumer and to -w.
+	onFlow := func(consume func(*classify.FlowResult)) func(*classify.FlowResult) {
+		switch {
+		case comments == nil:
+			return consume
+		case consume == nil:
+			return comments.Flow
+		}
+		return func(r *classify.FlowResult) { consume(r); comments.Flow(r) }
+	}
+	aopts.Bounded, aopts.ReuseResults = true, true
 	var a *classify.Analysis
 	switch {
-	case o.format == "json" && o.write == "":
-		// Flows are written as they are decided and freed: memory tracks
-		// the flows open at once, not the capture's size.
+	case o.format == "json":
+		// Flow records are written as flows are decided (behind the
+		// capture record, in a spool).
 		js := report.NewJSONStream(stdout)
-		aopts.Bounded, aopts.OnFlow, aopts.ReuseResults = true, js.Flow, true
+		aopts.OnFlow = onFlow(js.Flow)
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := js.Close(a, reconcile(a, nin)...); err != nil {
 			return err
 		}
-	case o.format == "json":
-		a = classify.Analyze(src, aopts)
-		src.Close()
-		if err := report.JSON(stdout, a, false, reconcile(a, nin)...); err != nil {
-			return err
-		}
-	case (o.format == "zeek" || o.format == "zeek-json") && o.write == "":
+	case o.format == "zeek" || o.format == "zeek-json":
 		// Rows are written as flows are decided, with IP byte counts
-		// taken from the same pass: memory tracks the flows open at once.
+		// taken from the same pass.
 		zs := report.NewZeekStream(stdout, o.format == "zeek-json")
-		aopts.Bounded, aopts.OnFlow, aopts.OnSegment, aopts.ReuseResults = true, zs.Flow, zs.Segment, true
+		aopts.OnFlow, aopts.OnSegment = onFlow(zs.Flow), zs.Segment
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := zs.Close(a); err != nil {
 			return err
 		}
-	case (o.format == "markdown" || o.format == "html") && o.write == "":
-		// The reports keep a digest of the flows (counts, the first
-		// failing flows, an example of each verdict), not the flows:
-		// memory tracks the flows open at once and the servers seen.
-		d := report.NewDigest()
-		aopts.Bounded, aopts.OnFlow = true, d.Flow
-		a = classify.Analyze(src, aopts)
-		src.Close()
-		if err := renderFormat(o.format, a, d, open, stdout); err != nil {
-			return err
-		}
 	case isReportFormat(o.format):
+		// The reports keep a digest of the flows (counts, the first
+		// failing flows, an example of each verdict), which keeps the
+		// FlowResults it is given: no reuse.
+		d := report.NewDigest()
+		aopts.ReuseResults = false
+		aopts.OnFlow = onFlow(d.Flow)
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := renderFormat(o.format, a, nil, open, stdout); err != nil {
-			return err
-		}
-	case o.quiet && o.write == "":
-		ss := report.NewSummaryStream(stdout)
-		aopts.Bounded, aopts.OnFlow, aopts.ReuseResults = true, ss.Flow, true
-		a = classify.Analyze(src, aopts)
-		src.Close()
-		if err := ss.Close(a, reconcile(a, nin)...); err != nil {
+		if err := renderReport(o.format, a, d, open, stdout); err != nil {
 			return err
 		}
 	case o.quiet:
+		ss := report.NewSummaryStream(stdout)
+		aopts.OnFlow = onFlow(ss.Flow)
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := report.Summary(stdout, a, reconcile(a, nin)...); err != nil {
+		if err := ss.Close(a, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	case o.noAnnotations:
 		pp := report.NewPacketPrinter(stdout, nil, tdo, false)
 		pp.StartWriter()
 		aopts.OnSegment = func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }
-		aopts.SegmentsOnly = o.write == "" // -w needs the verdicts
+		// Without -w no flow is needed: no flow table either.
+		aopts.SegmentsOnly = comments == nil
+		aopts.OnFlow = onFlow(nil)
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := pp.Close(); err != nil {
 			return err
 		}
 	default:
-		// Two passes: the first decides every flow, the second prints
-		// each packet with the verdicts that concern it. The first keeps
-		// only the annotations and the summary's lines, unless -w needs
-		// the flows.
+		// Two passes: the first decides every flow and keeps only the
+		// annotations and the summary's lines, the second prints each
+		// packet with the verdicts that concern it.
 		pp := report.NewPacketPrinter(stdout, nil, tdo, true)
 		ss := report.NewSummaryStream(stdout)
 		aopts.OnSeq = pp.AddSeq
-		bounded := o.write == ""
-		if bounded {
-			aopts.Bounded, aopts.ReuseResults = true, true
-			aopts.OnFlow = func(r *classify.FlowResult) { pp.AddFlow(r); ss.Flow(r) }
-		}
+		aopts.OnFlow = onFlow(func(r *classify.FlowResult) { pp.AddFlow(r); ss.Flow(r) })
 		first := classify.Analyze(src, aopts)
 		src.Close()
-		if !bounded {
-			for _, r := range first.Flows {
-				pp.AddFlow(r)
-			}
-		}
 		src2, err := open()
 		if err != nil {
 			return err
@@ -331,17 +324,12 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 		a = first
-		if bounded {
-			err = ss.Close(a, reconcile(a, nin)...)
-		} else {
-			err = report.Summary(stdout, a, reconcile(a, nin)...)
-		}
-		if err != nil {
+		if err := ss.Close(a, reconcile(a, nin)...); err != nil {
 			return err
 		}
 	}
-	if o.write != "" {
-		if err := writeAnnotatedPcapng(o.write, a, open); err != nil {
+	if comments != nil {
+		if err := writeAnnotatedPcapng(o.write, a.Capture.Packets, comments, open); err != nil {
 			return err
 		}
 	}

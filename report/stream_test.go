@@ -10,12 +10,12 @@ import (
 
 // TestStreamsEqualWhole checks that JSONStream and SummaryStream, fed the
 // flows of a bounded analysis one by one (their spools forced into a
-// temporary file), write what JSON and Summary write for the analysis
+// temporary file, compressed past its first 1000 bytes), write what JSON and Summary write for the analysis
 // that kept every flow, when the flows are handed over in ID order.
 func TestStreamsEqualWhole(t *testing.T) {
-	old := spoolInMemory
-	spoolInMemory = 64
-	defer func() { spoolInMemory = old }()
+	old, oldPlain := spoolInMemory, spoolPlainOnDisk
+	spoolInMemory, spoolPlainOnDisk = 64, 1000
+	defer func() { spoolInMemory, spoolPlainOnDisk = old, oldPlain }()
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
 		a := analyzeFile(t, f)
 		if len(a.Flows) < 3 {

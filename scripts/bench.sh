@@ -24,7 +24,9 @@
 #                         (internal/cmd/gopacketloop, one core): the bare
 #                         gopacket read+decode loop issue 7 quotes, and the
 #                         same with a minimal flow map; x-loop is the rate
-#                         relative to the bare loop
+#                         relative to the bare loop; tcpwhy-markdown and
+#                         tcpwhy-html (not in the default list) time the
+#                         ticket reports
 #   FILES="small big flood" adds flood.pcap: FLOOD_SYNS (10000000) distinct
 #                         spoofed unanswered SYNs plus 1000 connections, timed
 #                         with FLOOD_TOOLS (tcpwhy-json) and --max-flows
@@ -139,6 +141,8 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	gopacket-flows) echo "env GOMAXPROCS=1 bin/gopacketloop -flows $2" ;;
 	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q$cap" ;;
 	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2" ;;
+	tcpwhy-markdown) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format markdown$cap" ;;
+	tcpwhy-html) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format html$cap" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
 	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
 	tcptrace) command -v tcptrace >/dev/null && echo "tcptrace -n $2" ;;
@@ -148,6 +152,7 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 mode_of() {
 	case $1 in
 	tcpwhy-json) echo "--json" ;; tcpwhy-json-1cpu) echo "--json, 1 core" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-text) echo "annotated text" ;;
+	tcpwhy-markdown) echo "--format markdown" ;; tcpwhy-html) echo "--format html" ;;
 	gopacket) echo "decode loop, 1 core" ;; gopacket-flows) echo "+ flow map, 1 core" ;;
 	tcpdump) echo "-nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;
 	esac

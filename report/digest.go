@@ -64,12 +64,13 @@ type serverMarks struct {
 	lanes map[classify.Verdict]*laneRuns
 }
 
-// markFlow is one connection on a timeline.
+// markFlow is one connection on a timeline (its server is the
+// timeline's; times in Unix nanoseconds, to keep it at 80 bytes).
 type markFlow struct {
-	id             int64
-	client, server netip.AddrPort
-	verdict        classify.Verdict
-	start, end     time.Time
+	id         int64
+	client     netip.AddrPort
+	verdict    classify.Verdict
+	start, end int64
 }
 
 // laneRuns are the stretches of time covered by connections of one
@@ -179,7 +180,7 @@ func (d *Digest) mark(r *classify.FlowResult) {
 	}
 	sm.n++
 	if sm.lanes == nil && len(sm.marks) < digestMaxMarks {
-		sm.marks = append(sm.marks, markFlow{id: r.ID, client: r.Client, server: r.Server, verdict: r.Verdict, start: r.Start, end: r.End})
+		sm.marks = append(sm.marks, markFlow{id: r.ID, client: r.Client, verdict: r.Verdict, start: r.Start.UnixNano(), end: r.End.UnixNano()})
 		return
 	}
 	if sm.lanes == nil {
@@ -189,7 +190,7 @@ func (d *Digest) mark(r *classify.FlowResult) {
 		}
 		sm.marks = nil
 	}
-	sm.lane(r.Verdict).add(r.Start, r.End)
+	sm.lane(r.Verdict).add(r.Start.UnixNano(), r.End.UnixNano())
 }
 
 func (sm *serverMarks) lane(v classify.Verdict) *laneRuns {
@@ -202,9 +203,9 @@ func (sm *serverMarks) lane(v classify.Verdict) *laneRuns {
 	return l
 }
 
-// add covers start to end with one connection.
-func (l *laneRuns) add(start, end time.Time) {
-	lo, hi := start.UnixNano()>>l.shift, end.UnixNano()>>l.shift
+// add covers start to end (Unix nanoseconds) with one connection.
+func (l *laneRuns) add(start, end int64) {
+	lo, hi := start>>l.shift, end>>l.shift
 	if hi < lo {
 		hi = lo
 	}

@@ -139,7 +139,7 @@ func TestLaneRuns(t *testing.T) {
 			e = s.Add(10 * time.Minute) // a few long connections
 		}
 		all = append(all, iv{s, e})
-		l.add(s, e)
+		l.add(s.UnixNano(), e.UnixNano())
 		if len(l.runs) > digestMaxRuns {
 			t.Fatalf("%d runs after %d connections", len(l.runs), i+1)
 		}

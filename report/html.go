@@ -295,7 +295,8 @@ func timeline(a *classify.Analysis, sm *serverMarks, l *classify.Listener) htmlT
 		ms := slices.Clone(sm.marks)
 		slices.SortFunc(ms, func(p, q markFlow) int { return cmp.Compare(p.id, q.id) })
 		for _, m := range ms {
-			mark(m.verdict, m.start, m.end, fmt.Sprintf("flow %d: %s > %s, %s, %.3f s", m.id, m.client, m.server, m.verdict, m.end.Sub(m.start).Seconds()))
+			start, end := time.Unix(0, m.start), time.Unix(0, m.end)
+			mark(m.verdict, start, end, fmt.Sprintf("flow %d: %s > %s, %s, %.3f s", m.id, m.client, l.Server, m.verdict, end.Sub(start).Seconds()))
 		}
 		return tl
 	}

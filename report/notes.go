@@ -168,6 +168,18 @@ func (x *noteIndex) advance(r *noteRun) {
 // appendFor appends the annotation lines of packet to b. Packets must
 // come in increasing order (as a capture's are).
 func (x *noteIndex) appendFor(b []byte, packet int64) []byte {
+	x.each(packet, func(text []byte) {
+		b = append(b, "    ^ "...)
+		b = append(b, text...)
+		b = append(b, '\n')
+	})
+	return b
+}
+
+// each calls fn with the text of each annotation of packet (valid only
+// during the call), in the order they were added. Packets must come in
+// increasing order (as a capture's are).
+func (x *noteIndex) each(packet int64, fn func(text []byte)) {
 	if !x.merged {
 		x.startMerge(packet)
 	}
@@ -180,9 +192,7 @@ func (x *noteIndex) appendFor(b []byte, packet int64) []byte {
 				x.advance(r)
 			}
 			for r.packet == packet {
-				b = append(b, "    ^ "...)
-				b = append(b, r.text...)
-				b = append(b, '\n')
+				fn(r.text)
 				x.advance(r)
 			}
 			x.nextRun = min(x.nextRun, r.packet)
@@ -193,11 +203,8 @@ func (x *noteIndex) appendFor(b []byte, packet int64) []byte {
 	}
 	for ; x.next < len(x.list) && x.list[x.next].packet == packet; x.next++ {
 		n := x.list[x.next]
-		b = append(b, "    ^ "...)
-		b = append(b, x.text[n.off:n.end]...)
-		b = append(b, '\n')
+		fn(x.text[n.off:n.end])
 	}
-	return b
 }
 
 // release closes the temporary file (already unlinked).

@@ -21,15 +21,16 @@ const CommentPrefix = "tcpwhy: "
 // PcapngComments are the packet comments AnnotatedPcapng writes, by
 // packet number: on the first packet of each failing flow its verdict
 // and explanation, and each annotation on its packet. It keeps only the
-// comments of the flows handed to Flow, not the flows.
+// comments of the flows handed to Flow, not the flows, and keeps them
+// as the annotated text does (1 MiB in memory, the rest in sorted runs
+// in a temporary file, merged while the packets are written).
 type PcapngComments struct {
-	byPacket map[int64][]string
+	idx noteIndex
+	buf []byte
 }
 
 // NewPcapngComments returns an empty PcapngComments.
-func NewPcapngComments() *PcapngComments {
-	return &PcapngComments{byPacket: map[int64][]string{}}
-}
+func NewPcapngComments() *PcapngComments { return &PcapngComments{} }
 
 // PcapngCommentsOf collects the comments of every flow of a.
 func PcapngCommentsOf(a *classify.Analysis) *PcapngComments {
@@ -43,13 +44,22 @@ func PcapngCommentsOf(a *classify.Analysis) *PcapngComments {
 // Flow adds the comments of one flow. It keeps nothing of r
 // (classify.Options.ReuseResults).
 func (c *PcapngComments) Flow(r *classify.FlowResult) {
-	m := c.byPacket
 	if r.Verdict.Failing() {
-		m[r.FirstPacket] = append(m[r.FirstPacket], fmt.Sprintf("%sflow %d %s > %s: %s: %s", CommentPrefix, r.ID, r.Client, r.Server, r.Verdict, r.Explanation))
+		c.buf = fmt.Appendf(c.buf[:0], "%sflow %d %s > %s: %s: %s", CommentPrefix, r.ID, r.Client, r.Server, r.Verdict, r.Explanation)
+		addNote(&c.idx, r.FirstPacket, c.buf)
 	}
 	for _, an := range r.Annotations {
-		m[an.Packet] = append(m[an.Packet], CommentPrefix+an.Text)
+		c.buf = append(append(c.buf[:0], CommentPrefix...), an.Text...)
+		addNote(&c.idx, an.Packet, c.buf)
 	}
+}
+
+// comments returns the comments of packet; packets must come in
+// increasing order.
+func (c *PcapngComments) comments(packet int64) []string {
+	var cs []string
+	c.idx.each(packet, func(text []byte) { cs = append(cs, string(text)) })
+	return cs
 }
 
 type ifaceKey struct {
@@ -65,9 +75,9 @@ type ifaceKey struct {
 // ICMP errors quoting TCP), so frame numbers can differ from the input's:
 // a packet whose number changed says so in a comment. Each input file and
 // link type becomes one interface. It reads no more packets than the
-// analysis did.
+// analysis did, and uses up c (one AnnotatedPcapng per PcapngComments).
 func AnnotatedPcapng(w io.Writer, src capture.Source, packets int64, c *PcapngComments) error {
-	comments := c.byPacket
+	defer c.idx.release()
 	var (
 		seg    capture.Segment
 		ng     *pcapgo.NgWriter
@@ -110,9 +120,9 @@ func AnnotatedPcapng(w io.Writer, src capture.Source, packets int64, c *PcapngCo
 			ifaces[k] = id
 		}
 		frame++
-		cs := comments[seg.Packet]
+		cs := c.comments(seg.Packet)
 		if len(cs) > 0 && frame != seg.Packet {
-			cs = append(cs[:len(cs):len(cs)], fmt.Sprintf("%spacket %d of the input", CommentPrefix, seg.Packet))
+			cs = append(cs, fmt.Sprintf("%spacket %d of the input", CommentPrefix, seg.Packet))
 		}
 		ci := gopacket.CaptureInfo{Timestamp: seg.Time, CaptureLength: len(seg.Data), Length: max(seg.WireLen, len(seg.Data)), InterfaceIndex: id}
 		if err := ng.WritePacketWithOptions(ci, seg.Data, pcapgo.NgPacketOptions{Comments: cs}); err != nil {

@@ -136,3 +136,33 @@ func TestAnnotatedPcapngTshark(t *testing.T) {
 		})
 	}
 }
+
+// TestAnnotatedPcapngSpilled checks that comments spilled to the
+// temporary file in many runs, and handed over in any flow order, give
+// the same file as comments kept in memory.
+func TestAnnotatedPcapngSpilled(t *testing.T) {
+	path := "../testdata/pcaps/lab/mixed/server.pcap"
+	a, want := writeAnnotated(t, path)
+	old := notesInMemory
+	notesInMemory = 64
+	defer func() { notesInMemory = old }()
+	c := NewPcapngComments()
+	for i := len(a.Flows) - 1; i >= 0; i-- { // decided in another order
+		c.Flow(a.Flows[i])
+	}
+	if len(c.idx.runs) < 3 {
+		t.Fatalf("%d runs spilled, want several", len(c.idx.runs))
+	}
+	src, err := capture.Open([]string{path}, capture.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var got bytes.Buffer
+	if err := AnnotatedPcapng(&got, src, a.Capture.Packets, c); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) || !bytes.Contains(want, []byte(CommentPrefix+"flow ")) {
+		t.Errorf("spilled comments wrote %d bytes, in memory %d", got.Len(), len(want))
+	}
+}

@@ -368,6 +368,29 @@ func TestBrokenCaptureTextModes(t *testing.T) {
 	}
 }
 
+// TestBrokenCaptureReports checks that the markdown and html reports,
+// and -w, report what was read before a broken packet and exit 1.
+func TestBrokenCaptureReports(t *testing.T) {
+	lab := rbReadLab(t, rbLab)
+	_, v6, _ := rbLabFlows(t, lab)
+	good := lab.bytes()
+	path := rbWrite(t, "cut.pcap", good[:lab.recs[v6+3].off+30])
+	w := filepath.Join(t.TempDir(), "out.pcapng")
+	for _, args := range [][]string{{"--format", "markdown"}, {"--format", "html"}, {"-q", "-w", w}} {
+		code, stdout, stderr := rbMain(t, append([]string{"-r", path}, args...)...)
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+		rbReadErr(t, stderr, path)
+		if !strings.Contains(stdout, "graceful-close") {
+			t.Errorf("%v: no report of the flows read:\n%s", args, stdout)
+		}
+	}
+	if st, err := os.Stat(w); err != nil || st.Size() < 100 {
+		t.Errorf("-w wrote nothing of the packets read: %v", err)
+	}
+}
+
 // TestSeveralFilesOneBad reads a good file, a broken one and another
 // good one: both good ones are analysed, the bad one is named.
 func TestSeveralFilesOneBad(t *testing.T) {

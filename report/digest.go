@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -103,8 +104,8 @@ func DigestOf(a *classify.Analysis) *Digest {
 	return d
 }
 
-// Flow adds one flow. The Digest may keep r: give it flows that are not
-// reused (no classify.Options.ReuseResults).
+// Flow adds one flow. It keeps nothing of r (classify.Options
+// ReuseResults): the few flows it keeps whole are copied.
 func (d *Digest) Flow(r *classify.FlowResult) {
 	d.flows++
 	d.total[r.Server]++
@@ -129,7 +130,7 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 		f.By = ""
 	}
 	if e := d.example[r.Verdict]; e == nil || r.ID < e.ID {
-		d.example[r.Verdict] = r
+		d.example[r.Verdict] = keep(r)
 	}
 	d.keepFirst(r)
 }
@@ -139,7 +140,7 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 func (d *Digest) keepFirst(r *classify.FlowResult) {
 	h := d.first
 	if len(h) < digestMaxFailing {
-		h = append(h, r)
+		h = append(h, keep(r))
 		for i := len(h) - 1; i > 0; {
 			p := (i - 1) / 2
 			if h[p].ID >= h[i].ID {
@@ -154,7 +155,7 @@ func (d *Digest) keepFirst(r *classify.FlowResult) {
 	if r.ID >= h[0].ID {
 		return
 	}
-	h[0] = r
+	h[0] = keep(r)
 	for i := 0; ; {
 		c := 2*i + 1
 		if c >= len(h) {
@@ -169,6 +170,14 @@ func (d *Digest) keepFirst(r *classify.FlowResult) {
 		h[i], h[c] = h[c], h[i]
 		i = c
 	}
+}
+
+// keep copies a flow handed over with classify.Options.ReuseResults,
+// which reuses its counter maps (the rest is new for each flow).
+func keep(r *classify.FlowResult) *classify.FlowResult {
+	c := *r
+	c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
+	return &c
 }
 
 // mark adds r to its server's timeline.
@@ -284,7 +293,7 @@ func (d *Digest) Sections() []*classify.FlowResult {
 func (d *Digest) Kept() []*classify.FlowResult {
 	out := d.Failing()
 	for _, r := range d.example {
-		if !slices.Contains(out, r) {
+		if !slices.ContainsFunc(out, func(k *classify.FlowResult) bool { return k.ID == r.ID }) {
 			out = append(out, r)
 		}
 	}

@@ -269,11 +269,9 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 	case isReportFormat(o.format):
-		// The reports keep a digest of the flows (counts, the first
-		// failing flows, an example of each verdict), which keeps the
-		// FlowResults it is given: no reuse.
+		// The reports keep a digest of the flows: counts, the first
+		// failing flows and an example of each verdict.
 		d := report.NewDigest()
-		aopts.ReuseResults = false
 		aopts.OnFlow = onFlow(d.Flow)
 		a = classify.Analyze(src, aopts)
 		src.Close()

@@ -72,13 +72,6 @@ type Options struct {
 	// first pass found). With a second core, reading and decoding run in
 	// a goroutine of their own.
 	SegmentsOnly bool
-	// TableOnly runs the flow table for OnSegment's updates (with
-	// Wireshark's sequence analysis) and classifies no flow: the
-	// Analysis has the capture's counts and errors only (the second pass
-	// of the Markdown and HTML reports, which needs the sequence labels
-	// of the flows they show). With a second core, reading and decoding
-	// run in a goroutine of their own.
-	TableOnly bool
 }
 
 // Analysis is the whole result: what the renderers print.
@@ -123,10 +116,10 @@ type Analysis struct {
 // before it is analysed.
 func Analyze(src capture.Source, opts Options) *Analysis {
 	a := &Analysis{Verdicts: map[Verdict]int{}}
-	if opts.SegmentsOnly || opts.TableOnly {
+	if opts.SegmentsOnly {
 		opts.Bounded = false
 	}
-	if !opts.Stream && !opts.SegmentsOnly && !opts.TableOnly {
+	if !opts.Stream && !opts.SegmentsOnly {
 		a.agg = newAggregate()
 	}
 	var pending []*flows.Flow
@@ -287,7 +280,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	a.Evicted = table.Evicted
 	a.PeakFlows = table.Peak
 	a.StrayICMP = table.StrayICMP
-	if !opts.Stream && !opts.SegmentsOnly && !opts.TableOnly {
+	if !opts.Stream && !opts.SegmentsOnly {
 		a.finish()
 	}
 	if opts.Bounded {
@@ -307,7 +300,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	return a
 }
 
-// take classifies decided flows (none with SegmentsOnly or TableOnly).
+// take classifies decided flows (none with SegmentsOnly).
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 	for _, f := range fs {
 		a.takeOne(f, end, opts)
@@ -317,7 +310,7 @@ func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
 // takeOne classifies one decided flow, adds it to the listener and host
 // views and keeps it, holds it back or hands it to OnFlow.
 func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
-	if opts.SegmentsOnly || opts.TableOnly {
+	if opts.SegmentsOnly {
 		return
 	}
 	reuse := opts.Bounded && opts.ReuseResults

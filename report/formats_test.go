@@ -32,14 +32,15 @@ func analyse(t testing.TB, path string) (*classify.Analysis, *PacketIndex) {
 		return src
 	}
 	src := open()
-	a := classify.Analyze(src, classify.Options{})
+	labels := NewSeqLabels()
+	a := classify.Analyze(src, classify.Options{OnSeq: labels.Add})
 	src.Close()
 	if a.Err != nil {
 		t.Fatalf("analyse %s: %v", path, a.Err)
 	}
 	src = open()
 	defer src.Close()
-	px, err := CollectPackets(src, a.Capture.Packets, a.Flows, CollectOptions{})
+	px, err := CollectPackets(src, a.Capture.Packets, a.Flows, CollectOptions{Labels: labels})
 	if err != nil {
 		t.Fatalf("collect %s: %v", path, err)
 	}

@@ -79,6 +79,38 @@ type CollectOptions struct {
 	// CountsOnly keeps no packet, only the per-flow counts (for the Zeek
 	// logs).
 	CountsOnly bool
+	// Labels are the sequence-analysis labels the analysis found
+	// (nil: none are shown). The pass itself runs no flow table.
+	Labels *SeqLabels
+}
+
+// SeqLabels keeps the sequence-analysis labels of an analysis
+// (classify.Options.OnSeq) for CollectPackets, which runs no flow table:
+// 1 MiB in memory, the rest in sorted runs in a temporary file (see
+// noteIndex).
+type SeqLabels struct {
+	idx noteIndex
+	buf []byte
+}
+
+// NewSeqLabels returns an empty SeqLabels.
+func NewSeqLabels() *SeqLabels { return &SeqLabels{} }
+
+// Add keeps the labels of one segment; use it as classify.Options.OnSeq.
+func (l *SeqLabels) Add(packet int64, r flows.SeqResult) {
+	if r.Labels == 0 {
+		return
+	}
+	l.buf = r.AppendStrings(l.buf[:0])
+	addNote(&l.idx, packet, l.buf)
+}
+
+// of returns the labels of packet ("" for none); packets must come in
+// increasing order.
+func (l *SeqLabels) of(packet int64) string {
+	var s string
+	l.idx.each(packet, func(text []byte) { s = string(text) })
+	return s
 }
 
 type pairKey struct{ a, b netip.AddrPort }
@@ -158,14 +190,17 @@ func CollectPackets(src capture.Source, count int64, rs []*classify.FlowResult, 
 		}
 		c.decide[r.ID] = d
 	}
-	classify.Analyze(src, classify.Options{Count: count, TableOnly: true, OnSegment: c.segment})
+	if o.Labels != nil {
+		defer o.Labels.idx.release()
+	}
+	classify.Analyze(src, classify.Options{Count: count, SegmentsOnly: true, OnSegment: c.segment})
 	if err := src.Err(); err != nil {
 		return c.idx, fmt.Errorf("second pass: %w", err)
 	}
 	return c.idx, nil
 }
 
-func (c *collector) segment(seg *capture.Segment, u flows.Update) {
+func (c *collector) segment(seg *capture.Segment, _ flows.Update) {
 	rs := c.loc[pairOf(seg.SrcAddrPort(), seg.DstAddrPort())]
 	if rs == nil {
 		return
@@ -214,8 +249,8 @@ func (c *collector) segment(seg *capture.Segment, u flows.Update) {
 		p.Ack = seg.Ack - base[1-dir]
 	}
 	p.Line = string(c.buf)
-	if u.Seq.Labels != 0 {
-		p.Labels = u.Seq.String()
+	if c.opt.Labels != nil {
+		p.Labels = c.opt.Labels.of(seg.Packet)
 	}
 	if len(fp.Packets) < c.opt.MaxPerFlow || p.Decisive {
 		fp.Packets = append(fp.Packets, p)

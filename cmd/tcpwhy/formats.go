@@ -19,9 +19,10 @@ var reportFormats = []string{"markdown", "html", "zeek", "zeek-json"}
 func isReportFormat(format string) bool { return slices.Contains(reportFormats, format) }
 
 // renderReport writes the markdown or html report of the analysis a, whose
-// flows d digests. reopen re-reads the capture (a fresh capture.Source)
-// for the packets of the flows the report shows.
-func renderReport(format string, a *classify.Analysis, d *report.Digest, reopen func() (capture.Source, error), w io.Writer) error {
+// flows d digests and whose sequence labels are labels. reopen re-reads
+// the capture (a fresh capture.Source) for the packets of the flows the
+// report shows.
+func renderReport(format string, a *classify.Analysis, d *report.Digest, labels *report.SeqLabels, reopen func() (capture.Source, error), w io.Writer) error {
 	if format != "markdown" && format != "html" {
 		return usageError{fmt.Errorf("no report in --format %q", format)}
 	}
@@ -29,7 +30,7 @@ func renderReport(format string, a *classify.Analysis, d *report.Digest, reopen 
 	if err != nil {
 		return err
 	}
-	px, err := report.CollectPackets(src, a.Capture.Packets, d.Kept(), report.CollectOptions{})
+	px, err := report.CollectPackets(src, a.Capture.Packets, d.Kept(), report.CollectOptions{Labels: labels})
 	src.Close()
 	// A broken input is already in a.Err (reported by the caller); the
 	// second pass meets the same error.

@@ -20,13 +20,21 @@ func labServer(name string) string {
 
 func analyseFile(t *testing.T, path string) (*classify.Analysis, func() (capture.Source, error)) {
 	t.Helper()
+	a, _, reopen := analyseLabels(t, path)
+	return a, reopen
+}
+
+// analyseLabels analyses path keeping every flow, and its sequence labels.
+func analyseLabels(t *testing.T, path string) (*classify.Analysis, *report.SeqLabels, func() (capture.Source, error)) {
+	t.Helper()
 	reopen := func() (capture.Source, error) { return capture.Open([]string{path}, capture.OpenOptions{}) }
 	src, err := reopen()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	return classify.Analyze(src, classify.Options{}), reopen
+	labels := report.NewSeqLabels()
+	return classify.Analyze(src, classify.Options{OnSeq: labels.Add}), labels, reopen
 }
 
 // TestReportFormats checks each report format of issue 6 on a lab
@@ -34,7 +42,7 @@ func analyseFile(t *testing.T, path string) (*classify.Analysis, func() (capture
 // command line.
 func TestReportFormats(t *testing.T) {
 	path := labServer("overflow-abort1")
-	a, reopen := analyseFile(t, path)
+	a, labels, reopen := analyseLabels(t, path)
 	var failing *classify.FlowResult
 	for _, r := range a.Flows {
 		if r.Verdict.Failing() && len(r.Annotations) > 0 {
@@ -48,7 +56,7 @@ func TestReportFormats(t *testing.T) {
 		var out string
 		if format == "markdown" || format == "html" {
 			var buf bytes.Buffer
-			if err := renderReport(format, a, report.DigestOf(a), reopen, &buf); err != nil {
+			if err := renderReport(format, a, report.DigestOf(a), labels, reopen, &buf); err != nil {
 				t.Fatalf("%s: %v", format, err)
 			}
 			out = buf.String()
@@ -81,7 +89,7 @@ func TestReportFormats(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	err := renderReport("zeek", a, report.DigestOf(a), reopen, &buf)
+	err := renderReport("zeek", a, report.DigestOf(a), nil, reopen, &buf)
 	if _, ok := err.(usageError); !ok {
 		t.Errorf("a report in zeek format gave %v, want a usage error", err)
 	}

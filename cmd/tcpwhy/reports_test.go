@@ -40,8 +40,8 @@ func TestReportsBounded(t *testing.T) {
 		if code := Main([]string{"-r", path, "--format", format}, nil, &bounded, &errb); code != 0 {
 			t.Fatalf("%s: exit %d: %s", format, code, errb.String())
 		}
-		a, reopen := analyseFile(t, path)
-		if err := renderReport(format, a, report.DigestOf(a), reopen, &kept); err != nil {
+		a, labels, reopen := analyseLabels(t, path)
+		if err := renderReport(format, a, report.DigestOf(a), labels, reopen, &kept); err != nil {
 			t.Fatalf("%s of every flow: %v", format, err)
 		}
 		if !bytes.Equal(bounded.Bytes(), kept.Bytes()) {

@@ -269,13 +269,14 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 			return err
 		}
 	case isReportFormat(o.format):
-		// The reports keep a digest of the flows: counts, the first
-		// failing flows and an example of each verdict.
-		d := report.NewDigest()
-		aopts.OnFlow = onFlow(d.Flow)
+		// The reports keep a digest of the flows (counts, the first
+		// failing flows and an example of each verdict) and the
+		// sequence labels, for a second pass without a flow table.
+		d, labels := report.NewDigest(), report.NewSeqLabels()
+		aopts.OnFlow, aopts.OnSeq = onFlow(d.Flow), labels.Add
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := renderReport(o.format, a, d, open, stdout); err != nil {
+		if err := renderReport(o.format, a, d, labels, open, stdout); err != nil {
 			return err
 		}
 	case o.quiet:

@@ -7,7 +7,10 @@
 #
 # A failing input is written by `go test` to <package>/testdata/fuzz/<Target>/;
 # commit it with the fix so that `go test` keeps checking it. Exits 1 when a
-# target failed.
+# target failed. Go 1.26's fuzz coordinator may fail a target with a bare
+# "context deadline exceeded" when -fuzztime ends while a worker is mid-run
+# (go.dev/issue/75804, fixed in Go 1.27): with no failing input written and
+# no other failure in the log, that is counted as a pass ("ok*").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -20,6 +23,13 @@ if [ ${#targets[@]} -eq 0 ]; then
 	echo "fuzz.sh: no fuzz targets found" >&2
 	exit 1
 fi
+
+# deadline_flake LOG: the only failure in LOG is the coordinator's
+# deadline, and no failing input was written.
+deadline_flake() {
+	grep -q 'context deadline exceeded' "$1" &&
+		! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:|fuzz: minimizing' "$1"
+}
 
 failed=()
 summary=()
@@ -34,6 +44,9 @@ for t in "${targets[@]}"; do
 	start=$(date +%s)
 	if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$dir" >"$log" 2>&1; then
 		status=ok
+	elif deadline_flake "$log"; then
+		status='ok*'
+		echo "$name: bare 'context deadline exceeded' at the end of -fuzztime, no failing input: the Go 1.26 coordinator race (go.dev/issue/75804), not a finding"
 	else
 		status=FAIL
 		failed+=("$name")

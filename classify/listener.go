@@ -242,7 +242,12 @@ func diagnoseOverflow(la *listenerAgg, ts *timesStore) error {
 	if err != nil {
 		return err
 	}
-	l.AcceptQueueEstimate = &n
+	// A full queue holds at least one connection: when the capture shows
+	// none waiting at the first overflow (their handshakes came before
+	// it), there is no estimate.
+	if n > 0 {
+		l.AcceptQueueEstimate = &n
+	}
 	return nil
 }
 

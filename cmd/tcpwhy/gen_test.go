@@ -45,9 +45,15 @@ func TestGeneratedVerdicts(t *testing.T) {
 		var rec struct {
 			Type     string         `json:"type"`
 			Verdicts map[string]int `json:"verdicts"`
+			Server   string         `json:"server"`
+			Estimate *int           `json:"accept_queue_estimate"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatal(err)
+		}
+		// A full accept queue holds at least one connection.
+		if rec.Type == "listener" && rec.Estimate != nil && *rec.Estimate < 1 {
+			t.Errorf("listener %s: accept queue estimate %d", rec.Server, *rec.Estimate)
 		}
 		if rec.Type == "summary" {
 			got = rec.Verdicts

@@ -111,6 +111,9 @@ type htmlFlow struct {
 	Zeek        string
 	Packets     string
 	Ladder      *htmlLadder
+	// Shown is set when the flow's section (its ladder) is on the page,
+	// for the failing-flows table to link to it.
+	Shown bool
 }
 
 type htmlLadder struct {
@@ -206,12 +209,16 @@ func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 		}
 		return f
 	}
-	failing := d.Failing()
-	for _, r := range failing {
-		v.Failing = append(v.Failing, flow(r, false))
-	}
-	for _, r := range d.Sections() {
+	failing, sections := d.Failing(), d.Sections()
+	shown := map[int64]bool{}
+	for _, r := range sections {
 		v.Sections = append(v.Sections, flow(r, true))
+		shown[r.ID] = true
+	}
+	for _, r := range failing {
+		f := flow(r, false)
+		f.Shown = shown[r.ID]
+		v.Failing = append(v.Failing, f)
 	}
 	if n := d.FailingCount(); n > len(failing) {
 		v.FailingNote = fmt.Sprintf("The first %d of the %d failing flows, by flow number; --json lists every flow.", len(failing), n)

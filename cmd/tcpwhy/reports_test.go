@@ -58,7 +58,7 @@ func TestReportsBounded(t *testing.T) {
 			rows = len(regexp.MustCompile(`(?m)^\| \d+ \|`).FindAllString(out, -1))
 			sections = strings.Count(out, "\n### Flow ")
 		} else {
-			rows = strings.Count(out, `<tr><td class="num"><a href="#flow-`)
+			rows = len(regexp.MustCompile(`<tr><td class="num">(<a href="#flow-\d+">)?\d+`).FindAllString(out, -1))
 			sections = strings.Count(out, `aria-label="ladder diagram"`)
 		}
 		verdicts := map[string]bool{}
@@ -74,6 +74,14 @@ func TestReportsBounded(t *testing.T) {
 		}
 		if format == "html" && !regexp.MustCompile(`<title>[^<]*: \d+ connections between `).MatchString(out) {
 			t.Errorf("html: no timeline drew covered stretches")
+		}
+		if format == "html" {
+			// Every link of the failing-flows table leads to a section.
+			for _, m := range regexp.MustCompile(`href="#(flow-\d+)"`).FindAllStringSubmatch(out, -1) {
+				if !strings.Contains(out, `id="`+m[1]+`"`) {
+					t.Errorf("html: a link to %s, which is not on the page", m[1])
+				}
+			}
 		}
 		if rows != 100 || sections != failingKinds {
 			t.Errorf("%s: %d rows and %d flows with packets of %s failing flows; want 100 rows and %d (one per failing verdict)",

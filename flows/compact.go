@@ -386,7 +386,18 @@ func decodeFlow(b []byte, f *Flow) bool {
 // it is large enough); scratch is a buffer for the coding. It returns the
 // grown scratch.
 func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
-	scratch = encodeFlow(scratch[:0], f)
+	// The sequence analysis is coded too (a leading flag, then its
+	// words), so that f keeps it for reuse: a compacted SYN-flood attempt
+	// then costs no 144-byte SeqAnalysis.
+	sa := f.Seq
+	f.Seq = nil
+	scratch = scratch[:0]
+	if sa != nil {
+		scratch = encodeSeq(append(scratch, 1), sa)
+	} else {
+		scratch = append(scratch, 0)
+	}
+	scratch = encodeFlow(scratch, f)
 	if cap(c.data) < len(scratch) || cap(c.data) > 2*len(scratch) {
 		c.data = make([]byte, len(scratch))
 	}
@@ -404,12 +415,25 @@ func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
 			c.ptrs[i] = p
 		}
 	}
+	f.Seq = sa
 	return scratch
 }
 
 // load sets f, which must be zero, to the flow c holds.
 func (c *closedFlow) load(f *Flow) {
-	if !decodeFlow(c.data, f) {
+	sa := f.Seq // a reused flow's zeroed analysis, or nil
+	data, ok := c.data, len(c.data) > 0
+	hasSeq := ok && data[0] == 1
+	if ok {
+		data = data[1:]
+	}
+	if hasSeq {
+		if sa == nil {
+			sa = new(SeqAnalysis)
+		}
+		data, ok = decodeSeq(data, sa)
+	}
+	if !ok || !decodeFlow(data, f) {
 		panic("flows: a compacted flow does not decode")
 	}
 	f.Ep[0].addr, f.Ep[1].addr = c.a, c.b
@@ -421,4 +445,54 @@ func (c *closedFlow) load(f *Flow) {
 		}
 		*(*unsafe.Pointer)(unsafe.Add(base, off)) = p
 	}
+	f.Seq = nil
+	if hasSeq {
+		f.Seq = sa
+	}
+}
+
+// seqWords is SeqAnalysis as 64-bit words (it holds no pointers; see
+// TestSizes), for its coding in a compacted flow.
+const seqWords = int(unsafe.Sizeof(SeqAnalysis{}) / 8)
+
+// encodeSeq appends the coding of a to dst: a bitmap of its nonzero
+// words, then each of them as a uvarint.
+func encodeSeq(dst []byte, a *SeqAnalysis) []byte {
+	words := (*[seqWords]uint64)(unsafe.Pointer(a))
+	var bm uint64
+	for i, w := range words {
+		if w != 0 {
+			bm |= 1 << i
+		}
+	}
+	dst = binary.AppendUvarint(dst, bm)
+	for _, w := range words {
+		if w != 0 {
+			dst = binary.AppendUvarint(dst, w)
+		}
+	}
+	return dst
+}
+
+// decodeSeq sets a from the coding at the start of b that encodeSeq
+// made, and returns the rest of b.
+func decodeSeq(b []byte, a *SeqAnalysis) ([]byte, bool) {
+	words := (*[seqWords]uint64)(unsafe.Pointer(a))
+	bm, n := binary.Uvarint(b)
+	if n <= 0 || bm>>seqWords != 0 {
+		return nil, false
+	}
+	b = b[n:]
+	for i := range words {
+		words[i] = 0
+		if bm&(1<<i) == 0 {
+			continue
+		}
+		w, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, false
+		}
+		words[i], b = w, b[n:]
+	}
+	return b, true
 }

@@ -99,3 +99,34 @@ func BenchmarkCompact(b *testing.B) {
 		}
 	})
 }
+
+// TestSeqCodingRoundTrip codes sequence analyses with random words, some
+// zero, and checks that decoding gives them back and that a cut coding
+// is refused.
+func TestSeqCodingRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		var a, b SeqAnalysis
+		words := (*[seqWords]uint64)(unsafe.Pointer(&a))
+		for i := range words {
+			switch rng.IntN(3) {
+			case 0:
+				words[i] = rng.Uint64()
+			case 1:
+				words[i] = uint64(rng.IntN(300))
+			}
+		}
+		code := encodeSeq([]byte{7}, &a)
+		rest, ok := decodeSeq(append(code[1:], 9), &b)
+		if !ok || a != b || len(rest) != 1 || rest[0] != 9 {
+			t.Fatalf("round trip: ok %v, equal %v, rest %v", ok, a == b, rest)
+		}
+		// Every nonzero word needs its bytes: without the last one the
+		// coding must be refused.
+		if a != (SeqAnalysis{}) {
+			if _, ok := decodeSeq(code[1:len(code)-1], new(SeqAnalysis)); ok {
+				t.Fatalf("a cut coding decoded")
+			}
+		}
+	}
+}

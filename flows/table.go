@@ -687,8 +687,8 @@ func (t *Table) compact(f *Flow) {
 	t.closed[c.list].push(c)
 	t.slots[i].f, t.slots[i].c = nil, c
 	t.Compacted++
-	// The closedFlow keeps f's pointers: f goes back bare.
-	f.Seq = nil
+	// The closedFlow keeps f's other pointers and coded its sequence
+	// analysis: f goes back with the analysis, to be reused.
 	t.pushFree(f)
 }
 

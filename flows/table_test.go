@@ -3,6 +3,7 @@ package flows
 import (
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 	"unsafe"
@@ -313,6 +314,10 @@ func TestSizes(t *testing.T) {
 	if n := unsafe.Sizeof(closedFlow{}); n > 128 {
 		t.Errorf("sizeof(closedFlow) = %d, want at most 128 (a size class)", n)
 	}
+	// A compacted flow codes its SeqAnalysis as 64-bit words.
+	if n := unsafe.Sizeof(SeqAnalysis{}); n%8 != 0 || hasPointers(reflect.TypeOf(SeqAnalysis{})) {
+		t.Errorf("SeqAnalysis is %d bytes or holds pointers: encodeSeq codes it as words", n)
+	}
 }
 
 // TestSeqAnalysisLazy checks that a flow has a SeqAnalysis only when the
@@ -329,4 +334,22 @@ func TestSeqAnalysisLazy(t *testing.T) {
 			t.Errorf("NoSeqAnalysis %v: Flow.Seq %p", off, f.Seq)
 		}
 	}
+}
+
+// hasPointers reports whether a value of type t holds a pointer.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Array:
+		return hasPointers(t.Elem())
+	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return true
+	}
+	return false
 }

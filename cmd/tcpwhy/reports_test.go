@@ -23,16 +23,8 @@ func TestReportsBounded(t *testing.T) {
 	cfg := gen.DefaultConfig()
 	cfg.Connections = 10000
 	cfg.Seed = 11
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gen.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gen.Write(f, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	path := filepath.Join(t.TempDir(), "gen.pcap")
+	if _, err := gen.WriteFile(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"markdown", "html"} {

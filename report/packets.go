@@ -85,7 +85,8 @@ type CollectOptions struct {
 }
 
 // SeqLabels keeps the sequence-analysis labels of an analysis
-// (classify.Options.OnSeq) for CollectPackets, which runs no flow table:
+// (classify.Options.OnSeq) for a second pass that runs no flow table (the
+// annotated text's, CollectPackets):
 // 1 MiB in memory, the rest in sorted runs in a temporary file (see
 // noteIndex).
 type SeqLabels struct {
@@ -103,6 +104,18 @@ func (l *SeqLabels) Add(packet int64, r flows.SeqResult) {
 	}
 	l.buf = r.AppendStrings(l.buf[:0])
 	addNote(&l.idx, packet, l.buf)
+}
+
+// appendLines appends the labels of packet as the annotated text prints
+// them ("    ^ [TCP Retransmission]"); packets must come in increasing
+// order.
+func (l *SeqLabels) appendLines(b []byte, packet int64) []byte {
+	l.idx.each(packet, func(text []byte) {
+		b = append(b, "    ^ ["...)
+		b = append(b, text...)
+		b = append(b, "]\n"...)
+	})
+	return b
 }
 
 // of returns the labels of packet ("" for none); packets must come in

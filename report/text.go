@@ -24,8 +24,7 @@ type PacketPrinter struct {
 	notes noteIndex
 	// labels are the sequence-analysis labels, apart from the notes so
 	// that AddSeq and AddFlow may run in different goroutines.
-	labels      noteIndex
-	labelBuf    []byte
+	labels      SeqLabels
 	annotations bool
 	buf         []byte
 	err         error
@@ -84,14 +83,10 @@ func (p *PacketPrinter) AddFlow(r *classify.FlowResult) {
 // the second, which then runs no flow table. It may run concurrently
 // with AddFlow, not with itself.
 func (p *PacketPrinter) AddSeq(packet int64, r flows.SeqResult) {
-	if !p.annotations || r.Labels == 0 {
+	if !p.annotations {
 		return
 	}
-	b := append(p.labelBuf[:0], '[')
-	b = r.AppendStrings(b)
-	b = append(b, ']')
-	p.labelBuf = b
-	addNote(&p.labels, packet, b)
+	p.labels.Add(packet, r)
 }
 
 // StartWriter makes the printer add the annotations and write in a
@@ -141,10 +136,10 @@ func (p *PacketPrinter) annotate(b []byte, packet int64, tcp bool) ([]byte, erro
 		return b, nil
 	}
 	if tcp {
-		b = p.labels.appendFor(b, packet)
+		b = p.labels.appendLines(b, packet)
 	}
 	b = p.notes.appendFor(b, packet)
-	return b, cmp.Or(p.labels.err, p.notes.err)
+	return b, cmp.Or(p.labels.idx.err, p.notes.err)
 }
 
 // Segment prints one segment (TCP segments only; ICMP errors get only
@@ -220,7 +215,7 @@ func (p *PacketPrinter) Close() error {
 		p.cur = nil
 	}
 	p.notes.release()
-	p.labels.release()
+	p.labels.idx.release()
 	if err := p.w.Flush(); err != nil && p.err == nil {
 		p.err = fmt.Errorf("write output: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -19,15 +18,8 @@ func TestGeneratedVerdicts(t *testing.T) {
 	cfg.Connections = 5000
 	cfg.Seed = 7
 	path := filepath.Join(t.TempDir(), "gen.pcap")
-	f, err := os.Create(path)
+	st, err := gen.WriteFile(path, cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := gen.Write(f, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]int{}

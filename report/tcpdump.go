@@ -51,7 +51,30 @@ type TcpdumpOptions struct {
 	// Location is the time zone of the default and -tttt formats; nil
 	// means time.Local.
 	Location *time.Location
+	// MaxConnections bounds the connections whose relative sequence base
+	// the printer remembers at once (0: DefaultMaxConnections); beyond
+	// it the least recently active are forgotten.
+	MaxConnections int
 }
+
+// DefaultMaxConnections is TcpdumpOptions.MaxConnections when it is 0.
+const DefaultMaxConnections = 1 << 20
+
+// How long the printer remembers the relative sequence base of a
+// connection without a segment: tcpdump remembers every connection for
+// the whole capture, so a capture of many short connections would grow
+// its table without end. A connection that carried a FIN or RST is
+// forgotten after seqIdleClosed (the kernel's TIME_WAIT lasts 60 s), any
+// other after seqIdleOpen (the flow table's established idle timeout).
+// Only a segment that comes later still, on the same addresses and ports
+// and without a SYN, prints other relative numbers than tcpdump's: it
+// becomes the base of a new entry, as a connection seen mid-stream.
+const (
+	seqIdleClosed = 60          // seconds
+	seqIdleOpen   = 2 * 60 * 60 // seconds
+	// seqSweepMin is the fewest new entries between two sweeps.
+	seqSweepMin = 1 << 16
+)
 
 // TcpdumpPrinter renders segments as the lines `tcpdump -n` 4.99.3 prints
 // for them, up to and including `length N`; tcpdump's decoding of the
@@ -59,7 +82,10 @@ type TcpdumpOptions struct {
 //
 // Like tcpdump it prints sequence numbers relative to the first
 // ACK-bearing segment of each address/port pair (unless Absolute), so it
-// keeps state: feed it the segments in capture order. The -ttt and -ttttt
+// keeps state: feed it the segments in capture order. Unlike tcpdump it
+// forgets a connection idle for long (see seqIdleClosed) and keeps at most
+// MaxConnections, so that its memory follows the connections open at
+// once, not all the capture's. The -ttt and -ttttt
 // deltas are measured between the segments given to the printer, so they
 // differ from tcpdump's when the capture holds packets other than TCP.
 //
@@ -69,7 +95,13 @@ type TcpdumpPrinter struct {
 	loc  *time.Location
 	seqs map[seqKey]seqBase
 	// seqs4 is seqs for IPv4 connections, with a key a third the size.
-	seqs4   map[seqKey4]seqBase
+	seqs4 map[seqKey4]seqBase
+	// epoch is the Unix second of the first segment with a relative base;
+	// seqBase.seen counts from it. added counts the entries added since the
+	// last sweep, which runs once there are sweepAt of them.
+	epoch, added, sweepAt int64
+	epochSet              bool
+
 	ref     time.Time
 	haveRef bool
 	ifnames map[uint32]string
@@ -96,9 +128,32 @@ type seqKey4 struct {
 }
 
 // seqBase is what tcpdump remembers per connection: the sequence numbers
-// of the canonical source (seq) and destination (ack) at the base packet.
+// of the canonical source (seq) and destination (ack) at the base packet;
+// and what the printer needs to forget it: the second of the last
+// ACK-bearing segment (since TcpdumpPrinter.epoch) in the low 31 bits of
+// seen, and seenClosed once a segment carried a FIN or RST.
 type seqBase struct {
 	seq, ack uint32
+	seen     uint32
+}
+
+const seenClosed = 1 << 31
+
+// idle returns the seconds from the entry's last segment to now (0 when
+// the capture's time went back).
+func (b seqBase) idle(now uint32) uint32 {
+	if s := b.seen &^ seenClosed; now > s {
+		return now - s
+	}
+	return 0
+}
+
+// expired reports whether the entry is idle beyond its limit at now.
+func (b seqBase) expired(now uint32) bool {
+	if b.seen&seenClosed != 0 {
+		return b.idle(now) > seqIdleClosed
+	}
+	return b.idle(now) > seqIdleOpen
 }
 
 // NewTcpdumpPrinter returns a printer for the given options.
@@ -107,7 +162,10 @@ func NewTcpdumpPrinter(o TcpdumpOptions) *TcpdumpPrinter {
 	if loc == nil {
 		loc = time.Local
 	}
-	return &TcpdumpPrinter{opt: o, loc: loc, seqs: make(map[seqKey]seqBase), seqs4: make(map[seqKey4]seqBase)}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	return &TcpdumpPrinter{opt: o, loc: loc, seqs: make(map[seqKey]seqBase), seqs4: make(map[seqKey4]seqBase), sweepAt: seqSweepMin}
 }
 
 // AppendLine appends the line for seg, without a trailing newline, to dst
@@ -723,18 +781,40 @@ func (p *TcpdumpPrinter) relative(seg *capture.Segment) (seq, ack, thseq, thack 
 	} else {
 		th, found = p.seqs4[k4]
 	}
+	seen := p.second(seg.Time)
+	if seg.Flags&(capture.FIN|capture.RST) != 0 {
+		seen |= seenClosed
+	}
 	if !found || seg.Flags&capture.SYN != 0 {
 		if rev {
-			th = seqBase{ack: seq, seq: ack - 1}
+			th = seqBase{ack: seq, seq: ack - 1, seen: seen}
 		} else {
-			th = seqBase{seq: seq, ack: ack - 1}
+			th = seqBase{seq: seq, ack: ack - 1, seen: seen}
 		}
 		if v6 {
 			p.seqs[k] = th
 		} else {
 			p.seqs4[k4] = th
 		}
-	} else if rev {
+		if !found {
+			p.added++
+			if p.added >= p.sweepAt || len(p.seqs4)+len(p.seqs) > p.opt.MaxConnections {
+				p.sweep(seen &^ seenClosed)
+			}
+		}
+		return seq, ack, th.seq, th.ack, rev
+	}
+	// The entry is written again only when its second or its closing
+	// changed: most segments cost one lookup.
+	if seen |= th.seen & seenClosed; seen != th.seen {
+		th.seen = seen
+		if v6 {
+			p.seqs[k] = th
+		} else {
+			p.seqs4[k4] = th
+		}
+	}
+	if rev {
 		seq -= th.ack
 		ack -= th.seq
 	} else {
@@ -742,6 +822,59 @@ func (p *TcpdumpPrinter) relative(seg *capture.Segment) (seq, ack, thseq, thack 
 		ack -= th.ack
 	}
 	return seq, ack, th.seq, th.ack, rev
+}
+
+// second returns t as seconds since the printer's epoch (the first call),
+// in 31 bits; times before the epoch count as 0.
+func (p *TcpdumpPrinter) second(t time.Time) uint32 {
+	u := t.Unix()
+	if !p.epochSet {
+		p.epoch, p.epochSet = u, true
+	}
+	return uint32(min(max(u-p.epoch, 0), seenClosed-1))
+}
+
+// sweep forgets the connections idle beyond their limit at now (see
+// seqIdleClosed), then, while more than MaxConnections remain, the least
+// recently active down to seven eighths of it: whole seconds of them, so
+// that the output does not depend on the maps' order.
+func (p *TcpdumpPrinter) sweep(now uint32) {
+	n := dropIdle(p.seqs4, now, func(b seqBase) bool { return b.expired(now) }) +
+		dropIdle(p.seqs, now, func(b seqBase) bool { return b.expired(now) })
+	if limit := p.opt.MaxConnections; n > limit {
+		var hist [seqIdleOpen + 1]int32
+		countIdle(p.seqs4, now, &hist)
+		countIdle(p.seqs, now, &hist)
+		excess := n - (limit - limit/8)
+		from := uint32(len(hist) - 1)
+		for sum := 0; from > 0; from-- {
+			if sum += int(hist[from]); sum >= excess {
+				break
+			}
+		}
+		n = dropIdle(p.seqs4, now, func(b seqBase) bool { return b.idle(now) >= from }) +
+			dropIdle(p.seqs, now, func(b seqBase) bool { return b.idle(now) >= from })
+	}
+	p.added = 0
+	p.sweepAt = max(seqSweepMin, int64(n)/2)
+}
+
+// dropIdle deletes the entries of m that drop selects and returns how
+// many remain.
+func dropIdle[K comparable](m map[K]seqBase, now uint32, drop func(seqBase) bool) int {
+	for k, b := range m {
+		if drop(b) {
+			delete(m, k)
+		}
+	}
+	return len(m)
+}
+
+// countIdle adds m's entries to hist by their idle seconds at now.
+func countIdle[K comparable](m map[K]seqBase, now uint32, hist *[seqIdleOpen + 1]int32) {
+	for _, b := range m {
+		hist[min(b.idle(now), seqIdleOpen)]++
+	}
 }
 
 // appendTCPChecksum appends ", cksum 0x%04x (correct)" or the incorrect

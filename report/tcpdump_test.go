@@ -922,3 +922,86 @@ func TestAppendLineAllocatesNothingOnCaptures(t *testing.T) {
 		}
 	}
 }
+
+// TestTcpdumpForgetsIdleConnections checks that the relative sequence
+// bases follow the connections open at once: a closed connection is
+// forgotten once idle beyond seqIdleClosed, an open one is not, and beyond
+// MaxConnections the least recently active go first. A forgotten
+// connection's next segment becomes a new base, printed absolute.
+func TestTcpdumpForgetsIdleConnections(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s capture.Segment, sec int) capture.Segment {
+		s.Time = t0.Add(time.Duration(sec) * time.Second)
+		return s
+	}
+	client := func(i int) string { return fmt.Sprintf("10.0.0.%d", i+1) }
+	const srv = "10.9.9.9"
+	// open starts connection i with the server's SYN-ACK at second sec.
+	open := func(p *TcpdumpPrinter, i, sec int) {
+		line(p, at(mkSeg(srv, client(i), 80, 40000, fS|fA, 5000, 1001, 0), sec))
+	}
+	// ack is connection i's client ACK at second sec; relative reports
+	// whether it printed relative numbers.
+	ack := func(p *TcpdumpPrinter, i, sec int) bool {
+		got := line(p, at(mkSeg(client(i), srv, 40000, 80, fA, 1001, 5001, 0), sec))
+		return strings.Contains(got, "ack 1, ")
+	}
+
+	t.Run("closed and open", func(t *testing.T) {
+		p := NewTcpdumpPrinter(TcpdumpOptions{Timestamps: TimestampNone, MaxConnections: 4})
+		open(p, 0, 0)
+		line(p, at(mkSeg(client(0), srv, 40000, 80, fF|fA, 1001, 5001, 0), 0))
+		open(p, 1, 0)
+		if !ack(p, 0, 30) || !ack(p, 1, 30) {
+			t.Fatal("a connection 30 s after its FIN lost its base")
+		}
+		// Three more connections at second 91 take the table past 4: the
+		// sweep forgets the closed connection (61 s idle), not the open one.
+		for i := 2; i < 5; i++ {
+			open(p, i, 91)
+		}
+		if n := len(p.seqs4); n != 4 {
+			t.Errorf("%d connections remembered, want 4", n)
+		}
+		if !ack(p, 1, 92) {
+			t.Error("the open connection was forgotten after 62 s")
+		}
+		if ack(p, 0, 92) {
+			t.Error("the closed connection was remembered 62 s after its last segment")
+		}
+	})
+
+	t.Run("beyond MaxConnections", func(t *testing.T) {
+		p := NewTcpdumpPrinter(TcpdumpOptions{Timestamps: TimestampNone, MaxConnections: 8})
+		for i := range 9 {
+			open(p, i, i)
+		}
+		// The ninth leaves 9 > 8: the two least recently active go, down
+		// to 7 (seven eighths).
+		if n := len(p.seqs4); n != 7 {
+			t.Errorf("%d connections remembered, want 7", n)
+		}
+		// From the most recent down: the forgotten ones come back last.
+		for i := 8; i >= 0; i-- {
+			if got, want := ack(p, i, 10), i >= 2; got != want {
+				t.Errorf("connection %d remembered %v, want %v", i, got, want)
+			}
+		}
+	})
+
+	t.Run("many short connections", func(t *testing.T) {
+		// 200,000 connections, 1,000 a second, each closed at once: the
+		// table holds about a minute of them, not all.
+		p := NewTcpdumpPrinter(TcpdumpOptions{Timestamps: TimestampNone})
+		peak := 0
+		for i := range 200_000 {
+			c := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+			line(p, at(mkSeg(srv, c, 80, 40000, fS|fA, 5000, 1001, 0), i/1000))
+			line(p, at(mkSeg(c, srv, 40000, 80, fR|fA, 1001, 5001, 0), i/1000))
+			peak = max(peak, len(p.seqs4))
+		}
+		if peak > 150_000 {
+			t.Errorf("the table peaked at %d connections, want those of about a minute", peak)
+		}
+	})
+}

@@ -210,7 +210,8 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows}
-	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano}
+	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano,
+		MaxConnections: o.maxFlows}
 
 	color, err := report.ColorEnabled(o.color, isTerminal(stdout), os.Getenv)
 	if err != nil {

@@ -839,8 +839,8 @@ func (p *TcpdumpPrinter) second(t time.Time) uint32 {
 // recently active down to seven eighths of it: whole seconds of them, so
 // that the output does not depend on the maps' order.
 func (p *TcpdumpPrinter) sweep(now uint32) {
-	n := dropIdle(p.seqs4, now, func(b seqBase) bool { return b.expired(now) }) +
-		dropIdle(p.seqs, now, func(b seqBase) bool { return b.expired(now) })
+	expired := func(b seqBase) bool { return b.expired(now) }
+	n := dropIdle(p.seqs4, expired) + dropIdle(p.seqs, expired)
 	if limit := p.opt.MaxConnections; n > limit {
 		var hist [seqIdleOpen + 1]int32
 		countIdle(p.seqs4, now, &hist)
@@ -852,8 +852,8 @@ func (p *TcpdumpPrinter) sweep(now uint32) {
 				break
 			}
 		}
-		n = dropIdle(p.seqs4, now, func(b seqBase) bool { return b.idle(now) >= from }) +
-			dropIdle(p.seqs, now, func(b seqBase) bool { return b.idle(now) >= from })
+		older := func(b seqBase) bool { return b.idle(now) >= from }
+		n = dropIdle(p.seqs4, older) + dropIdle(p.seqs, older)
 	}
 	p.added = 0
 	p.sweepAt = max(seqSweepMin, int64(n)/2)
@@ -861,7 +861,7 @@ func (p *TcpdumpPrinter) sweep(now uint32) {
 
 // dropIdle deletes the entries of m that drop selects and returns how
 // many remain.
-func dropIdle[K comparable](m map[K]seqBase, now uint32, drop func(seqBase) bool) int {
+func dropIdle[K comparable](m map[K]seqBase, drop func(seqBase) bool) int {
 	for k, b := range m {
 		if drop(b) {
 			delete(m, k)

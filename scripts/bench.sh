@@ -26,7 +26,10 @@
 #                         same with a minimal flow map; x-loop is the rate
 #                         relative to the bare loop; tcpwhy-markdown and
 #                         tcpwhy-html (not in the default list) time the
-#                         ticket reports
+#                         ticket reports; tcpdump-S (not in the default list)
+#                         is tcpdump -S, which keeps no per-connection table:
+#                         tcpdump's relative sequence numbers cost it time
+#                         that grows with the connections in the file
 #   FILES="small big flood" adds flood.pcap: FLOOD_SYNS (10000000) distinct
 #                         spoofed unanswered SYNs plus 1000 connections, timed
 #                         with FLOOD_TOOLS (tcpwhy-json) and --max-flows
@@ -144,6 +147,7 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	tcpwhy-markdown) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format markdown$cap" ;;
 	tcpwhy-html) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format html$cap" ;;
 	tcpdump) command -v tcpdump >/dev/null && echo "tcpdump -nn -r $2" ;;
+	tcpdump-S) command -v tcpdump >/dev/null && echo "tcpdump -S -nn -r $2" ;;
 	tshark) command -v tshark >/dev/null && echo "tshark -r $2" ;;
 	tcptrace) command -v tcptrace >/dev/null && echo "tcptrace -n $2" ;;
 	esac
@@ -154,13 +158,13 @@ mode_of() {
 	tcpwhy-json) echo "--json" ;; tcpwhy-json-1cpu) echo "--json, 1 core" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-text) echo "annotated text" ;;
 	tcpwhy-markdown) echo "--format markdown" ;; tcpwhy-html) echo "--format html" ;;
 	gopacket) echo "decode loop, 1 core" ;; gopacket-flows) echo "+ flow map, 1 core" ;;
-	tcpdump) echo "-nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;
+	tcpdump) echo "-nn -r" ;; tcpdump-S) echo "-S -nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;
 	esac
 }
 for t in $TOOLS; do
 	case $t in
-	tcpdump | tshark | tcptrace)
-		command -v "$t" >/dev/null || say "$t not installed: skipping (apt-get install $t)" ;;
+	tcpdump | tcpdump-S | tshark | tcptrace)
+		command -v "${t%-S}" >/dev/null || say "${t%-S} not installed: skipping (apt-get install ${t%-S})" ;;
 	esac
 done
 

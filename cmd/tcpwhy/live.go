@@ -198,8 +198,7 @@ func streamLive(o *options, lo *liveOptions, src capture.Live, save io.Closer, s
 		IdleHandshake: lo.idle.handshake, IdleEstablished: lo.idle.established, IdleClosed: lo.idle.closed,
 		OnFlow: lv.flow, OnTick: lv.tick}
 	if o.format == "text" && !o.quiet {
-		tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano,
-			MaxConnections: o.maxFlows}
+		tdo := tcpdumpOptions(o)
 		lv.pp = report.NewPacketPrinter(stdout, nil, tdo, !o.noAnnotations)
 		aopts.OnSegment = lv.segment
 	}

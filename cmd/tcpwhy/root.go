@@ -210,8 +210,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	aopts := classify.Options{Count: o.count, MaxFlows: o.maxFlows}
-	tdo := report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose, Nano: o.nano,
-		MaxConnections: o.maxFlows}
+	tdo := tcpdumpOptions(o)
 
 	color, err := report.ColorEnabled(o.color, isTerminal(stdout), os.Getenv)
 	if err != nil {
@@ -432,4 +431,10 @@ func checkFilter(expr string) error {
 		return err
 	}
 	return nil
+}
+
+// tcpdumpOptions are the tcpdump flags o asks the packet lines for.
+func tcpdumpOptions(o *options) report.TcpdumpOptions {
+	return report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose,
+		Nano: o.nano, MaxConnections: o.maxFlows}
 }

@@ -171,3 +171,54 @@ func TestPacketPrinterWriterError(t *testing.T) {
 		t.Fatalf("Close = %v, want the write error", err)
 	}
 }
+
+// TestStartWriterSharesFormatting checks that the writing goroutine,
+// which formats every deferred batch from the state the main goroutine
+// resolved (TcpdumpPrinter.Resolve), prints exactly what one goroutine
+// prints, with each option that makes a line depend on the segments
+// before it (relative numbers, -ttt and -ttttt deltas) or reads the
+// whole frame (-v checksums).
+func TestStartWriterSharesFormatting(t *testing.T) {
+	file := generated(t, 2000)
+	print := func(o TcpdumpOptions, writer bool) (string, int) {
+		var out bytes.Buffer
+		pp := NewPacketPrinter(&out, nil, o, false)
+		if writer {
+			pp.StartWriter()
+		}
+		src, err := capture.Open([]string{file}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		classify.Analyze(src, classify.Options{SegmentsOnly: true,
+			OnSegment: func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }})
+		if err := pp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), pp.batches
+	}
+	for _, o := range []TcpdumpOptions{
+		{},
+		{Timestamps: TimestampDelta},
+		{Timestamps: TimestampSinceFirst, Nano: true},
+		{Timestamps: TimestampDate, Verbose: 2},
+		{Absolute: true, Number: true, Timestamps: TimestampEpoch},
+	} {
+		one, _ := print(o, false)
+		shared, batches := print(o, true)
+		if batches < 3 {
+			t.Fatalf("%+v: %d batches: no deferred batch was formatted by the writer", o, batches)
+		}
+		if shared != one {
+			a, b := strings.Split(shared, "\n"), strings.Split(one, "\n")
+			for i := range min(len(a), len(b)) {
+				if a[i] != b[i] {
+					t.Errorf("%+v: line %d differs with the writer formatting deferred batches:\n%s\n--- one goroutine:\n%s", o, i+1, a[i], b[i])
+					break
+				}
+			}
+			t.Errorf("%+v: %d lines shared, %d from one goroutine", o, len(a), len(b))
+		}
+	}
+}

@@ -174,11 +174,104 @@ func NewTcpdumpPrinter(o TcpdumpOptions) *TcpdumpPrinter {
 // nothing once the printer has seen the segment's connection and dst has
 // room for the line.
 func (p *TcpdumpPrinter) AppendLine(dst []byte, seg *capture.Segment) []byte {
+	var r raw
+	if seg.Kind == capture.KindTCP {
+		r = locate(seg)
+	}
+	var st LineState
+	p.resolve(seg, &r, &st)
+	return p.appendLine(dst, seg, &r, &st)
+}
+
+// LineState is what a segment's line takes from the segments printed
+// before it: its relative sequence numbers (from tcpdump's table of
+// connections) and the reference time of the -ttt and -ttttt deltas.
+// Resolve finds it, in capture order; AppendResolved formats the line
+// from it, in any order and with any printer of the same options, so
+// that the formatting can be shared between goroutines.
+type LineState struct {
+	seq, ack, thseq, thack uint32
+	rev, relative          bool
+	ref                    time.Time
+}
+
+// Resolve advances the printer's state past seg, as AppendLine does, and
+// returns what seg's line needs of it.
+func (p *TcpdumpPrinter) Resolve(seg *capture.Segment) LineState {
+	var r raw
+	if seg.Kind == capture.KindTCP && !p.opt.Absolute && seg.Flags&capture.ACK != 0 {
+		r = locate(seg)
+	}
+	var st LineState
+	p.resolve(seg, &r, &st)
+	return st
+}
+
+// AppendResolved appends seg's line as AppendLine does, with what
+// Resolve returned for it (from this printer or another with the same
+// options), and without changing the printer's sequence table or
+// reference time.
+func (p *TcpdumpPrinter) AppendResolved(dst []byte, seg *capture.Segment, st *LineState) []byte {
+	var r raw
+	if seg.Kind == capture.KindTCP {
+		r = locate(seg)
+	}
+	return p.appendLine(dst, seg, &r, st)
+}
+
+// resolve is Resolve with seg's headers located (r; needed only for a
+// TCP segment whose numbers may be relative).
+func (p *TcpdumpPrinter) resolve(seg *capture.Segment, r *raw, st *LineState) {
+	if t := p.opt.Timestamps; t == TimestampDelta || t == TimestampSinceFirst {
+		if !p.haveRef {
+			p.ref, p.haveRef = seg.Time, true
+		}
+		st.ref = p.ref
+		if t == TimestampDelta {
+			p.ref = seg.Time
+		}
+	}
+	if seg.Kind != capture.KindTCP || p.opt.Absolute || seg.Flags&capture.ACK == 0 {
+		return
+	}
+	// appendTCP prints the numbers only past these checks.
+	if avail, _ := tcpExtent(seg, r); avail < 20 || tcpHeaderLen(seg, r) < 20 {
+		return
+	}
+	st.seq, st.ack, st.thseq, st.thack, st.rev = p.relative(seg)
+	st.relative = true
+}
+
+// tcpExtent returns how many bytes of seg's TCP header and payload were
+// captured (avail) and how many the IP header says there are (tcpLen).
+func tcpExtent(seg *capture.Segment, r *raw) (avail, tcpLen int) {
+	avail = 1 << 30
+	tcpLen = seg.PayloadLen + int(seg.DataOffset)
+	if r.ok {
+		avail, tcpLen = len(r.tcp), r.tcpLen
+	} else if seg.HeaderTruncated {
+		avail = 20 + int(seg.OptionsLen)
+	}
+	return avail, tcpLen
+}
+
+// tcpHeaderLen returns seg's TCP header length; r.tcp must hold at least
+// 20 bytes when r.ok.
+func tcpHeaderLen(seg *capture.Segment, r *raw) int {
+	if r.ok {
+		return int(r.tcp[12]>>4) * 4
+	}
+	return int(seg.DataOffset)
+}
+
+// appendLine is AppendLine with seg's headers located (r) and its state
+// resolved (st).
+func (p *TcpdumpPrinter) appendLine(dst []byte, seg *capture.Segment, r *raw, st *LineState) []byte {
 	if p.opt.Number {
 		dst = appendUintPad(dst, uint64(max(seg.Packet, 0)), 5, ' ')
 		dst = append(dst, "  "...)
 	}
-	dst = p.appendTimestamp(dst, seg.Time)
+	dst = p.appendTimestamp(dst, seg.Time, st.ref)
 	if seg.Kind != capture.KindTCP {
 		return p.appendICMP(dst, seg)
 	}
@@ -188,7 +281,6 @@ func (p *TcpdumpPrinter) AppendLine(dst []byte, seg *capture.Segment) []byte {
 	if seg.LinkType == layers.LinkTypeEthernet {
 		dst = appendMPLS(dst, seg.Data, p.opt.Verbose > 0)
 	}
-	r := locate(seg)
 	if seg.IPVersion == 6 {
 		dst = append(dst, "IP6 "...)
 		if r.ok && r.wireLen < r.ipLen {
@@ -197,7 +289,7 @@ func (p *TcpdumpPrinter) AppendLine(dst []byte, seg *capture.Segment) []byte {
 			dst = append(dst, " bytes missing!"...)
 		}
 		if p.opt.Verbose > 0 {
-			dst = appendIP6Verbose(dst, seg, r)
+			dst = appendIP6Verbose(dst, seg, *r)
 		}
 	} else {
 		dst = append(dst, "IP "...)
@@ -207,10 +299,10 @@ func (p *TcpdumpPrinter) AppendLine(dst []byte, seg *capture.Segment) []byte {
 			dst = append(dst, " bytes missing! "...)
 		}
 		if p.opt.Verbose > 0 {
-			dst = appendIP4Verbose(dst, seg, r)
+			dst = appendIP4Verbose(dst, seg, *r)
 		}
 	}
-	return p.appendTCP(dst, seg, r)
+	return p.appendTCP(dst, seg, r, st)
 }
 
 // appendSLL2 appends what tcpdump prints for a LINUX_SLL2 header even
@@ -631,14 +723,8 @@ var tcpFlagNames = [8]struct {
 
 // appendTCP appends tcp_print's output: addresses, flags, numbers, options
 // and length.
-func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r raw) []byte {
-	avail := 1 << 30 // captured TCP bytes
-	tcpLen := seg.PayloadLen + int(seg.DataOffset)
-	if r.ok {
-		avail, tcpLen = len(r.tcp), r.tcpLen
-	} else if seg.HeaderTruncated {
-		avail = 20 + int(seg.OptionsLen)
-	}
+func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r *raw, st *LineState) []byte {
+	avail, tcpLen := tcpExtent(seg, r) // captured TCP bytes, and all
 	if avail < 4 {
 		dst = appendAddr(dst, seg.Src)
 		dst = append(dst, " > "...)
@@ -656,10 +742,7 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r raw) []by
 	if avail < 20 {
 		return append(dst, " [|tcp]"...)
 	}
-	hlen := int(seg.DataOffset)
-	if r.ok {
-		hlen = int(r.tcp[12]>>4) * 4
-	}
+	hlen := tcpHeaderLen(seg, r)
 	if hlen < 20 {
 		dst = append(dst, " tcp "...)
 		dst = appendUint(dst, uint64(uint32(tcpLen-hlen)))
@@ -682,11 +765,10 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r raw) []by
 	dst = append(dst, ']')
 
 	seq, ack := seg.Seq, seg.Ack
-	var thseq, thack uint32
-	rev := false
-	if !p.opt.Absolute && flags&capture.ACK != 0 {
-		seq, ack, thseq, thack, rev = p.relative(seg)
+	if st.relative {
+		seq, ack = st.seq, st.ack
 	}
+	thseq, thack, rev := st.thseq, st.thack, st.rev
 	if hlen > tcpLen {
 		dst = append(dst, " [bad hdr length "...)
 		dst = appendUint(dst, uint64(hlen))
@@ -695,7 +777,7 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r raw) []by
 		return append(dst, ']')
 	}
 	if p.opt.Verbose > 0 {
-		dst = appendTCPChecksum(dst, seg, r, avail >= tcpLen)
+		dst = appendTCPChecksum(dst, seg, *r, avail >= tcpLen)
 	}
 	length := uint32(tcpLen - hlen)
 	if p.opt.Verbose > 1 || length > 0 || flags&(capture.SYN|capture.FIN|capture.RST) != 0 {
@@ -1587,7 +1669,9 @@ func (p *TcpdumpPrinter) appendICMP(dst []byte, seg *capture.Segment) []byte {
 }
 
 // appendTimestamp is tcpdump's ts_print.
-func (p *TcpdumpPrinter) appendTimestamp(dst []byte, t time.Time) []byte {
+// For the -ttt and -ttttt deltas, ref is the time they count from (see
+// LineState).
+func (p *TcpdumpPrinter) appendTimestamp(dst []byte, t, ref time.Time) []byte {
 	sec := t.Unix()
 	frac := int64(t.Nanosecond())
 	digits := 9
@@ -1607,14 +1691,11 @@ func (p *TcpdumpPrinter) appendTimestamp(dst []byte, t time.Time) []byte {
 		dst = appendUintPad(dst, uint64(frac), digits, '0')
 		return append(dst, ' ')
 	case TimestampDelta, TimestampSinceFirst:
-		if !p.haveRef {
-			p.ref, p.haveRef = t, true
-		}
 		unit := int64(time.Microsecond)
 		if p.opt.Nano {
 			unit = 1
 		}
-		rsec, rfrac := p.ref.Unix(), int64(p.ref.Nanosecond())/unit
+		rsec, rfrac := ref.Unix(), int64(ref.Nanosecond())/unit
 		frac = int64(t.Nanosecond()) / unit
 		neg := sec < rsec || (sec == rsec && frac < rfrac)
 		if neg {
@@ -1634,9 +1715,6 @@ func (p *TcpdumpPrinter) appendTimestamp(dst []byte, t time.Time) []byte {
 		dst = appendClock(dst, int(dsec/3600%24), int(dsec/60%60), int(dsec%60))
 		dst = append(dst, '.')
 		dst = appendUintPad(dst, uint64(dfrac), digits, '0')
-		if p.opt.Timestamps == TimestampDelta {
-			p.ref = t
-		}
 		return append(dst, ' ')
 	}
 	if sec < 0 {

@@ -52,6 +52,8 @@ type decoder struct {
 	// noFastPath makes decode use the parsers for every packet (tests
 	// compare both ways).
 	noFastPath bool
+	// noChecksums leaves Segment.Checksum unknown (OpenOptions.NoChecksums).
+	noChecksums bool
 }
 
 func newDecoder() *decoder {
@@ -97,7 +99,7 @@ func newDecoder() *decoder {
 // caller has zeroed seg and set the capture fields (Packet, Time, ...).
 func (d *decoder) decode(f first, data []byte, seg *Segment) result {
 	if f == firstEthernet && !d.noFastPath {
-		if res, ok := fastEthernet(data, seg); ok {
+		if res, ok := fastEthernet(data, seg, !d.noChecksums); ok {
 			return res
 		}
 	}
@@ -202,14 +204,14 @@ func (d *decoder) tcpSegment(data []byte, ipType gopacket.LayerType, seg *Segmen
 		sum = sum16(ip.SrcIP, 0)
 		sum = sum16(ip.DstIP, sum)
 	}
-	return finishTCP(b, l4Len, sum, seg)
+	return finishTCP(b, l4Len, sum, seg, !d.noChecksums)
 }
 
 // finishTCP fills seg's TCP fields from the captured TCP bytes b of a
-// segment l4Len bytes long on the wire (from the IP header) and verifies
-// its checksum when it is complete; sum is the checksum of the
-// pseudo-header's addresses.
-func finishTCP(b []byte, l4Len int, sum uint64, seg *Segment) result {
+// segment l4Len bytes long on the wire (from the IP header) and, with
+// verify, verifies its checksum when it is complete; sum is the checksum
+// of the pseudo-header's addresses.
+func finishTCP(b []byte, l4Len int, sum uint64, seg *Segment, verify bool) result {
 	if l4Len < 0 {
 		l4Len = 0
 	}
@@ -220,7 +222,7 @@ func finishTCP(b []byte, l4Len int, sum uint64, seg *Segment) result {
 	if !ok {
 		return resultOther
 	}
-	if complete {
+	if complete && verify {
 		sum += protoTCP + uint64(l4Len)
 		if fold(sum16(b, sum)) == 0xffff {
 			seg.Checksum = ChecksumGood
@@ -241,8 +243,8 @@ const (
 // without options or fragmentation, or right inside IPv6, reading the
 // headers directly; ok is false for any other packet, which the parsers
 // then decode. Its results are those of the parsers (FuzzDecode compares
-// the two).
-func fastEthernet(data []byte, seg *Segment) (res result, ok bool) {
+// the two). verify is finishTCP's.
+func fastEthernet(data []byte, seg *Segment, verify bool) (res result, ok bool) {
 	if len(data) < 14+20 {
 		return 0, false
 	}
@@ -269,7 +271,7 @@ func fastEthernet(data []byte, seg *Segment) (res result, ok bool) {
 		seg.TOS = ip[1]
 		seg.IPLen = length
 		seg.IPOffset, seg.TCPOffset = 14, 14+20
-		return finishTCP(tcp, length-20, sum16(ip[12:20], 0), seg), true
+		return finishTCP(tcp, length-20, sum16(ip[12:20], 0), seg, verify), true
 	case etherTypeIPv6:
 		ip := data[14:]
 		if len(ip) < 40 {
@@ -292,7 +294,7 @@ func fastEthernet(data []byte, seg *Segment) (res result, ok bool) {
 		seg.FlowLabel = binary.BigEndian.Uint32(ip[0:4]) & 0x000fffff
 		seg.IPLen = 40 + length
 		seg.IPOffset, seg.TCPOffset = 14, 14+40
-		return finishTCP(tcp, length, sum16(ip[8:40], 0), seg), true
+		return finishTCP(tcp, length, sum16(ip[8:40], 0), seg, verify), true
 	}
 	return 0, false
 }

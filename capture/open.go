@@ -28,6 +28,10 @@ type OpenOptions struct {
 	// errors (ReadError.File) instead of the path it is opened from: "-"
 	// for standard input copied to a temporary file by Spool.
 	Names []string
+	// NoChecksums leaves every Segment's Checksum ChecksumUnknown instead
+	// of verifying the TCP checksum, which reads every payload byte: for
+	// a pass that only prints the packets without -v.
+	NoChecksums bool
 }
 
 // packetFilter decides which packets pass a BPF filter.
@@ -59,6 +63,7 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 		return nil, errors.New("open: no input files")
 	}
 	s := &fileSource{dec: newDecoder(), snaplen: opts.Snaplen}
+	s.dec.noChecksums = opts.NoChecksums
 	s.info.Dropped = -1
 	if opts.Filter != "" {
 		snap := opts.Snaplen

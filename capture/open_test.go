@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,36 @@ func udpPacket(t testing.TB) []byte {
 	udp := &layers.UDP{SrcPort: 5353, DstPort: 5353}
 	udp.SetNetworkLayerForChecksum(udpIP)
 	return eth(t, serialize(t, udpIP, udp))
+}
+
+// TestNoChecksums checks that OpenOptions.NoChecksums leaves every
+// checksum unknown and changes nothing else, on the demo capture (whose
+// checksums are verified otherwise).
+func TestNoChecksums(t *testing.T) {
+	demo := []string{"../testdata/pcaps/demo.pcap"}
+	verified, _, _ := readAll(t, demo, OpenOptions{})
+	unverified, _, _ := readAll(t, demo, OpenOptions{NoChecksums: true})
+	if len(verified) != len(unverified) || len(verified) == 0 {
+		t.Fatalf("%d segments verified, %d not", len(verified), len(unverified))
+	}
+	known := 0
+	for i := range verified {
+		v, u := verified[i], unverified[i]
+		if v.Checksum != ChecksumUnknown {
+			known++
+		}
+		if u.Checksum != ChecksumUnknown {
+			t.Fatalf("packet %d: checksum %v with NoChecksums", u.Packet, u.Checksum)
+		}
+		if !bytes.Equal(v.Data, u.Data) {
+			t.Fatalf("packet %d: other data with NoChecksums", u.Packet)
+		}
+		u.Checksum, u.Data, v.Data = v.Checksum, nil, nil
+		if !reflect.DeepEqual(u, v) {
+			t.Fatalf("packet %d decodes differently with NoChecksums:\n%+v\n%+v", v.Packet, u, v)
+		}
+	}
+	if known == 0 {
+		t.Fatal("no checksum verified without NoChecksums: the test proves nothing")
+	}
 }

@@ -198,13 +198,17 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer cleanup()
 		files[i] = path
 	}
-	open := func() (capture.Source, error) {
-		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files})
+	// open opens the inputs; a pass that only prints the packets
+	// (printOnly) leaves their checksums unverified unless -v prints them.
+	open := func(printOnly bool) (capture.Source, error) {
+		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: printOnly && o.verbose == 0})
 		if err != nil {
 			return nil, err
 		}
 		return src, nil
 	}
+	// reopen is open for the second passes, which print packets.
+	reopen := func() (capture.Source, error) { return open(true) }
 	nin, err := loadNstat(&o.nstat)
 	if err != nil {
 		return err
@@ -216,7 +220,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	src, err := open()
+	src, err := open(false)
 	if err != nil {
 		return err
 	}
@@ -276,7 +280,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		aopts.OnFlow, aopts.OnSeq = onFlow(d.Flow), labels.Add
 		a = classify.Analyze(src, aopts)
 		src.Close()
-		if err := renderReport(o.format, a, d, labels, open, stdout); err != nil {
+		if err := renderReport(o.format, a, d, labels, reopen, stdout); err != nil {
 			return err
 		}
 	case o.quiet:
@@ -309,7 +313,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		aopts.OnFlow = onFlow(func(r *classify.FlowResult) { pp.AddFlow(r); ss.Flow(r) })
 		first := classify.Analyze(src, aopts)
 		src.Close()
-		src2, err := open()
+		src2, err := open(true)
 		if err != nil {
 			return err
 		}
@@ -328,7 +332,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if comments != nil {
-		if err := writeAnnotatedPcapng(o.write, a.Capture.Packets, comments, open); err != nil {
+		if err := writeAnnotatedPcapng(o.write, a.Capture.Packets, comments, reopen); err != nil {
 			return err
 		}
 	}

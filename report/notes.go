@@ -15,8 +15,11 @@ import (
 // memory; beyond it, it sorts them by packet and moves them to its
 // temporary file as one run. With 4 MiB, the annotated text of the bench
 // capture peaked at 72 MiB, with 1 MiB at 66 MiB, for the same time (the
-// text keeps two indexes, whose slices grow by doubling).
-var notesInMemory = 1 << 20
+// text keeps two indexes, whose slices grow by doubling); on 2026-12-06,
+// with 1 MiB at 63.4-65.9 MiB and with 256 KiB at 61.6-63.9 MiB (six
+// runs each), for the same time: the bench's 26 MB of annotations then
+// make about 130 runs, merged with a 16 KiB reader each.
+var notesInMemory = 256 << 10
 
 // note is one annotation: its packet and where its text lies in the
 // noteIndex's text (no pointers, so a million of them cost the garbage

@@ -220,7 +220,8 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	src, err := open(false)
+	// --no-annotations without -w only prints the packets (see below).
+	src, err := open(o.format == "text" && !o.quiet && o.noAnnotations && o.write == "")
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,14 @@ package report
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -62,4 +70,137 @@ func analyzeFile(t *testing.T, file string) *classify.Analysis {
 	}
 	defer src.Close()
 	return classify.Analyze(src, classify.Options{})
+}
+
+// TestSummaryBounded checks the summary of a capture with many failing
+// flows and many hosts: it lists the first maxFailingLines failing flows
+// and the first of each failing verdict after them, counts the others by
+// verdict, lists the maxHostLines hosts with the largest counter deltas
+// and sums the others' on one entry; the streamed summary says the same.
+func TestSummaryBounded(t *testing.T) {
+	a := analyzeFile(t, generated(t, 3000))
+	// The flows of one failing verdict go last, so that its first comes
+	// after the first maxFailingLines failing flows.
+	var last classify.Verdict
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			last = r.Verdict
+		}
+	}
+	slices.SortStableFunc(a.Flows, func(p, q *classify.FlowResult) int {
+		return cmp.Compare(b2i(p.Verdict == last), b2i(q.Verdict == last))
+	})
+	var whole, streamed bytes.Buffer
+	if err := Summary(&whole, a); err != nil {
+		t.Fatal(err)
+	}
+	ss := NewSummaryStream(&streamed)
+	for _, r := range a.Flows {
+		ss.Flow(r)
+	}
+	if err := ss.Close(a); err != nil {
+		t.Fatal(err)
+	}
+	if whole.String() != streamed.String() {
+		t.Fatalf("SummaryStream differs from Summary:\n%s\n---\n%s", streamed.String(), whole.String())
+	}
+	out := whole.String()
+
+	// The failing flows: which should be listed, which counted.
+	var failing []*classify.FlowResult
+	for _, r := range a.Flows {
+		if r.Verdict.Failing() {
+			failing = append(failing, r)
+		}
+	}
+	seen := map[classify.Verdict]bool{}
+	var wantListed []string
+	unlisted := map[classify.Verdict]int{}
+	for i, r := range failing {
+		if i < maxFailingLines || !seen[r.Verdict] {
+			wantListed = append(wantListed, fmt.Sprintf("  %s > %s  %s: ", r.Client, r.Server, r.Verdict))
+		} else {
+			unlisted[r.Verdict]++
+		}
+		seen[r.Verdict] = true
+	}
+	if len(wantListed) <= maxFailingLines || len(unlisted) < 3 {
+		t.Fatalf("%d failing flows of %d verdicts, %d to list: too few to test the bound", len(failing), len(seen), len(wantListed))
+	}
+	section := out[strings.Index(out, "\nfailing flows:\n"):]
+	section = section[:strings.Index(section, "\n\n")+1]
+	lines := strings.Split(strings.TrimSuffix(section, "\n"), "\n")[2:]
+	if len(lines) != len(wantListed)+1 {
+		t.Fatalf("%d lines under failing flows, want %d listed and one count:\n%s", len(lines), len(wantListed), section)
+	}
+	for i, w := range wantListed {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("failing line %d: %q, want it to start %q", i, lines[i], w)
+		}
+	}
+	wantMore := fmt.Sprintf("  ... and %d more failing flows, not listed: %s (--json has every flow)",
+		len(failing)-len(wantListed), verdictCounts(unlisted))
+	if got := lines[len(lines)-1]; got != wantMore {
+		t.Errorf("count line %q, want %q", got, wantMore)
+	}
+
+	// The hosts: the busiest listed, every counter's total kept.
+	var hosts []*classify.Host
+	want := classify.Counters{}
+	for _, h := range a.Hosts {
+		if len(h.Counters) > 0 {
+			hosts = append(hosts, h)
+			for n, v := range h.Counters {
+				want[n] += v
+			}
+		}
+	}
+	if len(hosts) <= maxHostLines {
+		t.Fatalf("%d hosts with counters: too few to test the bound", len(hosts))
+	}
+	hs := out[strings.Index(out, "\npredicted nstat deltas per host"):]
+	got := classify.Counters{}
+	listedIPs := map[string]bool{}
+	counter := regexp.MustCompile(`^    (\w+) +([+-]\d+)  \(`)
+	for _, l := range strings.Split(hs, "\n")[2:] {
+		if m := counter.FindStringSubmatch(l); m != nil {
+			v, _ := strconv.Atoi(m[2])
+			got[m[1]] += v
+		} else if strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "  ...") {
+			listedIPs[strings.TrimSpace(l)] = true
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("the listed and summed counters add up to %v, the hosts' to %v", got, want)
+	}
+	if len(listedIPs) != maxHostLines {
+		t.Errorf("%d hosts listed, want %d", len(listedIPs), maxHostLines)
+	}
+	if !strings.Contains(hs, fmt.Sprintf("  ... and %d more hosts, not listed", len(hosts)-maxHostLines)) {
+		t.Errorf("no count of the %d hosts not listed", len(hosts)-maxHostLines)
+	}
+	total := func(h *classify.Host) (t int) {
+		for _, v := range h.Counters {
+			t += max(v, -v)
+		}
+		return t
+	}
+	minListed, maxRest := math.MaxInt, 0
+	for _, h := range hosts {
+		if listedIPs[h.IP.String()] {
+			minListed = min(minListed, total(h))
+		} else {
+			maxRest = max(maxRest, total(h))
+		}
+	}
+	if maxRest > minListed {
+		t.Errorf("a host with deltas of %d is not listed, one with %d is", maxRest, minListed)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

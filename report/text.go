@@ -286,17 +286,66 @@ func (p *PacketPrinter) Close() error {
 func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation) error {
 	bw := bufio.NewWriter(w)
 	summaryHead(bw, a)
-	failing := false
+	var fl failingList
 	for _, r := range a.Flows {
-		if r.Verdict.Failing() {
-			if !failing {
+		if fl.take(r) {
+			if fl.listed == 1 {
 				fmt.Fprintf(bw, "\nfailing flows:\n")
-				failing = true
 			}
 			failingLine(bw, r)
 		}
 	}
+	fl.appendMore(bw)
 	return summaryTail(bw, a, recs)
+}
+
+// maxFailingLines is how many failing flows the summary lists: the first
+// ones, and then the first of each failing verdict not yet listed. A
+// line under the list counts the others by verdict: a SYN flood's two
+// million unanswered attempts are a count, not two million lines
+// (--json has every flow).
+const maxFailingLines = 100
+
+// failingList chooses the failing flows the summary lists (see
+// maxFailingLines) and counts the others.
+type failingList struct {
+	listed int
+	// verdicts holds the failing verdicts with a listed flow; more counts
+	// the flows not listed, by verdict (nil until there is one).
+	verdicts map[classify.Verdict]bool
+	more     map[classify.Verdict]int
+}
+
+// take reports whether r is a failing flow the summary lists, and counts
+// it when it is one that is not.
+func (l *failingList) take(r *classify.FlowResult) bool {
+	if !r.Verdict.Failing() {
+		return false
+	}
+	if l.verdicts == nil {
+		l.verdicts = map[classify.Verdict]bool{}
+	}
+	if l.listed < maxFailingLines || !l.verdicts[r.Verdict] {
+		l.listed++
+		l.verdicts[r.Verdict] = true
+		return true
+	}
+	if l.more == nil {
+		l.more = map[classify.Verdict]int{}
+	}
+	l.more[r.Verdict]++
+	return false
+}
+
+// appendMore writes the line that counts the failing flows not listed.
+func (l *failingList) appendMore(bw *bufio.Writer) {
+	n := 0
+	for _, c := range l.more {
+		n += c
+	}
+	if n > 0 {
+		fmt.Fprintf(bw, "  ... and %d more failing flows, not listed: %s (--json has every flow)\n", n, verdictCounts(l.more))
+	}
 }
 
 // SummaryStream writes the same summary as Summary for an analysis that
@@ -306,7 +355,7 @@ func Summary(w io.Writer, a *classify.Analysis, recs ...*classify.Reconciliation
 // are known. They appear in the order the flows were handed over.
 type SummaryStream struct {
 	spooled
-	any bool
+	failing failingList
 }
 
 // NewSummaryStream returns a SummaryStream writing to w.
@@ -319,8 +368,7 @@ func NewSummaryStream(w io.Writer) *SummaryStream {
 // Flow spools the line of a failing flow. It keeps nothing of r
 // (classify.Options.ReuseResults).
 func (s *SummaryStream) Flow(r *classify.FlowResult) {
-	if r.Verdict.Failing() {
-		s.any = true
+	if s.failing.take(r) {
 		failingLine(s.bw, r)
 	}
 }
@@ -329,7 +377,7 @@ func (s *SummaryStream) Flow(r *classify.FlowResult) {
 func (s *SummaryStream) Close(a *classify.Analysis, recs ...*classify.Reconciliation) error {
 	bw := bufio.NewWriter(s.w)
 	summaryHead(bw, a)
-	if s.any {
+	if s.failing.listed > 0 {
 		fmt.Fprintf(bw, "\nfailing flows:\n")
 		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("write output: %w", err)
@@ -337,6 +385,7 @@ func (s *SummaryStream) Close(a *classify.Analysis, recs ...*classify.Reconcilia
 		if err := s.drain(); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
+		s.failing.appendMore(bw)
 	}
 	return summaryTail(bw, a, recs)
 }
@@ -416,10 +465,23 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 	}
 	if len(hosts) > 0 {
 		fmt.Fprintf(bw, "\npredicted nstat deltas per host (confirm with nstat -az on the host):\n")
-		for _, h := range hosts {
+		listed, rest := busiestHosts(hosts)
+		for _, h := range listed {
 			fmt.Fprintf(bw, "  %s\n", h.IP)
 			for _, name := range counterNames(h.Counters) {
 				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, h.Counters[name], classify.NetstatPhrase(name))
+			}
+		}
+		if len(rest) > 0 {
+			sum := classify.Counters{}
+			for _, h := range rest {
+				for name, n := range h.Counters {
+					sum[name] += n
+				}
+			}
+			fmt.Fprintf(bw, "  ... and %d more hosts, not listed (--json has every host); together:\n", len(rest))
+			for _, name := range counterNames(sum) {
+				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, sum[name], classify.NetstatPhrase(name))
 			}
 		}
 	}
@@ -435,6 +497,46 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// maxHostLines is how many hosts the summary's counter deltas list: the
+// ones with the largest deltas. A SYN flood from spoofed addresses makes
+// a host of each (up to the host view's bound); the others are summed
+// on one entry.
+const maxHostLines = 50
+
+// busiestHosts splits hosts into the maxHostLines with the largest sum
+// of absolute counter deltas (the first on a tie), in their order, and
+// the others, in their order.
+func busiestHosts(hosts []*classify.Host) (listed, rest []*classify.Host) {
+	if len(hosts) <= maxHostLines {
+		return hosts, nil
+	}
+	total := func(h *classify.Host) int64 {
+		var t int64
+		for _, n := range h.Counters {
+			t += int64(max(n, -n))
+		}
+		return t
+	}
+	order := make([]int, len(hosts))
+	totals := make([]int64, len(hosts))
+	for i, h := range hosts {
+		order[i], totals[i] = i, total(h)
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(totals[j], totals[i]) })
+	keep := make([]bool, len(hosts))
+	for _, i := range order[:maxHostLines] {
+		keep[i] = true
+	}
+	for i, h := range hosts {
+		if keep[i] {
+			listed = append(listed, h)
+		} else {
+			rest = append(rest, h)
+		}
+	}
+	return listed, rest
 }
 
 // counterNames lists a counter map's names in print order.

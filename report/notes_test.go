@@ -47,6 +47,15 @@ func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels
 	for _, r := range rs {
 		pp.AddFlow(r)
 	}
+	printSegments(t, file, pp, writer)
+	return out.String(), pp
+}
+
+// printSegments prints the packets of file with pp as the annotated
+// text's second pass does (with its writing goroutine when writer), and
+// closes pp.
+func printSegments(t *testing.T, file string, pp *PacketPrinter, writer bool) {
+	t.Helper()
 	if writer {
 		pp.StartWriter()
 	}
@@ -60,7 +69,6 @@ func printAnnotated(t *testing.T, file string, rs []*classify.FlowResult, labels
 	if err := pp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return out.String(), pp
 }
 
 // TestSeqLabelsFromFirstPass checks that the labels a first pass hands
@@ -183,19 +191,7 @@ func TestStartWriterSharesFormatting(t *testing.T) {
 	print := func(o TcpdumpOptions, writer bool) (string, int) {
 		var out bytes.Buffer
 		pp := NewPacketPrinter(&out, nil, o, false)
-		if writer {
-			pp.StartWriter()
-		}
-		src, err := capture.Open([]string{file}, capture.OpenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		classify.Analyze(src, classify.Options{SegmentsOnly: true,
-			OnSegment: func(seg *capture.Segment, u flows.Update) { pp.Segment(seg, u) }})
-		if err := pp.Close(); err != nil {
-			t.Fatal(err)
-		}
+		printSegments(t, file, pp, writer)
 		return out.String(), pp.batches
 	}
 	for _, o := range []TcpdumpOptions{

@@ -43,22 +43,28 @@ func TestStreamsEqualWhole(t *testing.T) {
 		if whole.String() != streamed.String() {
 			t.Errorf("%s: JSONStream differs from JSON:\n%s\n---\n%s", f, streamed.String(), whole.String())
 		}
-		whole.Reset()
-		streamed.Reset()
-		if err := Summary(&whole, a); err != nil {
-			t.Fatal(err)
-		}
-		ss := NewSummaryStream(&streamed)
-		for _, r := range a.Flows {
-			ss.Flow(r)
-		}
-		if err := ss.Close(a); err != nil {
-			t.Fatal(err)
-		}
-		if whole.String() != streamed.String() {
-			t.Errorf("%s: SummaryStream differs from Summary:\n%s\n---\n%s", f, streamed.String(), whole.String())
+		if w, s := summaries(t, a); w != s {
+			t.Errorf("%s: SummaryStream differs from Summary:\n%s\n---\n%s", f, s, w)
 		}
 	}
+}
+
+// summaries writes a's summary with Summary and with a SummaryStream fed
+// a's flows in order.
+func summaries(t *testing.T, a *classify.Analysis) (whole, streamed string) {
+	t.Helper()
+	var w, s bytes.Buffer
+	if err := Summary(&w, a); err != nil {
+		t.Fatal(err)
+	}
+	ss := NewSummaryStream(&s)
+	for _, r := range a.Flows {
+		ss.Flow(r)
+	}
+	if err := ss.Close(a); err != nil {
+		t.Fatal(err)
+	}
+	return w.String(), s.String()
 }
 
 // analyzeFile opens and analyses one capture with the default options.
@@ -90,21 +96,10 @@ func TestSummaryBounded(t *testing.T) {
 	slices.SortStableFunc(a.Flows, func(p, q *classify.FlowResult) int {
 		return cmp.Compare(b2i(p.Verdict == last), b2i(q.Verdict == last))
 	})
-	var whole, streamed bytes.Buffer
-	if err := Summary(&whole, a); err != nil {
-		t.Fatal(err)
+	out, streamed := summaries(t, a)
+	if out != streamed {
+		t.Fatalf("SummaryStream differs from Summary:\n%s\n---\n%s", streamed, out)
 	}
-	ss := NewSummaryStream(&streamed)
-	for _, r := range a.Flows {
-		ss.Flow(r)
-	}
-	if err := ss.Close(a); err != nil {
-		t.Fatal(err)
-	}
-	if whole.String() != streamed.String() {
-		t.Fatalf("SummaryStream differs from Summary:\n%s\n---\n%s", streamed.String(), whole.String())
-	}
-	out := whole.String()
 
 	// The failing flows: which should be listed, which counted.
 	var failing []*classify.FlowResult

@@ -468,9 +468,7 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 		listed, rest := busiestHosts(hosts)
 		for _, h := range listed {
 			fmt.Fprintf(bw, "  %s\n", h.IP)
-			for _, name := range counterNames(h.Counters) {
-				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, h.Counters[name], classify.NetstatPhrase(name))
-			}
+			counterLines(bw, h.Counters)
 		}
 		if len(rest) > 0 {
 			sum := classify.Counters{}
@@ -480,9 +478,7 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 				}
 			}
 			fmt.Fprintf(bw, "  ... and %d more hosts, not listed (--json has every host); together:\n", len(rest))
-			for _, name := range counterNames(sum) {
-				fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, sum[name], classify.NetstatPhrase(name))
-			}
+			counterLines(bw, sum)
 		}
 	}
 	for _, rec := range recs {
@@ -537,6 +533,13 @@ func busiestHosts(hosts []*classify.Host) (listed, rest []*classify.Host) {
 		}
 	}
 	return listed, rest
+}
+
+// counterLines writes a host's counter deltas, one per line.
+func counterLines(bw *bufio.Writer, c classify.Counters) {
+	for _, name := range counterNames(c) {
+		fmt.Fprintf(bw, "    %-26s %+6d  (netstat -s: %s)\n", name, c[name], classify.NetstatPhrase(name))
+	}
 }
 
 // counterNames lists a counter map's names in print order.

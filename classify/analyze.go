@@ -284,7 +284,12 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		a.finish()
 	}
 	if opts.Bounded {
-		err := a.held.each(func(r *FlowResult) {
+		var spare *FlowResult
+		if opts.ReuseResults {
+			// OnFlow keeps nothing of r (see Options.ReuseResults).
+			spare = new(FlowResult)
+		}
+		err := a.held.each(spare, func(r *FlowResult) {
 			if a.agg.reclassified[r.ID] {
 				reclassifyOverflow(r)
 			}

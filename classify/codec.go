@@ -292,13 +292,19 @@ func (d *decoder) ints() []int64 {
 	}
 	return vs
 }
-func (d *decoder) counters() Counters {
+
+// counters decodes a Counters map into c, cleared first (nil: a new
+// map).
+func (d *decoder) counters(c Counters) Counters {
 	isNil := d.bool()
 	n := d.length()
 	if isNil {
 		return nil
 	}
-	c := make(Counters, n)
+	if c == nil {
+		c = make(Counters, n)
+	}
+	clear(c)
 	for range n {
 		k := d.istr()
 		c[k] = int(d.int())
@@ -309,8 +315,16 @@ func (d *decoder) counters() Counters {
 // decodeFlowResult decodes one record made by appendFlowResult. intern
 // (nil: none) keeps the shared strings across calls (see decoder).
 func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
+	r := new(FlowResult)
+	return r, decodeFlowResultInto(r, b, intern)
+}
+
+// decodeFlowResultInto is decodeFlowResult into r, whose counter maps
+// and annotation slice it reuses (everything else of r is overwritten).
+func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) error {
 	d := decoder{b: b, intern: intern}
-	r := &FlowResult{}
+	cc, sc, anns := r.ClientCounters, r.ServerCounters, r.Annotations
+	*r = FlowResult{}
 	r.ID = d.int()
 	r.Client = d.addrPort()
 	r.Server = d.addrPort()
@@ -335,8 +349,8 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	}
 	r.ZeekState = d.istr()
 	r.ZeekHistory = d.istr()
-	r.ClientCounters = d.counters()
-	r.ServerCounters = d.counters()
+	r.ClientCounters = d.counters(cc)
+	r.ServerCounters = d.counters(sc)
 	r.FirstPacket = d.int()
 	r.LastPacket = d.int()
 	r.Start = d.time()
@@ -348,7 +362,10 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	r.Evidence = d.ints()
 	expl := d.bytes()
 	if n := d.length(); n > 0 {
-		r.Annotations = make([]Annotation, n)
+		if cap(anns) < n {
+			anns = make([]Annotation, n)
+		}
+		r.Annotations = anns[:n]
 		for i := range r.Annotations {
 			a := &r.Annotations[i]
 			a.Packet = d.int()
@@ -378,5 +395,5 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}
-	return r, d.err
+	return d.err
 }

@@ -64,8 +64,10 @@ func (h *heldFlows) add(r *FlowResult) {
 }
 
 // each hands every held flow to fn in the order they were added (those
-// in memory first, then the file's) and releases them.
-func (h *heldFlows) each(fn func(*FlowResult)) error {
+// in memory first, then the file's) and releases them. With a spare
+// FlowResult, each flow is decoded into it (fn keeps nothing of it);
+// with nil, each gets its own.
+func (h *heldFlows) each(spare *FlowResult, fn func(*FlowResult)) error {
 	mem := h.mem
 	h.mem, h.buf = nil, nil
 	intern := map[string]string{}
@@ -74,7 +76,7 @@ func (h *heldFlows) each(fn func(*FlowResult)) error {
 		if k <= 0 || n > uint64(len(mem)-k) {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", errCorrupt))
 		}
-		r, err := decodeFlowResult(mem[k:k+int(n)], intern)
+		r, err := h.decode(spare, mem[k:k+int(n)], intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
@@ -111,11 +113,20 @@ func (h *heldFlows) each(fn func(*FlowResult)) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
-		r, err := decodeFlowResult(buf, intern)
+		r, err := h.decode(spare, buf, intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
 		fn(r)
 	}
 	return h.err
+}
+
+// decode decodes one held record into spare, or into a new FlowResult
+// when spare is nil.
+func (h *heldFlows) decode(spare *FlowResult, b []byte, intern map[string]string) (*FlowResult, error) {
+	if spare == nil {
+		return decodeFlowResult(b, intern)
+	}
+	return spare, decodeFlowResultInto(spare, b, intern)
 }

@@ -45,10 +45,8 @@ type closedFlow struct {
 	data []byte
 	// id is the flow's ID, for Flush's order.
 	id int64
-	// list is the idle class (see idleClass) the flow was in; limit how
-	// long it may stay idle (see Table.idleLimit).
-	list  uint8
-	limit idleKind
+	// list is the idle list (see listOf) the flow was in.
+	list uint8
 }
 
 // hasTuple reports whether the flow's endpoints are a and b, in either

@@ -79,8 +79,10 @@ type Table struct {
 	count int
 	shift uint8
 	// idle holds the flows in order of last activity (least recent
-	// first), in two lists: attempts one side never answered, and the rest.
-	idle    [2]idleList
+	// first), in one list per idle class and idle kind (see listOf), so
+	// that each list has one idle limit and a sweep stops at the first
+	// flow of each that is not past it.
+	idle    [numLists]idleList
 	nextID  int64
 	now     stamp
 	sweepAt stamp
@@ -89,12 +91,12 @@ type Table struct {
 	// garbage collector, so that memory follows the flows tracked).
 	free  *Flow
 	nfree int
-	// closed holds the compacted flows of each idle class (closed
+	// closed holds the compacted flows of each idle list (closed
 	// answered flows, unanswered attempts), in order of last activity;
 	// freeClosed the unused ones, linked through next. last is the flow
 	// of the previous segment, compacted at the next call if it closed;
 	// scratch is the coding buffer.
-	closed     [2]closedList
+	closed     [numLists]closedList
 	freeClosed *closedFlow
 	last       *Flow
 	scratch    []byte
@@ -455,11 +457,15 @@ func (t *Table) Flush() {
 // idleList is a doubly linked list of flows through Flow.prev/next.
 type idleList struct{ head, tail *Flow }
 
-// Idle lists: attempts that one side never answered, and answered flows.
+// Idle classes: attempts that one side never answered (evicted first),
+// and answered flows.
 const (
 	unanswered = 0
 	answered   = 1
 )
+
+// numLists counts the idle lists: one per idle class and idle kind.
+const numLists = 2 * numIdleKinds
 
 func idleClass(f *Flow) uint8 {
 	if f.Ep[Client].Packets == 0 || f.Ep[Server].Packets == 0 {
@@ -468,16 +474,32 @@ func idleClass(f *Flow) uint8 {
 	return answered
 }
 
+// listOf returns the idle list that f belongs in: its idle class and
+// idle kind (listClass and listKind undo it).
+func listOf(f *Flow) uint8 { return idleClass(f)*numIdleKinds + uint8(idleKindOf(f)) }
+
+func listClass(l uint8) uint8   { return l / numIdleKinds }
+func listKind(l uint8) idleKind { return idleKind(l % numIdleKinds) }
+
 // evictionVictim picks the flow to evict when the table is full: the
 // least recently active attempt that the other side never answered (a
 // SYN flood's spoofed SYNs), so that a flood does not cut real
 // connections in the middle; only when there is none, the least recently
 // active flow.
 func (t *Table) evictionVictim() *Flow {
-	for i := range t.idle {
+	for class := range uint8(2) {
 		// Whole and compacted flows of a class take their places in the
-		// order of last activity.
-		f, c := t.idle[i].head, t.closed[i].head
+		// order of last activity, whatever their lists.
+		var f *Flow
+		var c *closedFlow
+		for l := class * numIdleKinds; l < (class+1)*numIdleKinds; l++ {
+			if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
+				f = g
+			}
+			if d := t.closed[l].head; d != nil && (c == nil || d.lastNumber < c.lastNumber) {
+				c = d
+			}
+		}
 		if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
 			return t.reopenClosed(c)
 		}
@@ -522,6 +544,9 @@ const (
 	idleClosed
 )
 
+// numIdleKinds counts the idle kinds.
+const numIdleKinds = uint8(idleClosed) + 1
+
 func idleKindOf(f *Flow) idleKind {
 	switch {
 	case f.done:
@@ -545,49 +570,32 @@ func (t *Table) limit(k idleKind) time.Duration {
 	}
 }
 
-// idleLimit returns how long f may stay silent before it is decided.
-func (t *Table) idleLimit(f *Flow) time.Duration { return t.limit(idleKindOf(f)) }
-
-// expire decides the flows idle past their limit. The idle list is in
-// order of last activity, but limits differ by state, so it walks until
-// it meets a flow active within the shortest limit.
+// expire decides the flows idle past their limit. Each idle list is in
+// order of last activity and has one limit, so it stops at the first
+// flow of each that is not past it: a sweep costs the flows it decides.
 func (t *Table) expire() {
-	shortest := min(t.cfg.IdleClosed, t.cfg.IdleHandshake, t.cfg.IdleEstablished)
-	for i := range t.idle {
-		c := t.closed[i].head
-		for f := t.idle[i].head; f != nil || c != nil; {
+	for l := range uint8(numLists) {
+		limit := t.limit(listKind(l))
+		for {
 			// The compacted flows take their places in the list's order
 			// of last activity.
+			f, c := t.idle[l].head, t.closed[l].head
 			if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
-				idle := t.now.sub(c.last)
-				if idle < shortest {
+				if t.now.sub(c.last) < limit {
 					break
 				}
-				next := c.next
-				if idle >= t.limit(c.limit) {
-					g := t.reopenClosed(c)
-					t.remove(g)
-					t.decide(g)
-				}
-				c = next
-				continue
-			}
-			next := f.next
-			idle := t.now.sub(f.Last.t)
-			if idle < shortest {
+				f = t.reopenClosed(c)
+			} else if f == nil || t.now.sub(f.Last.t) < limit {
 				break
 			}
-			if idle >= t.idleLimit(f) {
-				t.remove(f)
-				t.decide(f)
-			}
-			f = next
+			t.remove(f)
+			t.decide(f)
 		}
 	}
 }
 
 func (t *Table) touch(f *Flow) {
-	c := idleClass(f)
+	c := listOf(f)
 	l := &t.idle[c]
 	if l.tail == f {
 		return
@@ -631,7 +639,7 @@ func (t *Table) unlink(f *Flow) {
 func (t *Table) compactLast() {
 	f := t.last
 	t.last = nil
-	if f != nil && f.done && f.listed && f.list == answered && t.count > t.cfg.CompactAbove {
+	if f != nil && f.done && f.listed && listClass(f.list) == answered && t.count > t.cfg.CompactAbove {
 		t.compact(f)
 	}
 }
@@ -656,7 +664,13 @@ func (t *Table) compactUnanswered() {
 		return
 	}
 	for range 2 {
-		f := t.idle[unanswered].head
+		// The least recently active of the class's lists.
+		var f *Flow
+		for l := unanswered * numIdleKinds; l < (unanswered+1)*numIdleKinds; l++ {
+			if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
+				f = g
+			}
+		}
 		if f == nil || t.now.sub(f.Last.t) < compactUnansweredAfter {
 			return
 		}
@@ -682,7 +696,6 @@ func (t *Table) compact(f *Flow) {
 		c = new(closedFlow)
 	}
 	t.scratch = c.store(f, t.scratch)
-	c.limit = idleKindOf(f)
 	t.unlink(f)
 	t.closed[c.list].push(c)
 	t.slots[i].f, t.slots[i].c = nil, c

@@ -319,11 +319,13 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	return r, decodeFlowResultInto(r, b, intern)
 }
 
-// decodeFlowResultInto is decodeFlowResult into r, whose counter maps
-// and annotation slice it reuses (everything else of r is overwritten).
+// decodeFlowResultInto is decodeFlowResult into r, whose counter maps it
+// reuses, as classifyInto does (everything else of r is overwritten, and
+// slices are new: a consumer may keep a copy of r with its slices, see
+// Options.ReuseResults).
 func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) error {
 	d := decoder{b: b, intern: intern}
-	cc, sc, anns := r.ClientCounters, r.ServerCounters, r.Annotations
+	cc, sc := r.ClientCounters, r.ServerCounters
 	*r = FlowResult{}
 	r.ID = d.int()
 	r.Client = d.addrPort()
@@ -362,10 +364,7 @@ func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) err
 	r.Evidence = d.ints()
 	expl := d.bytes()
 	if n := d.length(); n > 0 {
-		if cap(anns) < n {
-			anns = make([]Annotation, n)
-		}
-		r.Annotations = anns[:n]
+		r.Annotations = make([]Annotation, n)
 		for i := range r.Annotations {
 			a := &r.Annotations[i]
 			a.Packet = d.int()

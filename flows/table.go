@@ -410,13 +410,20 @@ func (t *Table) Advance(now time.Time) {
 	t.advance(stampOf(now))
 }
 
+// sweepEvery is how often (in capture time) the table decides the flows
+// idle past their limit. A sweep costs only the flows it decides (see
+// expire), so it runs often: a closed flow waits IdleClosed and at most
+// 2% more, not a second more (at 2,000 connections a second, 10% fewer
+// flows tracked at once).
+const sweepEvery = 100 * time.Millisecond
+
 func (t *Table) advance(now stamp) {
 	if now > t.now {
 		t.now = now
 	}
 	if t.now >= t.sweepAt {
 		t.expire()
-		t.sweepAt = t.now.add(time.Second)
+		t.sweepAt = t.now.add(sweepEvery)
 	}
 	t.compactUnanswered()
 }

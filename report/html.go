@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -18,9 +19,13 @@ import (
 //go:embed templates/report.html.tmpl
 var htmlSource string
 
-// htmlTemplate is parsed once; html/template escapes every value by
-// context (text, attribute, inside the inline SVG).
-var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+// htmlTemplate returns the report's template, parsed on first use (not
+// at start-up: the other outputs need neither its 0.5 MB of parse trees
+// nor the time); html/template escapes every value by context (text,
+// attribute, inside the inline SVG).
+var htmlTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Parse(htmlSource))
+})
 
 // Ladder geometry, in SVG user units.
 const (
@@ -237,7 +242,7 @@ func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 		v.Hosts = append(v.Hosts, hh)
 	}
 	bw := bufio.NewWriter(w)
-	if err := htmlTemplate.Execute(bw, v); err != nil {
+	if err := htmlTemplate().Execute(bw, v); err != nil {
 		return fmt.Errorf("write html: %w", err)
 	}
 	if err := bw.Flush(); err != nil {

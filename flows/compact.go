@@ -26,27 +26,28 @@ import (
 // string or interface) stops the program at start-up, in any test.
 
 // closedFlow is a compacted closed flow (see above), or a compacted
-// attempt that one side left unanswered (see Table.compactUnanswered).
-// It is 128 bytes, plus the coded fields.
+// attempt that one side left unanswered (see Table.compactUnanswered),
+// in a closedStore: 88 bytes and the coded fields, no pointers.
 type closedFlow struct {
 	// a and b are the flow's endpoints (Ep[0] and Ep[1]), for lookup.
 	a, b epAddr
-	// prev and next link the table's list of closed flows of the same
-	// idle class, in order of last activity.
-	prev, next *closedFlow
 	// lastNumber and last are the flow's Last mark: the list's order and
 	// the expiry time.
 	lastNumber int64
 	last       stamp
-	// ptrs are the flow's pointer fields, in flowPtrLeaves order; nil
-	// when all of them are.
-	ptrs *[maxFlowPtrs]unsafe.Pointer
-	// data holds the coded scalar fields.
-	data []byte
 	// id is the flow's ID, for Flush's order.
 	id int64
+	// prev and next link the table's list of compacted flows of the same
+	// idle list, in order of last activity.
+	prev, next cref
+	// data is the coding of the scalar fields, dataLen bytes.
+	data    dataRef
+	dataLen uint16
 	// list is the idle list (see listOf) the flow was in.
 	list uint8
+	// hasPtrs is set when some of the flow's pointer fields are not nil:
+	// the store keeps them (closedStore.ptrs).
+	hasPtrs bool
 }
 
 // hasTuple reports whether the flow's endpoints are a and b, in either
@@ -380,10 +381,10 @@ func decodeFlow(b []byte, f *Flow) bool {
 	return len(b) == 0
 }
 
-// store keeps f, a closed flow, in c (whose data buffer it reuses when
-// it is large enough); scratch is a buffer for the coding. It returns the
-// grown scratch.
-func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
+// put keeps f, a closed flow, in the record c (new); scratch is a buffer
+// for the coding. It returns the grown scratch, and false when the arena
+// is full or the coding too large (f is then not kept).
+func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	// The sequence analysis is coded too (a leading flag, then its
 	// words), so that f keeps it for reuse: a compacted SYN-flood attempt
 	// then costs no 144-byte SeqAnalysis.
@@ -396,31 +397,44 @@ func (c *closedFlow) store(f *Flow, scratch []byte) []byte {
 		scratch = append(scratch, 0)
 	}
 	scratch = encodeFlow(scratch, f)
-	if cap(c.data) < len(scratch) || cap(c.data) > 2*len(scratch) {
-		c.data = make([]byte, len(scratch))
+	f.Seq = sa
+	if units(len(scratch)) > maxCodedUnits {
+		return scratch, false
 	}
-	c.data = c.data[:len(scratch)]
-	copy(c.data, scratch)
-	c.a, c.b, c.id = f.Ep[0].addr, f.Ep[1].addr, f.ID
-	c.lastNumber, c.last, c.list = f.Last.Number, f.Last.t, f.list
+	d := s.alloc(len(scratch))
+	if d == 0 {
+		return scratch, false
+	}
+	copy(s.block(d, len(scratch)), scratch)
+	r := s.rec(c)
+	r.data, r.dataLen = d, uint16(len(scratch))
+	r.a, r.b, r.id = f.Ep[0].addr, f.Ep[1].addr, f.ID
+	r.lastNumber, r.last, r.list = f.Last.Number, f.Last.t, f.list
 	base := unsafe.Pointer(f)
-	c.ptrs = nil
+	var ptrs *[maxFlowPtrs]unsafe.Pointer
 	for i, off := range flowPtrLeaves {
-		if p := *(*unsafe.Pointer)(unsafe.Add(base, off)); p != nil {
-			if c.ptrs == nil {
-				c.ptrs = new([maxFlowPtrs]unsafe.Pointer)
+		if p := *(*unsafe.Pointer)(unsafe.Add(base, off)); p != nil && off != flowSeqOffset {
+			if ptrs == nil {
+				ptrs = new([maxFlowPtrs]unsafe.Pointer)
 			}
-			c.ptrs[i] = p
+			ptrs[i] = p
 		}
 	}
-	f.Seq = sa
-	return scratch
+	if ptrs != nil {
+		if s.ptrs == nil {
+			s.ptrs = map[cref]*[maxFlowPtrs]unsafe.Pointer{}
+		}
+		s.ptrs[c], r.hasPtrs = ptrs, true
+	}
+	return scratch, true
 }
 
-// load sets f, which must be zero, to the flow c holds.
-func (c *closedFlow) load(f *Flow) {
+// get sets f, which must be zero, to the flow the record c holds.
+func (s *closedStore) get(c cref, f *Flow) {
+	r := s.rec(c)
 	sa := f.Seq // a reused flow's zeroed analysis, or nil
-	data, ok := c.data, len(c.data) > 0
+	data := s.block(r.data, int(r.dataLen))
+	ok := len(data) > 0
 	hasSeq := ok && data[0] == 1
 	if ok {
 		data = data[1:]
@@ -434,12 +448,13 @@ func (c *closedFlow) load(f *Flow) {
 	if !ok || !decodeFlow(data, f) {
 		panic("flows: a compacted flow does not decode")
 	}
-	f.Ep[0].addr, f.Ep[1].addr = c.a, c.b
+	f.Ep[0].addr, f.Ep[1].addr = r.a, r.b
 	base := unsafe.Pointer(f)
+	ptrs := s.ptrs[c]
 	for i, off := range flowPtrLeaves {
 		var p unsafe.Pointer
-		if c.ptrs != nil {
-			p = c.ptrs[i]
+		if ptrs != nil {
+			p = ptrs[i]
 		}
 		*(*unsafe.Pointer)(unsafe.Add(base, off)) = p
 	}
@@ -448,6 +463,10 @@ func (c *closedFlow) load(f *Flow) {
 		f.Seq = sa
 	}
 }
+
+// flowSeqOffset is the offset of Flow.Seq, which put codes (the other
+// pointer fields are kept as they are).
+const flowSeqOffset = unsafe.Offsetof(Flow{}.Seq)
 
 // seqWords is SeqAnalysis as 64-bit words (it holds no pointers; see
 // TestSizes), for its coding in a compacted flow.

@@ -79,20 +79,28 @@ func BenchmarkCompact(b *testing.B) {
 		b.Fatal("no flow decided")
 	}
 	closed.prev, closed.next, closed.listed = nil, nil, false
-	var c closedFlow
+	var s closedStore
 	var scratch []byte
+	var c cref
 	b.Run("store", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			scratch = c.store(closed, scratch)
+			if c != 0 {
+				s.freeRec(c)
+			}
+			c = s.newRec()
+			var ok bool
+			if scratch, ok = s.put(c, closed, scratch); !ok {
+				b.Fatal("the store did not take the flow")
+			}
 		}
-		b.ReportMetric(float64(len(c.data)), "B/flow")
+		b.ReportMetric(float64(s.rec(c).dataLen), "B/flow")
 	})
 	b.Run("load", func(b *testing.B) {
 		var f Flow
 		for b.Loop() {
 			f = Flow{}
-			c.load(&f)
+			s.get(c, &f)
 		}
 		if f != *closed {
 			b.Fatal("load gave another flow")

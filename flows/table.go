@@ -92,14 +92,14 @@ type Table struct {
 	free  *Flow
 	nfree int
 	// closed holds the compacted flows of each idle list (closed
-	// answered flows, unanswered attempts), in order of last activity;
-	// freeClosed the unused ones, linked through next. last is the flow
+	// answered flows, unanswered attempts), in order of last activity,
+	// kept in store. last is the flow
 	// of the previous segment, compacted at the next call if it closed;
 	// scratch is the coding buffer.
-	closed     [numLists]closedList
-	freeClosed *closedFlow
-	last       *Flow
-	scratch    []byte
+	closed  [numLists]closedList
+	store   closedStore
+	last    *Flow
+	scratch []byte
 
 	// Compacted counts the flows compacted (a flow compacted, reopened
 	// by a late packet and compacted again counts twice).
@@ -118,10 +118,10 @@ type Table struct {
 type slot struct {
 	h uint64
 	f *Flow
-	c *closedFlow
+	c cref
 }
 
-func (s *slot) empty() bool { return s.f == nil && s.c == nil }
+func (s *slot) empty() bool { return s.f == nil && s.c == 0 }
 
 const minSlots = 1024
 
@@ -311,8 +311,8 @@ func (t *Table) lookup(h uint64, a, b epAddr) *Flow {
 			if s.h == h && s.f.hasTuple(a, b) {
 				return s.f
 			}
-		case s.c != nil:
-			if s.h == h && s.c.hasTuple(a, b) {
+		case s.c != 0:
+			if s.h == h && t.store.rec(s.c).hasTuple(a, b) {
 				return t.reopen(s)
 			}
 		default:
@@ -368,7 +368,7 @@ func (t *Table) resize(n int) {
 // delete removes f from the hash table, shifting back the entries that
 // follow it (linear probing needs no tombstones).
 func (t *Table) delete(f *Flow) {
-	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, nil)
+	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, 0)
 	if i < 0 {
 		return
 	}
@@ -388,7 +388,7 @@ func (t *Table) delete(f *Flow) {
 
 // slotIndex returns the index of the slot that holds f or c (the other
 // nil), whose endpoints are a and b; -1 when there is none.
-func (t *Table) slotIndex(a, b epAddr, f *Flow, c *closedFlow) int {
+func (t *Table) slotIndex(a, b epAddr, f *Flow, c cref) int {
 	mask := len(t.slots) - 1
 	for i := t.home(symHash(a, b)); ; i = (i + 1) & mask {
 		s := &t.slots[i]
@@ -437,12 +437,12 @@ func (t *Table) Flush() {
 	type tracked struct {
 		id int64
 		f  *Flow
-		c  *closedFlow
+		c  cref
 	}
 	var all []tracked
 	for i := range t.closed {
-		for c := t.closed[i].head; c != nil; c = c.next {
-			all = append(all, tracked{id: c.id, c: c})
+		for c := t.closed[i].head; c != 0; c = t.store.rec(c).next {
+			all = append(all, tracked{id: t.store.rec(c).id, c: c})
 		}
 	}
 	for i := range t.idle {
@@ -499,16 +499,19 @@ func (t *Table) evictionVictim() *Flow {
 		// order of last activity, whatever their lists.
 		var f *Flow
 		var c *closedFlow
+		var cr cref
 		for l := class * numIdleKinds; l < (class+1)*numIdleKinds; l++ {
 			if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
 				f = g
 			}
-			if d := t.closed[l].head; d != nil && (c == nil || d.lastNumber < c.lastNumber) {
-				c = d
+			if h := t.closed[l].head; h != 0 {
+				if d := t.store.rec(h); c == nil || d.lastNumber < c.lastNumber {
+					c, cr = d, h
+				}
 			}
 		}
 		if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
-			return t.reopenClosed(c)
+			return t.reopenClosed(cr)
 		}
 		if f != nil {
 			return f
@@ -586,12 +589,12 @@ func (t *Table) expire() {
 		for {
 			// The compacted flows take their places in the list's order
 			// of last activity.
-			f, c := t.idle[l].head, t.closed[l].head
-			if c != nil && (f == nil || c.lastNumber < f.Last.Number) {
+			f, cr := t.idle[l].head, t.closed[l].head
+			if c := t.store.recOf(cr); c != nil && (f == nil || c.lastNumber < f.Last.Number) {
 				if t.now.sub(c.last) < limit {
 					break
 				}
-				f = t.reopenClosed(c)
+				f = t.reopenClosed(cr)
 			} else if f == nil || t.now.sub(f.Last.t) < limit {
 				break
 			}
@@ -686,28 +689,26 @@ func (t *Table) compactUnanswered() {
 }
 
 // compact replaces the flow f in the table by a closedFlow and frees f
-// for reuse.
+// for reuse (unless the store cannot take it: f then stays whole).
 func (t *Table) compact(f *Flow) {
-	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, nil)
+	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, 0)
 	if i < 0 {
+		return
+	}
+	c := t.store.newRec()
+	var ok bool
+	if t.scratch, ok = t.store.put(c, f, t.scratch); !ok {
+		t.store.freeRec(c)
 		return
 	}
 	if t.last == f {
 		t.last = nil
 	}
-	c := t.freeClosed
-	if c != nil {
-		t.freeClosed = c.next
-		c.next = nil
-	} else {
-		c = new(closedFlow)
-	}
-	t.scratch = c.store(f, t.scratch)
 	t.unlink(f)
-	t.closed[c.list].push(c)
+	t.store.push(&t.closed[f.list], c)
 	t.slots[i].f, t.slots[i].c = nil, c
 	t.Compacted++
-	// The closedFlow keeps f's other pointers and coded its sequence
+	// The store keeps f's other pointers and coded its sequence
 	// analysis: f goes back with the analysis, to be reused.
 	t.pushFree(f)
 }
@@ -716,46 +717,17 @@ func (t *Table) compact(f *Flow) {
 func (t *Table) reopen(s *slot) *Flow {
 	c := s.c
 	f := t.newFlow()
-	c.load(f)
-	s.f, s.c = f, nil
-	t.closed[c.list].unlink(c)
-	c.ptrs = nil
-	c.next = t.freeClosed
-	t.freeClosed = c
+	t.store.get(c, f)
+	s.f, s.c = f, 0
+	t.store.unlink(&t.closed[t.store.rec(c).list], c)
+	t.store.freeRec(c)
 	return f
 }
 
 // reopenClosed is reopen for the closed flow c, wherever its slot is.
-func (t *Table) reopenClosed(c *closedFlow) *Flow {
-	return t.reopen(&t.slots[t.slotIndex(c.a, c.b, nil, c)])
-}
-
-// closedList is a doubly linked list of closed flows through
-// closedFlow.prev/next.
-type closedList struct{ head, tail *closedFlow }
-
-func (l *closedList) push(c *closedFlow) {
-	c.prev, c.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = c
-	} else {
-		l.head = c
-	}
-	l.tail = c
-}
-
-func (l *closedList) unlink(c *closedFlow) {
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else {
-		l.head = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	} else {
-		l.tail = c.prev
-	}
-	c.prev, c.next = nil, nil
+func (t *Table) reopenClosed(c cref) *Flow {
+	r := t.store.rec(c)
+	return t.reopen(&t.slots[t.slotIndex(r.a, r.b, nil, c)])
 }
 
 func (t *Table) remove(f *Flow) {

@@ -1,0 +1,166 @@
+package flows
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+// The compacted flows live in a closedStore: records in fixed chunks,
+// their codings in an arena of byte chunks, linked by indices, not
+// pointers. The garbage collector then has nothing to scan in them: a
+// SYN flood keeps a million of them, and as heap objects with pointers
+// (a closedFlow and its coding each) they cost every collection a walk
+// over all of them.
+
+// cref names a compacted flow in a closedStore: its index plus one (0 is
+// none).
+type cref uint32
+
+// dataRef locates a coding in the store's arena: the chunk in the high
+// 16 bits, the offset in units of arenaUnit in the low 16 (0 is none).
+type dataRef uint32
+
+const (
+	// recChunkBits is the log2 of the records in a chunk.
+	recChunkBits = 12
+	// arenaUnit is the arena's allocation unit; codings are rounded up
+	// to it and start on it.
+	arenaUnit = 16
+	// arenaChunk is the size of an arena chunk: 1<<16 units.
+	arenaChunk = 1 << 16 * arenaUnit
+	// maxArenaChunks bounds the arena (16 bits of chunk in a dataRef):
+	// 64 GiB of codings.
+	maxArenaChunks = 1 << 16
+	// maxCodedUnits bounds a coding (4 KiB; a Flow of 1024 bytes codes to
+	// at most about 1.8 KiB), so that each size has a free list.
+	maxCodedUnits = 256
+)
+
+// closedStore holds compacted flows (see closedFlow).
+type closedStore struct {
+	recs [][]closedFlow
+	nrec int
+	// free links the unused records through next.
+	free cref
+	// ptrs holds the pointer fields of the flows that have any (few do:
+	// SYN retransmissions, resets, out-of-order data).
+	ptrs map[cref]*[maxFlowPtrs]unsafe.Pointer
+	// arena holds the codings; used is how much of its last chunk is
+	// taken; freeData[n] links the free blocks of n units through their
+	// first 4 bytes.
+	arena    [][]byte
+	used     int
+	freeData [maxCodedUnits + 1]dataRef
+}
+
+// rec returns the record c names.
+func (s *closedStore) rec(c cref) *closedFlow {
+	i := int(c - 1)
+	return &s.recs[i>>recChunkBits][i&(1<<recChunkBits-1)]
+}
+
+// recOf is rec, and nil for 0.
+func (s *closedStore) recOf(c cref) *closedFlow {
+	if c == 0 {
+		return nil
+	}
+	return s.rec(c)
+}
+
+// newRec returns an unused, zero record.
+func (s *closedStore) newRec() cref {
+	if c := s.free; c != 0 {
+		r := s.rec(c)
+		s.free = r.next
+		r.next = 0
+		return c
+	}
+	if s.nrec&(1<<recChunkBits-1) == 0 {
+		s.recs = append(s.recs, make([]closedFlow, 1<<recChunkBits))
+	}
+	s.nrec++
+	return cref(s.nrec)
+}
+
+// freeRec gives back the record c, its coding and its pointers.
+func (s *closedStore) freeRec(c cref) {
+	r := s.rec(c)
+	if r.data != 0 {
+		s.freeBlock(r.data, int(r.dataLen))
+	}
+	if r.hasPtrs {
+		delete(s.ptrs, c)
+	}
+	*r = closedFlow{next: s.free}
+	s.free = c
+}
+
+// units returns how many arena units n bytes take.
+func units(n int) int { return (n + arenaUnit - 1) / arenaUnit }
+
+// alloc returns a block of n bytes (1 to maxCodedUnits units) in the
+// arena, or 0 when the arena is full.
+func (s *closedStore) alloc(n int) dataRef {
+	u := units(n)
+	if d := s.freeData[u]; d != 0 {
+		s.freeData[u] = dataRef(binary.LittleEndian.Uint32(s.block(d, 4)))
+		return d
+	}
+	if len(s.arena) == 0 || s.used+u*arenaUnit > arenaChunk {
+		if len(s.arena) == maxArenaChunks {
+			return 0
+		}
+		s.arena = append(s.arena, make([]byte, arenaChunk))
+		s.used = 0
+		if len(s.arena) == 1 {
+			// Offset 0 of chunk 0 would be dataRef 0, which is none.
+			s.used = arenaUnit
+		}
+	}
+	d := dataRef((len(s.arena)-1)<<16 | s.used/arenaUnit)
+	s.used += u * arenaUnit
+	return d
+}
+
+// block returns the n bytes of the block d.
+func (s *closedStore) block(d dataRef, n int) []byte {
+	off := int(d&0xffff) * arenaUnit
+	return s.arena[d>>16][off : off+n : off+n]
+}
+
+// freeBlock gives back the block d of n bytes.
+func (s *closedStore) freeBlock(d dataRef, n int) {
+	u := units(n)
+	binary.LittleEndian.PutUint32(s.block(d, 4), uint32(s.freeData[u]))
+	s.freeData[u] = d
+}
+
+// closedList is a doubly linked list of compacted flows through
+// closedFlow.prev/next.
+type closedList struct{ head, tail cref }
+
+func (s *closedStore) push(l *closedList, c cref) {
+	r := s.rec(c)
+	r.prev, r.next = l.tail, 0
+	if l.tail != 0 {
+		s.rec(l.tail).next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+}
+
+func (s *closedStore) unlink(l *closedList, c cref) {
+	r := s.rec(c)
+	if r.prev != 0 {
+		s.rec(r.prev).next = r.next
+	} else {
+		l.head = r.next
+	}
+	if r.next != 0 {
+		s.rec(r.next).prev = r.prev
+	} else {
+		l.tail = r.prev
+	}
+	r.prev, r.next = 0, 0
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -198,4 +199,64 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestSummaryListenersBounded checks the summary's listeners: the
+// maxListenerLines with the most failing connections are described, in
+// their order, the others counted by diagnosis, and each check is
+// written once, later diagnoses referring to it.
+func TestSummaryListenersBounded(t *testing.T) {
+	a := &classify.Analysis{Verdicts: map[classify.Verdict]int{}}
+	kinds := []string{"syn-drops", "reject-or-no-listener", "overflow"}
+	const n = maxListenerLines + 12
+	for i := range n {
+		kind := kinds[i%len(kinds)]
+		failing := (i * 37) % n // distinct weights
+		a.Listeners = append(a.Listeners, &classify.Listener{
+			Server:      netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 200), byte(i)}), 80),
+			Connections: failing + 5,
+			Verdicts:    map[classify.Verdict]int{classify.NoListener: failing, classify.GracefulClose: 5},
+			Diagnosis: []classify.Diagnosis{{Kind: kind, Explanation: "why " + kind,
+				Checks: []string{"check one of " + kind, fmt.Sprintf("check of listener %d", i)}}},
+		})
+	}
+	out, streamed := summaries(t, a)
+	if out != streamed {
+		t.Fatalf("SummaryStream differs from Summary:\n%s\n---\n%s", streamed, out)
+	}
+	section := out[strings.Index(out, "\nlisteners:\n")+len("\nlisteners:\n"):]
+	var described []string
+	unlisted := map[string]int{}
+	for i, l := range a.Listeners {
+		failing := l.Verdicts[classify.NoListener]
+		if failing >= n-maxListenerLines {
+			described = append(described, fmt.Sprintf("  %s: ", l.Server))
+		} else {
+			unlisted[kinds[i%len(kinds)]]++
+		}
+	}
+	var got []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && !strings.HasPrefix(line, "  ...") {
+			got = append(got, line[:strings.Index(line, ": ")+2])
+		}
+	}
+	if !slices.Equal(got, described) {
+		t.Errorf("listeners described:\n%q\nwant:\n%q", got, described)
+	}
+	wantMore := fmt.Sprintf("  ... and %d more listeners with a diagnosis, not listed (--json has every listener): ", n-maxListenerLines)
+	if !strings.Contains(section, wantMore) {
+		t.Errorf("no line %q in:\n%s", wantMore, section)
+	}
+	for _, k := range kinds {
+		if c := fmt.Sprintf("%d %s", unlisted[k], k); !strings.Contains(section, c) {
+			t.Errorf("the count of listeners not listed lacks %q", c)
+		}
+		if c := strings.Count(section, "check: check one of "+k+"\n"); c != 1 {
+			t.Errorf("the check shared by every %s written %d times, want once", k, c)
+		}
+	}
+	if c := strings.Count(section, "check: and as for "); c != maxListenerLines-len(kinds) {
+		t.Errorf("%d diagnoses refer to the checks above, want %d", c, maxListenerLines-len(kinds))
+	}
 }

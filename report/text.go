@@ -444,17 +444,58 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 	}
 	if len(diag) > 0 {
 		fmt.Fprintf(bw, "\nlisteners:\n")
-		for _, l := range diag {
+		listed, rest := busiest(diag, maxListenerLines, func(l *classify.Listener) int64 {
+			var n int64
+			for v, c := range l.Verdicts {
+				if v.Failing() {
+					n += int64(c)
+				}
+			}
+			return n
+		})
+		// A check is written once: a later diagnosis refers to it.
+		written := map[string]bool{}
+		for _, l := range listed {
 			fmt.Fprintf(bw, "  %s: %d connections (%s)\n", l.Server, l.Connections, verdictCounts(l.Verdicts))
 			for _, d := range l.Diagnosis {
 				fmt.Fprintf(bw, "    %s: %s\n", d.Kind, d.Explanation)
 				if d.Kind == "overflow" && l.AcceptQueueEstimate != nil {
 					fmt.Fprintf(bw, "      accept queue estimate: %d connections (min(backlog, somaxconn)+1)\n", *l.AcceptQueueEstimate)
 				}
+				seen := 0
 				for _, c := range d.Checks {
+					if written[c] {
+						seen++
+						continue
+					}
+					written[c] = true
 					fmt.Fprintf(bw, "      check: %s\n", c)
 				}
+				switch {
+				case seen == len(d.Checks) && seen > 0:
+					fmt.Fprintf(bw, "      check: as for %s above\n", d.Kind)
+				case seen > 0:
+					fmt.Fprintf(bw, "      check: and as for %s above\n", d.Kind)
+				}
 			}
+		}
+		if len(rest) > 0 {
+			kinds := map[string]int{}
+			var order []string
+			for _, l := range rest {
+				for _, d := range l.Diagnosis {
+					if kinds[d.Kind] == 0 {
+						order = append(order, d.Kind)
+					}
+					kinds[d.Kind]++
+				}
+			}
+			parts := make([]string, len(order))
+			for i, k := range order {
+				parts[i] = fmt.Sprintf("%d %s", kinds[k], k)
+			}
+			fmt.Fprintf(bw, "  ... and %d more listeners with a diagnosis, not listed (--json has every listener): %s\n",
+				len(rest), strings.Join(parts, ", "))
 		}
 	}
 	var hosts []*classify.Host
@@ -501,35 +542,44 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 // on one entry.
 const maxHostLines = 50
 
+// maxListenerLines bounds the listeners the summary describes; the rest
+// are counted by diagnosis.
+const maxListenerLines = 50
+
 // busiestHosts splits hosts into the maxHostLines with the largest sum
 // of absolute counter deltas (the first on a tie), in their order, and
 // the others, in their order.
 func busiestHosts(hosts []*classify.Host) (listed, rest []*classify.Host) {
-	if len(hosts) <= maxHostLines {
-		return hosts, nil
-	}
-	total := func(h *classify.Host) int64 {
+	return busiest(hosts, maxHostLines, func(h *classify.Host) int64 {
 		var t int64
 		for _, n := range h.Counters {
 			t += int64(max(n, -n))
 		}
 		return t
+	})
+}
+
+// busiest splits items into the n of largest weight (the first on a
+// tie), in their order, and the others, in their order.
+func busiest[T any](items []T, n int, weight func(T) int64) (listed, rest []T) {
+	if len(items) <= n {
+		return items, nil
 	}
-	order := make([]int, len(hosts))
-	totals := make([]int64, len(hosts))
-	for i, h := range hosts {
-		order[i], totals[i] = i, total(h)
+	order := make([]int, len(items))
+	weights := make([]int64, len(items))
+	for i, it := range items {
+		order[i], weights[i] = i, weight(it)
 	}
-	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(totals[j], totals[i]) })
-	keep := make([]bool, len(hosts))
-	for _, i := range order[:maxHostLines] {
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(weights[j], weights[i]) })
+	keep := make([]bool, len(items))
+	for _, i := range order[:n] {
 		keep[i] = true
 	}
-	for i, h := range hosts {
+	for i, it := range items {
 		if keep[i] {
-			listed = append(listed, h)
+			listed = append(listed, it)
 		} else {
-			rest = append(rest, h)
+			rest = append(rest, it)
 		}
 	}
 	return listed, rest

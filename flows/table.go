@@ -114,10 +114,11 @@ type Table struct {
 }
 
 // slot is one entry of the hash table: a flow f or a compacted closed
-// flow c (both nil when the slot is empty).
+// flow c (both none when the slot is empty), and h, the top 32 bits of
+// its SymmetricHash (see slotHash): 16 bytes, four slots a cache line.
 type slot struct {
-	h uint64
 	f *Flow
+	h uint32
 	c cref
 }
 
@@ -153,7 +154,7 @@ func (t *Table) Add(seg *capture.Segment) Update {
 	ts := stampOf(seg.Time)
 	t.advance(ts)
 	src, dst := epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)
-	h := symHash(src, dst)
+	h := slotHash(symHash(src, dst))
 	f := t.lookup(h, src, dst)
 	if seg.Kind == capture.KindICMPError {
 		if f == nil {
@@ -294,15 +295,20 @@ func symHash(a, b epAddr) uint64 {
 	return mum(h^hashK2, h^hashK0)
 }
 
-// home is the slot where a flow with hash h is looked for first.
+// slotHash is what a slot keeps of a flow's SymmetricHash: its top 32
+// bits, enough to tell most flows apart before their endpoints are
+// compared, and to find a flow's home again when the table grows.
+func slotHash(h uint64) uint32 { return uint32(h >> 32) }
+
+// home is the slot where a flow with slot hash h is looked for first.
 // Fibonacci hashing of h keeps the slots spread also when the caller
 // shards flows on some bits of the same hash.
-func (t *Table) home(h uint64) int {
-	return int((h * 0x9e3779b97f4a7c15) >> t.shift)
+func (t *Table) home(h uint32) int {
+	return int((uint64(h) * 0x9e3779b97f4a7c15) >> t.shift)
 }
 
 // lookup finds the flow of the 4-tuple (a, b) in either direction.
-func (t *Table) lookup(h uint64, a, b epAddr) *Flow {
+func (t *Table) lookup(h uint32, a, b epAddr) *Flow {
 	mask := len(t.slots) - 1
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
@@ -330,7 +336,7 @@ func (f *Flow) hasTuple(a, b epAddr) bool { return sameTuple(f.Ep[0].addr, f.Ep[
 func sameTuple(x, y, a, b epAddr) bool { return (x == a && y == b) || (x == b && y == a) }
 
 // insert adds f, whose hash is h.
-func (t *Table) insert(h uint64, f *Flow) {
+func (t *Table) insert(h uint32, f *Flow) {
 	if (t.count+1)*4 > len(t.slots)*3 {
 		t.resize(len(t.slots) * 2)
 	}
@@ -339,7 +345,7 @@ func (t *Table) insert(h uint64, f *Flow) {
 }
 
 // place puts f in the first empty slot from its home.
-func (t *Table) place(h uint64, f *Flow) {
+func (t *Table) place(h uint32, f *Flow) {
 	mask := len(t.slots) - 1
 	i := t.home(h)
 	for !t.slots[i].empty() {
@@ -390,7 +396,7 @@ func (t *Table) delete(f *Flow) {
 // nil), whose endpoints are a and b; -1 when there is none.
 func (t *Table) slotIndex(a, b epAddr, f *Flow, c cref) int {
 	mask := len(t.slots) - 1
-	for i := t.home(symHash(a, b)); ; i = (i + 1) & mask {
+	for i := t.home(slotHash(symHash(a, b))); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		switch {
 		case s.empty():

@@ -175,7 +175,7 @@ func TestTableMatchesModel(t *testing.T) {
 	}
 	for i, f := range model {
 		seg := tupleSeg(i, false, capture.ACK, at, num)
-		if got := tab.lookup(symHash(epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)),
+		if got := tab.lookup(slotHash(symHash(epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort))),
 			epAddrFrom(seg.Src, seg.SrcPort), epAddrFrom(seg.Dst, seg.DstPort)); got != f {
 			t.Fatalf("flow %d: lookup found %p, want %p", i, got, f)
 		}
@@ -318,6 +318,10 @@ func TestSizes(t *testing.T) {
 	// records (a flood keeps millions).
 	if hasPointers(reflect.TypeOf(closedFlow{})) {
 		t.Error("closedFlow holds pointers")
+	}
+	// Four hash-table slots to a cache line.
+	if n := unsafe.Sizeof(slot{}); n != 16 {
+		t.Errorf("sizeof(slot) = %d, want 16", n)
 	}
 	// A compacted flow codes its SeqAnalysis as 64-bit words.
 	if n := unsafe.Sizeof(SeqAnalysis{}); n%8 != 0 || hasPointers(reflect.TypeOf(SeqAnalysis{})) {

@@ -12,13 +12,14 @@ import (
 // packets, and at a busy capture's connection rate most of the flows
 // tracked at once are such closed flows. When the table tracks more than
 // Config.CompactAbove flows, it keeps a flow that closed (from the next
-// call on) as a closedFlow: its scalar fields coded into about 370 bytes
-// (each 64-, 32- and 16-bit field as a varint delta from the value it is
-// most likely near: the flow's first packet number or time, a side's
-// sequence number, or a previous field), its pointers as they are. A late packet, the flow's expiry,
-// eviction and Flush turn it back into the same Flow (decodeFlow undoes
-// encodeFlow exactly; TestCompactRoundTrip), so compacting changes
-// nothing but memory.
+// call on) as a closedFlow in its closedStore: an 88-byte record and the
+// flow's scalar fields coded into about 300 bytes (each 64-, 32- and
+// 16-bit field as a varint delta from the value it is most likely near:
+// the flow's first packet number or time, a side's sequence number, or a
+// previous field); its few pointers are kept as they are. A late packet,
+// the flow's expiry, eviction and Flush turn it back into the same Flow
+// (decodeFlow undoes encodeFlow exactly; TestCompactRoundTrip), so
+// compacting changes nothing but memory.
 //
 // The coding walks Flow's fields with reflect once, at start-up, and
 // reads and writes them through their offsets: it needs no update when a

@@ -362,3 +362,69 @@ func hasPointers(t reflect.Type) bool {
 	}
 	return false
 }
+
+// TestExpiryByKind checks that each flow is decided once it has been
+// idle for its own limit, within a sweep, whatever the kinds of the flows
+// before it in the order of activity: a handshake that waits minutes and
+// an established connection that waits hours must not hold back a closed
+// flow behind them.
+func TestExpiryByKind(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	srv := netip.MustParseAddr("192.0.2.1")
+	seg := func(cli int, fromClient bool, fl capture.Flags, seq, ack uint32, at time.Duration) capture.Segment {
+		c := netip.AddrFrom4([4]byte{10, 0, 0, byte(cli)})
+		s := capture.Segment{Time: t0.Add(at), IPVersion: 4, Flags: fl, Seq: seq, Ack: ack, Window: 100, TTL: 64,
+			Opt: capture.Options{WScale: -1}, Src: c, Dst: srv, SrcPort: 40000, DstPort: 443}
+		if !fromClient {
+			s.Src, s.Dst, s.SrcPort, s.DstPort = srv, c, 443, 40000
+		}
+		return s
+	}
+	const syn, ack, synack, fin, rst = capture.SYN, capture.ACK, capture.SYN | capture.ACK, capture.FIN | capture.ACK, capture.RST | capture.ACK
+	s := time.Second
+	segs := []capture.Segment{
+		seg(1, true, syn, 100, 0, 0),   // 1: an attempt never answered
+		seg(2, true, syn, 100, 0, 1*s), // 2: established, then silent
+		seg(2, false, synack, 500, 101, 1*s+1),
+		seg(2, true, ack, 101, 501, 1*s+2),
+		seg(3, true, syn, 100, 0, 2*s), // 3: closed with FINs
+		seg(3, false, synack, 500, 101, 2*s+1),
+		seg(3, true, ack, 101, 501, 2*s+2),
+		seg(3, true, fin, 101, 501, 2*s+3),
+		seg(3, false, fin, 501, 102, 2*s+4),
+		seg(3, true, ack, 102, 502, 2*s+5),
+		seg(4, true, syn, 100, 0, 3*s), // 4: refused
+		seg(4, false, rst, 0, 101, 3*s+1),
+	}
+	// Another connection's packets every 50 ms keep the clock going.
+	const tick = 50 * time.Millisecond
+	segs = append(segs, seg(9, true, syn, 100, 0, 4*s), seg(9, false, synack, 500, 101, 4*s+1), seg(9, true, ack, 101, 501, 4*s+2))
+	for at, n := 4*s+tick, uint32(0); at < 4*time.Minute; at, n = at+tick, n+1 {
+		segs = append(segs, seg(9, true, ack|capture.PSH, 101+n, 501, at))
+	}
+	for i := range segs {
+		segs[i].Packet = int64(i + 1)
+	}
+	var now time.Duration
+	decidedAt := map[netip.Addr]time.Duration{}
+	tab := NewTable(Config{OnDone: func(f *Flow) { decidedAt[f.Client().Addr().Addr()] = now }})
+	for i := range segs {
+		now = segs[i].Time.Sub(t0)
+		tab.Add(&segs[i])
+	}
+	for cli, last := range map[byte]time.Duration{1: 3 * time.Minute, 3: 2*s + 5 + 5*s, 4: 3*s + 1 + 5*s} {
+		at, ok := decidedAt[netip.AddrFrom4([4]byte{10, 0, 0, cli})]
+		if !ok {
+			t.Errorf("flow %d not decided", cli)
+			continue
+		}
+		// Decided at the first sweep at or after its limit; sweeps come
+		// every sweepEvery of capture time, packets every tick.
+		if at < last || at > last+sweepEvery+tick {
+			t.Errorf("flow %d decided at %v, want within %v of %v", cli, at, sweepEvery+tick, last)
+		}
+	}
+	if at, ok := decidedAt[netip.AddrFrom4([4]byte{10, 0, 0, 2})]; ok {
+		t.Errorf("the established flow was decided at %v, before its 2 hours", at)
+	}
+}

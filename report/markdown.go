@@ -159,15 +159,10 @@ func Markdown(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) err
 		}
 	}
 
-	var diag []*classify.Listener
-	for _, l := range a.Listeners {
-		if len(l.Diagnosis) > 0 {
-			diag = append(diag, l)
-		}
-	}
-	if len(diag) > 0 {
+	if listed, rest := diagnosedListeners(a); len(listed) > 0 {
 		fmt.Fprintf(bw, "\n## Listeners\n")
-		for _, l := range diag {
+		checks := checkSet{}
+		for _, l := range listed {
 			fmt.Fprintf(bw, "\n### %s: %s (%s)\n\n", mdCode(l.Server.String()), plural(l.Connections, "connection"), md(verdictCounts(l.Verdicts)))
 			for _, d := range l.Diagnosis {
 				fmt.Fprintf(bw, "- **%s**: %s\n", md(d.Kind), md(d.Explanation))
@@ -178,12 +173,20 @@ func Markdown(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) err
 					fmt.Fprintf(bw, "  - Evidence: packets %s.\n", packetList(d.Evidence))
 				}
 				if len(d.Checks) > 0 {
+					fresh, ref := checks.take(d)
 					fmt.Fprintf(bw, "  - What to check on the host:\n")
-					for _, c := range d.Checks {
+					for _, c := range fresh {
 						fmt.Fprintf(bw, "    - %s\n", md(c))
+					}
+					if ref != "" {
+						fmt.Fprintf(bw, "    - %s\n", md(ref))
 					}
 				}
 			}
+		}
+		if len(rest) > 0 {
+			fmt.Fprintf(bw, "\nThe %d listeners with a diagnosis that have the most failing connections; %d more are not described (%s); `--json` has every listener.\n",
+				len(listed), len(rest), md(diagnosisCounts(rest)))
 		}
 	}
 

@@ -259,4 +259,25 @@ func TestSummaryListenersBounded(t *testing.T) {
 	if c := strings.Count(section, "check: and as for "); c != maxListenerLines-len(kinds) {
 		t.Errorf("%d diagnoses refer to the checks above, want %d", c, maxListenerLines-len(kinds))
 	}
+
+	// The Markdown report describes the same listeners, the same way.
+	var md bytes.Buffer
+	if err := Markdown(&md, a, NewDigest(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var mdListed []string
+	for _, m := range regexp.MustCompile("(?m)^### `([^`]+)`").FindAllStringSubmatch(md.String(), -1) {
+		mdListed = append(mdListed, "  "+m[1]+": ")
+	}
+	if !slices.Equal(mdListed, described) {
+		t.Errorf("markdown describes:\n%q\nwant:\n%q", mdListed, described)
+	}
+	for _, k := range kinds {
+		if c := strings.Count(md.String(), "    - check one of "+k+"\n"); c != 1 {
+			t.Errorf("markdown: the check shared by every %s written %d times, want once", k, c)
+		}
+	}
+	if want := fmt.Sprintf("%d more are not described", n-maxListenerLines); !strings.Contains(md.String(), want) {
+		t.Errorf("markdown: no %q", want)
+	}
 }

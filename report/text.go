@@ -436,25 +436,9 @@ func summaryHead(bw *bufio.Writer, a *classify.Analysis) {
 // summaryTail writes the listener diagnoses, the host counters, the
 // reconciliations and the errors, and flushes bw.
 func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconciliation) error {
-	var diag []*classify.Listener
-	for _, l := range a.Listeners {
-		if len(l.Diagnosis) > 0 {
-			diag = append(diag, l)
-		}
-	}
-	if len(diag) > 0 {
+	if listed, rest := diagnosedListeners(a); len(listed) > 0 {
 		fmt.Fprintf(bw, "\nlisteners:\n")
-		listed, rest := busiest(diag, maxListenerLines, func(l *classify.Listener) int64 {
-			var n int64
-			for v, c := range l.Verdicts {
-				if v.Failing() {
-					n += int64(c)
-				}
-			}
-			return n
-		})
-		// A check is written once: a later diagnosis refers to it.
-		written := map[string]bool{}
+		checks := checkSet{}
 		for _, l := range listed {
 			fmt.Fprintf(bw, "  %s: %d connections (%s)\n", l.Server, l.Connections, verdictCounts(l.Verdicts))
 			for _, d := range l.Diagnosis {
@@ -462,40 +446,18 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 				if d.Kind == "overflow" && l.AcceptQueueEstimate != nil {
 					fmt.Fprintf(bw, "      accept queue estimate: %d connections (min(backlog, somaxconn)+1)\n", *l.AcceptQueueEstimate)
 				}
-				seen := 0
-				for _, c := range d.Checks {
-					if written[c] {
-						seen++
-						continue
-					}
-					written[c] = true
+				fresh, ref := checks.take(d)
+				for _, c := range fresh {
 					fmt.Fprintf(bw, "      check: %s\n", c)
 				}
-				switch {
-				case seen == len(d.Checks) && seen > 0:
-					fmt.Fprintf(bw, "      check: as for %s above\n", d.Kind)
-				case seen > 0:
-					fmt.Fprintf(bw, "      check: and as for %s above\n", d.Kind)
+				if ref != "" {
+					fmt.Fprintf(bw, "      check: %s\n", ref)
 				}
 			}
 		}
 		if len(rest) > 0 {
-			kinds := map[string]int{}
-			var order []string
-			for _, l := range rest {
-				for _, d := range l.Diagnosis {
-					if kinds[d.Kind] == 0 {
-						order = append(order, d.Kind)
-					}
-					kinds[d.Kind]++
-				}
-			}
-			parts := make([]string, len(order))
-			for i, k := range order {
-				parts[i] = fmt.Sprintf("%d %s", kinds[k], k)
-			}
 			fmt.Fprintf(bw, "  ... and %d more listeners with a diagnosis, not listed (--json has every listener): %s\n",
-				len(rest), strings.Join(parts, ", "))
+				len(rest), diagnosisCounts(rest))
 		}
 	}
 	var hosts []*classify.Host
@@ -542,9 +504,74 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 // on one entry.
 const maxHostLines = 50
 
-// maxListenerLines bounds the listeners the summary describes; the rest
-// are counted by diagnosis.
+// maxListenerLines bounds the listeners the summary and the Markdown
+// report describe; the rest are counted by diagnosis.
 const maxListenerLines = 50
+
+// diagnosedListeners splits the listeners with a diagnosis into the
+// maxListenerLines with the most failing connections (in their order)
+// and the others.
+func diagnosedListeners(a *classify.Analysis) (listed, rest []*classify.Listener) {
+	var diag []*classify.Listener
+	for _, l := range a.Listeners {
+		if len(l.Diagnosis) > 0 {
+			diag = append(diag, l)
+		}
+	}
+	return busiest(diag, maxListenerLines, func(l *classify.Listener) int64 {
+		var n int64
+		for v, c := range l.Verdicts {
+			if v.Failing() {
+				n += int64(c)
+			}
+		}
+		return n
+	})
+}
+
+// diagnosisCounts counts listeners by diagnosis, in order of first
+// appearance: "22 syn-drops, 24 reject-or-no-listener".
+func diagnosisCounts(ls []*classify.Listener) string {
+	kinds := map[string]int{}
+	var order []string
+	for _, l := range ls {
+		for _, d := range l.Diagnosis {
+			if kinds[d.Kind] == 0 {
+				order = append(order, d.Kind)
+			}
+			kinds[d.Kind]++
+		}
+	}
+	parts := make([]string, len(order))
+	for i, k := range order {
+		parts[i] = fmt.Sprintf("%d %s", kinds[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// checkSet remembers the checks written, so that each is written once.
+type checkSet map[string]bool
+
+// take returns d's checks not written yet, and when some were, a line
+// that refers to them ("as for syn-drops above").
+func (s checkSet) take(d classify.Diagnosis) (fresh []string, ref string) {
+	seen := 0
+	for _, c := range d.Checks {
+		if s[c] {
+			seen++
+			continue
+		}
+		s[c] = true
+		fresh = append(fresh, c)
+	}
+	switch {
+	case seen > 0 && len(fresh) == 0:
+		ref = "as for " + d.Kind + " above"
+	case seen > 0:
+		ref = "and as for " + d.Kind + " above"
+	}
+	return fresh, ref
+}
 
 // busiestHosts splits hosts into the maxHostLines with the largest sum
 // of absolute counter deltas (the first on a tie), in their order, and

@@ -49,7 +49,7 @@ func (h *heldFlows) add(r *FlowResult) {
 			// take three times as much memory on the way (a peak of
 			// 3.2 MB more for the 1 MiB when big.pcap's syn-timeout
 			// flows all end at once). Untouched, it costs no memory.
-			h.mem = make([]byte, 0, heldInMemory+heldSlack)
+			h.mem = make([]byte, 0, min(heldInMemory, 4<<20)+heldSlack)
 		}
 		h.mem = append(append(h.mem, ln...), h.buf...)
 		return

@@ -92,10 +92,10 @@ type Table struct {
 	free  *Flow
 	nfree int
 	// closed holds the compacted flows of each idle list (closed
-	// answered flows, unanswered attempts), in order of last activity,
-	// kept in store. last is the flow
-	// of the previous segment, compacted at the next call if it closed;
-	// scratch is the coding buffer.
+	// answered flows, unanswered attempts), in order of last activity;
+	// store keeps them. last is the flow of the previous segment,
+	// compacted at the next call if it closed; scratch is the coding
+	// buffer.
 	closed  [numLists]closedList
 	store   closedStore
 	last    *Flow
@@ -393,7 +393,7 @@ func (t *Table) delete(f *Flow) {
 }
 
 // slotIndex returns the index of the slot that holds f or c (the other
-// nil), whose endpoints are a and b; -1 when there is none.
+// nil or 0), whose endpoints are a and b; -1 when there is none.
 func (t *Table) slotIndex(a, b epAddr, f *Flow, c cref) int {
 	mask := len(t.slots) - 1
 	for i := t.home(slotHash(symHash(a, b))); ; i = (i + 1) & mask {

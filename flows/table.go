@@ -503,13 +503,10 @@ func (t *Table) evictionVictim() *Flow {
 	for class := range uint8(2) {
 		// Whole and compacted flows of a class take their places in the
 		// order of last activity, whatever their lists.
-		var f *Flow
+		f := t.oldestWhole(class)
 		var c *closedFlow
 		var cr cref
 		for l := class * numIdleKinds; l < (class+1)*numIdleKinds; l++ {
-			if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
-				f = g
-			}
 			if h := t.closed[l].head; h != 0 {
 				if d := t.store.rec(h); c == nil || d.lastNumber < c.lastNumber {
 					c, cr = d, h
@@ -524,6 +521,19 @@ func (t *Table) evictionVictim() *Flow {
 		}
 	}
 	return nil
+}
+
+// oldestWhole returns the least recently active whole (not compacted)
+// flow of an idle class, the oldest head of its lists; nil when there is
+// none.
+func (t *Table) oldestWhole(class uint8) *Flow {
+	var f *Flow
+	for l := class * numIdleKinds; l < (class+1)*numIdleKinds; l++ {
+		if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
+			f = g
+		}
+	}
+	return f
 }
 
 // zeekSplit reports whether Zeek's timers would have ended f before seg
@@ -680,13 +690,7 @@ func (t *Table) compactUnanswered() {
 		return
 	}
 	for range 2 {
-		// The least recently active of the class's lists.
-		var f *Flow
-		for l := unanswered * numIdleKinds; l < (unanswered+1)*numIdleKinds; l++ {
-			if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
-				f = g
-			}
-		}
+		f := t.oldestWhole(unanswered)
 		if f == nil || t.now.sub(f.Last.t) < compactUnansweredAfter {
 			return
 		}

@@ -7,10 +7,12 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
 	"github.com/tcpwhy/tcpwhy/flows"
+	"github.com/tcpwhy/tcpwhy/internal/prefetch"
 )
 
 // PacketPrinter prints packets as `tcpdump -n` does and, under each
@@ -54,6 +56,35 @@ type lineBatch struct {
 	states   []LineState
 	data     []byte
 	dataEnd  []int
+
+	// asked counts the bytes of text (or, deferred, of data) asked for
+	// ahead of the appends (see package prefetch): the batch comes back
+	// from the writer's core.
+	asked int
+}
+
+// writeAhead is how many lines ahead the formatting goroutine asks for
+// the cache lines of a batch it will write, and textAhead how many bytes
+// of text or frames.
+const (
+	writeAhead = 4
+	textAhead  = 1024
+)
+
+// ask asks for the cache lines the batch's next lines will be written to.
+func (c *lineBatch) ask() {
+	if !c.deferred {
+		c.asked = prefetch.Spare(c.text, c.asked, textAhead)
+		return
+	}
+	if i := len(c.segs) + writeAhead; i < cap(c.segs) {
+		segs, states := c.segs[:cap(c.segs)], c.states[:cap(c.states)]
+		prefetch.Write(unsafe.Pointer(&segs[i]), unsafe.Sizeof(segs[i]))
+		if i < len(states) {
+			prefetch.Write(unsafe.Pointer(&states[i]), unsafe.Sizeof(states[i]))
+		}
+	}
+	c.asked = prefetch.Spare(c.data, c.asked, textAhead)
 }
 
 // printedLine is one packet's line in a lineBatch.
@@ -240,6 +271,7 @@ func icmpText(seg *capture.Segment) string {
 // format.
 func (p *PacketPrinter) formatLine(seg *capture.Segment) {
 	c := p.cur
+	c.ask()
 	tcp := seg.Kind == capture.KindTCP
 	if c.deferred {
 		var st LineState
@@ -258,6 +290,7 @@ func (p *PacketPrinter) formatLine(seg *capture.Segment) {
 	if len(c.lines) == lineBatchSize || len(c.data) >= deferredData {
 		p.full <- c
 		p.cur = <-p.free
+		p.cur.asked = 0
 		p.batches++
 		p.cur.deferred = p.batches%3 != 0
 	}

@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package prefetch
+
+// write does nothing on this architecture.
+func write(p, n uintptr) {}

@@ -53,6 +53,18 @@ func compactRun(t *testing.T, name string, segs []capture.Segment, cfg flows.Con
 		}
 		t.Fatalf("%s: %d flows decided, compacting %d", name, len(done[0]), len(done[1]))
 	}
+	// A flushed table is empty: the first segment again starts a flow.
+	for i, tab := range tabs {
+		if n := tab.Len(); n != 0 {
+			t.Fatalf("%s: table %d tracks %d flows after Flush", name, i, n)
+		}
+		if len(segs) > 0 {
+			s := segs[0]
+			if u := tab.Add(&s); u.Flow != nil && !u.New {
+				t.Fatalf("%s: table %d: after Flush, segment 1 found flow %d, not a new one", name, i, u.Flow.ID)
+			}
+		}
+	}
 	if tabs[0].Compacted != 0 {
 		t.Fatalf("%s: %d flows compacted by the table that must not", name, tabs[0].Compacted)
 	}

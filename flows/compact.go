@@ -77,8 +77,8 @@ const maxFlowPtrs = 8
 var (
 	// flowLeaves are Flow's scalar fields, in memory order.
 	flowLeaves []leaf
-	// flowPtrLeaves are the offsets of Flow's pointer fields, except the
-	// idle-list links (prev and next), which a closedFlow replaces.
+	// flowPtrLeaves are the offsets of Flow's pointer fields. (The
+	// idle-list link index is not coded: a closedFlow replaces it.)
 	flowPtrLeaves []uintptr
 	// flowWords[w] is the first leaf in the 8-byte word w of Flow and
 	// beyond (flowWords[w+1] ends its leaves), so that zero words are
@@ -93,7 +93,7 @@ func init() {
 	ft := reflect.TypeFor[Flow]()
 	for i := range ft.NumField() {
 		f := ft.Field(i)
-		if f.Name == "prev" || f.Name == "next" {
+		if f.Name == "link" {
 			continue
 		}
 		addLeaves(f.Type, f.Offset, "Flow."+f.Name)
@@ -378,7 +378,7 @@ func decodeFlow(b []byte, f *Flow) bool {
 			*(*uint16)(p) = v
 		}
 	}
-	f.prev, f.next, f.listed = nil, nil, false
+	f.link, f.listed = 0, false
 	return len(b) == 0
 }
 

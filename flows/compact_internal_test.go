@@ -78,7 +78,7 @@ func BenchmarkCompact(b *testing.B) {
 	if closed == nil {
 		b.Fatal("no flow decided")
 	}
-	closed.prev, closed.next, closed.listed = nil, nil, false
+	closed.link, closed.listed = 0, false
 	var s closedStore
 	var scratch []byte
 	var c cref

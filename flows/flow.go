@@ -470,8 +470,7 @@ type Flow struct {
 	// Zeek is Zeek's connection state machine for the flow.
 	Zeek ZeekConn
 
-	prev, next *Flow // idle order: least recently active first
-	rare       *flowRare
+	rare *flowRare
 
 	// BadChecksums counts segments with a wrong TCP checksum.
 	BadChecksums int32
@@ -504,8 +503,9 @@ type Flow struct {
 	// aIsClient records whether endpoint A (the first sender) is the client.
 	aIsClient bool
 	done      bool
-	list      uint8 // which idle list holds the flow
-	listed    bool  // whether it is in one
+	list      uint8  // which idle list holds the flow
+	listed    bool   // whether it is in one
+	link      uint32 // its links' index in Table.links while listed
 	// decided is set once the flow went to OnDone; released once the
 	// caller gave it back (Table.Release).
 	decided, released bool

@@ -82,15 +82,23 @@ type Table struct {
 	// first), in one list per idle class and idle kind (see listOf), so
 	// that each list has one idle limit and a sweep stops at the first
 	// flow of each that is not past it.
-	idle    [numLists]idleList
-	nextID  int64
-	now     stamp
-	sweepAt stamp
-	// free holds released flows for reuse, linked through next; nfree
-	// counts them (at most maxFree: flows freed beyond are left to the
-	// garbage collector, so that memory follows the flows tracked).
-	free  *Flow
-	nfree int
+	idle [numLists]idleList
+	// links holds the idle lists' links by index (Flow.link; 0 is
+	// none), linked the flow of each index, and freeLinks the indexes
+	// not in use. Dense and pointer-free, they let a segment move its
+	// flow to the tail of its list without writing the flows before and
+	// after it (cold cache lines) or a pointer (the collector's write
+	// barrier).
+	links     []idleLink
+	linked    []*Flow
+	freeLinks []uint32
+	nextID    int64
+	now       stamp
+	sweepAt   stamp
+	// free holds released flows for reuse, at most maxFree (flows freed
+	// beyond are left to the garbage collector, so that memory follows
+	// the flows tracked).
+	free []*Flow
 	// closed holds the compacted flows of each idle list (closed
 	// answered flows, unanswered attempts), in order of last activity;
 	// store keeps them. last is the flow of the previous segment,
@@ -140,7 +148,8 @@ func NewTable(cfg Config) *Table {
 	if cfg.CompactAbove == 0 {
 		cfg.CompactAbove = DefaultCompactAbove
 	}
-	t := &Table{cfg: cfg}
+	// Link index 0 is none.
+	t := &Table{cfg: cfg, links: make([]idleLink, 1, minSlots), linked: make([]*Flow, 1, minSlots)}
 	t.resize(minSlots)
 	return t
 }
@@ -229,23 +238,20 @@ const maxFree = 4096
 
 // pushFree adds f to the free list unless it is full.
 func (t *Table) pushFree(f *Flow) {
-	if t.nfree >= maxFree {
-		return
+	if len(t.free) < maxFree {
+		t.free = append(t.free, f)
 	}
-	t.nfree++
-	f.prev, f.next = nil, t.free
-	t.free = f
 }
 
 // newFlow returns a zeroed flow, reusing a released one when there is
 // one, with its sequence analysis (zeroed) when it had one.
 func (t *Table) newFlow() *Flow {
-	f := t.free
-	if f == nil {
+	n := len(t.free)
+	if n == 0 {
 		return new(Flow)
 	}
-	t.free = f.next
-	t.nfree--
+	f := t.free[n-1]
+	t.free[n-1], t.free = nil, t.free[:n-1]
 	sa := f.Seq
 	*f = Flow{}
 	if sa != nil {
@@ -452,7 +458,8 @@ func (t *Table) Flush() {
 		}
 	}
 	for i := range t.idle {
-		for f := t.idle[i].head; f != nil; f = f.next {
+		for k := t.idle[i].head; k != 0; k = t.links[k].next {
+			f := t.linked[k]
 			all = append(all, tracked{id: f.ID, f: f})
 		}
 	}
@@ -478,8 +485,17 @@ func (t *Table) Flush() {
 	t.count = 0
 }
 
-// idleList is a doubly linked list of flows through Flow.prev/next.
-type idleList struct{ head, tail *Flow }
+// idleList is a doubly linked list of flows through Table.links: the
+// link indexes of its first and last flows (0 when empty).
+type idleList struct{ head, tail uint32 }
+
+// idleLink is a listed flow's place in its idle list: the link indexes
+// of the flows before and after it (0 for none).
+type idleLink struct{ prev, next uint32 }
+
+// first returns the least recently active flow of idle list l; nil when
+// the list is empty.
+func (t *Table) first(l uint8) *Flow { return t.linked[t.idle[l].head] }
 
 // Idle classes: attempts that one side never answered (evicted first),
 // and answered flows.
@@ -540,7 +556,7 @@ func (t *Table) evictionVictim() *Flow {
 func (t *Table) oldestWhole(class uint8) *Flow {
 	var f *Flow
 	for l := class * numIdleKinds; l < (class+1)*numIdleKinds; l++ {
-		if g := t.idle[l].head; g != nil && (f == nil || g.Last.Number < f.Last.Number) {
+		if g := t.first(l); g != nil && (f == nil || g.Last.Number < f.Last.Number) {
 			f = g
 		}
 	}
@@ -616,7 +632,7 @@ func (t *Table) expire() {
 		for {
 			// The compacted flows take their places in the list's order
 			// of last activity.
-			f, cr := t.idle[l].head, t.closed[l].head
+			f, cr := t.first(l), t.closed[l].head
 			if c := t.store.recOf(cr); c != nil && (f == nil || c.lastNumber < f.Last.Number) {
 				if t.now.sub(c.last) < limit {
 					break
@@ -631,41 +647,71 @@ func (t *Table) expire() {
 	}
 }
 
+// touch moves f to the tail of its idle list (the one listOf says now),
+// listing it if it was not.
 func (t *Table) touch(f *Flow) {
 	c := listOf(f)
 	l := &t.idle[c]
-	if l.tail == f {
-		return
-	}
 	if f.listed {
-		t.unlink(f)
-	}
-	f.prev, f.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = f
+		if l.tail == f.link {
+			return
+		}
+		t.detach(f)
 	} else {
-		l.head = f
+		f.link = t.newLink(f)
 	}
-	l.tail = f
+	k := f.link
+	t.links[k] = idleLink{prev: l.tail}
+	if l.tail != 0 {
+		t.links[l.tail].next = k
+	} else {
+		l.head = k
+	}
+	l.tail = k
 	f.list, f.listed = c, true
 }
 
+// detach takes the listed flow f out of its idle list; it keeps its
+// link index.
+func (t *Table) detach(f *Flow) {
+	l := &t.idle[f.list]
+	ln := t.links[f.link]
+	if ln.prev != 0 {
+		t.links[ln.prev].next = ln.next
+	} else {
+		l.head = ln.next
+	}
+	if ln.next != 0 {
+		t.links[ln.next].prev = ln.prev
+	} else {
+		l.tail = ln.prev
+	}
+}
+
+// unlink takes f out of its idle list and frees its link index.
 func (t *Table) unlink(f *Flow) {
 	if !f.listed {
 		return
 	}
-	l := &t.idle[f.list]
-	if f.prev != nil {
-		f.prev.next = f.next
+	t.detach(f)
+	t.linked[f.link] = nil
+	t.freeLinks = append(t.freeLinks, f.link)
+	f.link, f.listed = 0, false
+}
+
+// newLink returns a link index for f, reusing a freed one when there is
+// one.
+func (t *Table) newLink(f *Flow) uint32 {
+	var k uint32
+	if n := len(t.freeLinks); n > 0 {
+		k, t.freeLinks = t.freeLinks[n-1], t.freeLinks[:n-1]
 	} else {
-		l.head = f.next
+		k = uint32(len(t.links))
+		t.links = append(t.links, idleLink{})
+		t.linked = append(t.linked, nil)
 	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		l.tail = f.prev
-	}
-	f.prev, f.next, f.listed = nil, nil, false
+	t.linked[k] = f
+	return k
 }
 
 // compactLast compacts the flow of the previous segment if that segment

@@ -472,10 +472,7 @@ func (t *Table) Flush() {
 	for _, e := range all {
 		f := e.f
 		if f == nil {
-			f = t.newFlow()
-			t.store.get(e.c, f)
-			t.store.unlink(&t.closed[t.store.rec(e.c).list], e.c)
-			t.store.freeRec(e.c)
+			f = t.takeClosed(e.c)
 		} else {
 			t.unlink(f)
 		}
@@ -782,10 +779,16 @@ func (t *Table) compact(f *Flow) {
 
 // reopen turns the closed flow in slot s back into a Flow, unlisted.
 func (t *Table) reopen(s *slot) *Flow {
-	c := s.c
+	f := t.takeClosed(s.c)
+	s.f, s.c = f, 0
+	return f
+}
+
+// takeClosed turns the closed flow c back into a Flow, unlisted, and
+// frees its record; its slot still names c.
+func (t *Table) takeClosed(c cref) *Flow {
 	f := t.newFlow()
 	t.store.get(c, f)
-	s.f, s.c = f, 0
 	t.store.unlink(&t.closed[t.store.rec(c).list], c)
 	t.store.freeRec(c)
 	return f

@@ -10,8 +10,8 @@ import (
 )
 
 // TestWriteNeverFaults asks for lines at every alignment, across the end
-// of a readable page and into the inaccessible one after it: a hint must not touch
-// the memory.
+// of a readable page and into the inaccessible one after it: a hint must
+// not touch the memory.
 func TestWriteNeverFaults(t *testing.T) {
 	page := os.Getpagesize()
 	m, err := syscall.Mmap(-1, 0, 2*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)

@@ -40,6 +40,8 @@ const (
 type closedStore struct {
 	recs [][]closedFlow
 	nrec int
+	// live counts the records in use.
+	live int
 	// free links the unused records through next.
 	free cref
 	// ptrs holds the pointer fields of the flows that have any (few do:
@@ -69,6 +71,7 @@ func (s *closedStore) recOf(c cref) *closedFlow {
 
 // newRec returns an unused, zero record.
 func (s *closedStore) newRec() cref {
+	s.live++
 	if c := s.free; c != 0 {
 		r := s.rec(c)
 		s.free = r.next
@@ -93,6 +96,7 @@ func (s *closedStore) freeRec(c cref) {
 	}
 	*r = closedFlow{next: s.free}
 	s.free = c
+	s.live--
 }
 
 // units returns how many arena units n bytes take.

@@ -435,6 +435,7 @@ func (t *Table) advance(now stamp) {
 	}
 	if t.now >= t.sweepAt {
 		t.expire()
+		t.shrink()
 		t.sweepAt = t.now.add(sweepEvery)
 	}
 	t.compactUnanswered()
@@ -480,6 +481,51 @@ func (t *Table) Flush() {
 	}
 	clear(t.slots)
 	t.count = 0
+}
+
+// shrink gives back the memory a past peak of flows (a SYN flood in a
+// live capture) left behind, so that memory follows the flows tracked
+// now: the store's chunks once it holds no flow, the hash table while it
+// is less than an eighth full (down to a quarter full), and the idle
+// lists' links while fewer than a quarter are in use.
+func (t *Table) shrink() {
+	if t.store.live == 0 && t.store.nrec > 0 {
+		t.store = closedStore{}
+	}
+	if n := len(t.slots); n > minSlots && t.count*8 < n {
+		m := minSlots
+		for m < t.count*4 {
+			m *= 2
+		}
+		t.resize(m)
+	}
+	if n := len(t.links); n > minSlots && len(t.freeLinks)*4 > n*3 {
+		t.renumber()
+	}
+}
+
+// renumber gives the listed flows new link indexes, 1 to their count in
+// the order of the idle lists, in arrays of that size.
+func (t *Table) renumber() {
+	n := len(t.links) - len(t.freeLinks)
+	links, linked := make([]idleLink, 1, n), make([]*Flow, 1, n)
+	for l := range t.idle {
+		var prev uint32
+		for k := t.idle[l].head; k != 0; k = t.links[k].next {
+			f := t.linked[k]
+			nk := uint32(len(links))
+			links = append(links, idleLink{prev: prev})
+			linked = append(linked, f)
+			if prev != 0 {
+				links[prev].next = nk
+			} else {
+				t.idle[l].head = nk
+			}
+			f.link, prev = nk, nk
+		}
+		t.idle[l].tail = prev
+	}
+	t.links, t.linked, t.freeLinks = links, linked, nil
 }
 
 // idleList is a doubly linked list of flows through Table.links: the

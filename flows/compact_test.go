@@ -137,7 +137,8 @@ func readTCP(file string) ([]capture.Segment, error) {
 // flood: spoofed SYNs from distinct addresses (some retransmitted, as a
 // real client's would be), connections whose SYN-ACK comes late enough
 // to reopen the compacted attempt, and a table small enough to evict
-// compacted attempts. Updates and decided flows must not change.
+// compacted attempts, in two waves with a lull between them in which
+// the table shrinks. Updates and decided flows must not change.
 func TestCompactFlood(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	srv := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), 80)
@@ -150,9 +151,14 @@ func TestCompactFlood(t *testing.T) {
 		ack  uint32
 	}
 	var ps []pkt
-	for i := range 20000 {
+	// Two waves: 20,000 SYNs, then, four minutes later (the first wave's
+	// attempts decided and the table shrunk, see Table.shrink), 10,000.
+	for i := range 30000 {
 		cli := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), uint16(1024+i%50000))
 		at := time.Duration(i) * 100 * time.Microsecond // 10,000 SYNs a second
+		if i >= 20000 {
+			at = 4*time.Minute + time.Duration(i-20000)*100*time.Microsecond
+		}
 		isn := uint32(i) * 7919
 		ps = append(ps, pkt{at, cli, srv, capture.SYN, isn, 0})
 		if i%10 == 0 {
@@ -178,7 +184,7 @@ func TestCompactFlood(t *testing.T) {
 	// Every attempt waits compacted from 250 ms after its last SYN; with
 	// a cap of 5000 (half a second of the flood) it is then evicted
 	// compacted.
-	for _, c := range []struct{ maxFlows, want int }{{0, 20000}, {5000, 20000}} {
+	for _, c := range []struct{ maxFlows, want int }{{0, 30000}, {5000, 30000}} {
 		n := compactRun(t, "flood", segs, flows.Config{MaxFlows: c.maxFlows, NoSeqAnalysis: true})
 		if n < int64(c.want) {
 			t.Errorf("MaxFlows %d: %d flows compacted, want at least %d", c.maxFlows, n, c.want)

@@ -83,7 +83,10 @@ func (p *prefetcher) run(count int64, keepData bool) {
 				b.err = errCountReached
 				break
 			}
-			b.segs = append(b.segs, capture.Segment{})
+			// Next overwrites the whole segment (see capture.Source), so
+			// the slot is not zeroed first: that would write its five
+			// cache lines twice.
+			b.segs = b.segs[:len(b.segs)+1]
 			s := &b.segs[len(b.segs)-1]
 			if err := p.src.Next(s); err != nil {
 				b.segs = b.segs[:len(b.segs)-1]

@@ -214,16 +214,41 @@ func (t *hostTable) counters(h *hostRec) Counters {
 	return c
 }
 
-// views returns the hosts with their counters, ordered by address.
+// views returns the hosts with their counters, ordered by address
+// (netip.Addr.Compare). The IPv4 addresses, most of them, are sorted as
+// integers, not compared as Addrs.
 func (t *hostTable) views() []*Host {
-	hs := make([]*Host, 0, t.n)
+	v4 := make([]uint64, 0, len(t.v4))
 	for k, i := range t.v4 {
+		v4 = append(v4, uint64(k)<<32|uint64(i))
+	}
+	slices.Sort(v4)
+	other := make([]netip.Addr, 0, len(t.other))
+	for ip := range t.other {
+		other = append(other, ip)
+	}
+	slices.SortFunc(other, netip.Addr.Compare)
+	// Compare orders by bit length first: an address shorter than IPv4
+	// (the zero Addr) comes before the IPv4 ones, IPv6 after them.
+	before := 0
+	for before < len(other) && other[before].BitLen() < 32 {
+		before++
+	}
+	all := make([]Host, 0, len(v4)+len(other))
+	for _, ip := range other[:before] {
+		all = append(all, Host{IP: ip, Counters: t.counters(t.rec(t.other[ip]))})
+	}
+	for _, ki := range v4 {
+		k := uint32(ki >> 32)
 		ip := netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})
-		hs = append(hs, &Host{IP: ip, Counters: t.counters(t.rec(i))})
+		all = append(all, Host{IP: ip, Counters: t.counters(t.rec(uint32(ki)))})
 	}
-	for ip, i := range t.other {
-		hs = append(hs, &Host{IP: ip, Counters: t.counters(t.rec(i))})
+	for _, ip := range other[before:] {
+		all = append(all, Host{IP: ip, Counters: t.counters(t.rec(t.other[ip]))})
 	}
-	slices.SortFunc(hs, func(x, y *Host) int { return x.IP.Compare(y.IP) })
+	hs := make([]*Host, len(all))
+	for i := range all {
+		hs[i] = &all[i]
+	}
 	return hs
 }

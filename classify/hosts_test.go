@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -127,4 +129,49 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 
 func netipFrom(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// TestHostViewsOrder checks that views sorts a mix of addresses as
+// netip.Addr.Compare does (the zero Addr, IPv4 in integer order across
+// byte boundaries, IPv4-mapped IPv6, IPv6 with and without a zone) and
+// that each keeps its own counters.
+func TestHostViewsOrder(t *testing.T) {
+	var tab hostTable
+	var want []netip.Addr
+	rsts, opens := map[netip.Addr]int{}, map[netip.Addr]int{}
+	add := func(ip netip.Addr) {
+		if tab.lookup(ip) == nil {
+			want = append(want, ip)
+		}
+		n := len(want)*7 + 1
+		rsts[ip] += n
+		opens[ip]++
+		tab.addCounters(tab.get(ip), Counters{"TcpOutRsts": n, "TcpActiveOpens": 1})
+	}
+	add(netip.Addr{})
+	for i := range 300 {
+		v := uint32(i*2654435761) ^ uint32(i)<<7
+		add(netipFrom(v))
+		add(netip.AddrFrom16(netipFrom(v).As16()))
+		if i%10 == 0 {
+			add(mustAddr(t, "2001:db8::"+strconv.FormatInt(int64(i), 16)))
+			add(mustAddr(t, "fe80::"+strconv.FormatInt(int64(i), 16)+"%eth"+strconv.Itoa(i%3)))
+		}
+	}
+	for _, s := range []string{"0.0.0.0", "255.255.255.255", "127.0.0.1", "128.0.0.0", "::", "::1"} {
+		add(mustAddr(t, s))
+	}
+	slices.SortFunc(want, netip.Addr.Compare)
+	vs := tab.views()
+	if len(vs) != len(want) {
+		t.Fatalf("%d views of %d hosts", len(vs), len(want))
+	}
+	for i, h := range vs {
+		if h.IP != want[i] {
+			t.Fatalf("view %d is %v, want %v", i, h.IP, want[i])
+		}
+		if h.Counters["TcpOutRsts"] != rsts[h.IP] || h.Counters["TcpActiveOpens"] != opens[h.IP] {
+			t.Errorf("%v: counters %v, want TcpOutRsts %d, TcpActiveOpens %d", h.IP, h.Counters, rsts[h.IP], opens[h.IP])
+		}
+	}
 }

@@ -66,15 +66,6 @@ type jsonListener struct {
 	SYNCookies          int                      `json:"syn_cookies"`
 }
 
-type jsonHost struct {
-	Type     string            `json:"type"`
-	IP       string            `json:"ip"`
-	Counters classify.Counters `json:"counters"`
-	// CountersNetstat are the same deltas keyed by the words `netstat -s`
-	// prints for them.
-	CountersNetstat map[string]int `json:"counters_netstat"`
-}
-
 type jsonReconciled struct {
 	Name        string `json:"name"`
 	Netstat     string `json:"netstat"`
@@ -192,14 +183,6 @@ func listenerRecord(l *classify.Listener) jsonListener {
 	return j
 }
 
-func hostRecord(h *classify.Host) jsonHost {
-	j := jsonHost{Type: "host", IP: h.IP.String(), Counters: h.Counters, CountersNetstat: map[string]int{}}
-	for k, v := range h.Counters {
-		j.CountersNetstat[classify.NetstatPhrase(k)] += v
-	}
-	return j
-}
-
 func reconciliationRecord(rec *classify.Reconciliation) jsonReconciliation {
 	j := jsonReconciliation{Type: "reconciliation", Hosts: []string{}, HostGuessed: rec.HostGuessed, Files: nonNil(rec.Sources),
 		Mode: rec.Mode, Counters: []jsonReconciled{}, Explained: rec.Status(classify.Explained),
@@ -302,8 +285,12 @@ func jsonTail(bw *bufio.Writer, enc *json.Encoder, a *classify.Analysis, recs []
 			return fmt.Errorf("write json: %w", err)
 		}
 	}
+	var b []byte
 	for _, h := range a.Hosts {
-		if err := enc.Encode(hostRecord(h)); err != nil {
+		// Written by hand, as the flow records are: a large capture has
+		// tens of thousands of hosts, and this runs after the last packet.
+		b = appendHostRecord(b[:0], h)
+		if _, err := bw.Write(b); err != nil {
 			return fmt.Errorf("write json: %w", err)
 		}
 	}

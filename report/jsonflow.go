@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -318,4 +319,45 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendHostRecord appends h's `host` record as encoding/json writes
+// hostRecord(h), newline included.
+func appendHostRecord(b []byte, h *classify.Host) []byte {
+	b = append(b, `{"type":"host","ip":`...)
+	if h.IP.Zone() == "" {
+		b = append(b, '"')
+		b = h.IP.AppendTo(b)
+		b = append(b, '"')
+	} else {
+		b = appendJSONString(b, h.IP.String())
+	}
+	b = append(b, `,"counters":`...)
+	b = appendCounters(b, h.Counters)
+	b = append(b, `,"counters_netstat":{`...)
+	// Two counters may share their netstat words: their sum is the value.
+	type phrase struct {
+		text string
+		n    int
+	}
+	var buf [16]phrase
+	ps := buf[:0]
+	for k, v := range h.Counters {
+		t := classify.NetstatPhrase(k)
+		if i := slices.IndexFunc(ps, func(p phrase) bool { return p.text == t }); i >= 0 {
+			ps[i].n += v
+		} else {
+			ps = append(ps, phrase{t, v})
+		}
+	}
+	slices.SortFunc(ps, func(x, y phrase) int { return strings.Compare(x.text, y.text) })
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, p.text)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(p.n), 10)
+	}
+	return append(b, "}}\n"...)
 }

@@ -99,3 +99,23 @@ func flowRecord(r *classify.FlowResult) jsonFlow {
 	}
 	return j
 }
+
+// The host record as a struct for encoding/json: the oracle of
+// appendHostRecord.
+
+type jsonHost struct {
+	Type     string            `json:"type"`
+	IP       string            `json:"ip"`
+	Counters classify.Counters `json:"counters"`
+	// CountersNetstat are the same deltas keyed by the words `netstat -s`
+	// prints for them.
+	CountersNetstat map[string]int `json:"counters_netstat"`
+}
+
+func hostRecord(h *classify.Host) jsonHost {
+	j := jsonHost{Type: "host", IP: h.IP.String(), Counters: h.Counters, CountersNetstat: map[string]int{}}
+	for k, v := range h.Counters {
+		j.CountersNetstat[classify.NetstatPhrase(k)] += v
+	}
+	return j
+}

@@ -76,3 +76,43 @@ func TestAppendTimeMatchesFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendHostRecordMatchesEncodingJSON checks the hand-written host
+// record against encoding/json on every host of the lab and demo
+// captures and on hosts with awkward addresses and counter names.
+func TestAppendHostRecordMatchesEncodingJSON(t *testing.T) {
+	encode := func(h *classify.Host) string {
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(hostRecord(h)); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	files, _ := filepath.Glob("../testdata/pcaps/lab/*/*.pcap*")
+	files = append(files, "../testdata/pcaps/demo.pcap")
+	n := 0
+	for _, f := range files {
+		for _, h := range analyzeFile(t, f).Hosts {
+			n++
+			if got, want := string(appendHostRecord(nil, h)), encode(h); got != want {
+				t.Errorf("%s host %s:\n got %s\nwant %s", f, h.IP, got, want)
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d hosts checked", n)
+	}
+	odd := []*classify.Host{
+		{IP: netip.MustParseAddr("10.0.0.1")},
+		{IP: netip.MustParseAddr("10.0.0.2"), Counters: classify.Counters{}},
+		{IP: netip.MustParseAddr("fe80::1%a\"b<c>"), Counters: classify.Counters{"TcpExtListenDrops": 3}},
+		// TcpFoo and TcpExtFoo share their netstat words ("Foo").
+		{IP: netip.MustParseAddr("2001:db8::1"), Counters: classify.Counters{"TcpFoo": 2, "TcpExtFoo": -5, "a<b>&c": 1,
+			"TcpEstabResets": 1, "TcpOutRsts": 7, "TcpAttemptFails": 1, "TcpExtTCPAbortOnData": 1}},
+	}
+	for _, h := range odd {
+		if got, want := string(appendHostRecord(nil, h)), encode(h); got != want {
+			t.Errorf("host %s:\n got %s\nwant %s", h.IP, got, want)
+		}
+	}
+}

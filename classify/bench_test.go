@@ -112,3 +112,18 @@ func BenchmarkAnalyze(b *testing.B) {
 	}
 	b.ReportMetric(float64(packets)/b.Elapsed().Seconds(), "packets/s")
 }
+
+// BenchmarkClassifyFlowReused is BenchmarkClassifyFlow the way --json
+// classifies (Options.ReuseResults): into one FlowResult reused for
+// every flow, so that allocs/op counts what each flow allocates itself.
+func BenchmarkClassifyFlowReused(b *testing.B) {
+	decided, end := decidedFlows(b, gen.Config{Connections: 5000, Seed: 11})
+	r := new(FlowResult)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		classifyInto(r, decided[i%len(decided)], end)
+		i++
+	}
+}

@@ -56,10 +56,17 @@ type hostCounter struct {
 const hostRecChunk = 4096
 
 // hostTable maps IP addresses to their hostRec: IPv4 addresses by their
-// 32 bits (a map entry of 8 bytes), others by their netip.Addr, both to
-// an index into chunks of hostRecs.
+// 32 bits in v4, others by their netip.Addr in a map, both to an index
+// into chunks of hostRecs.
 type hostTable struct {
-	v4    map[uint32]uint32
+	// v4 is an open-addressing hash table (linear probing, at most half
+	// full) of IPv4 addresses: each entry is the address in its high 32
+	// bits and 1 + its record's index in its low ones, 0 when empty. A
+	// lookup reads one cache line, where Go's map read two or three: a
+	// flow looks up both of its addresses, and a SYN flood brings
+	// hundreds of thousands of them.
+	v4    []uint64
+	n4    int
 	other map[netip.Addr]uint32
 	recs  [][]hostRec
 	n     int
@@ -83,7 +90,7 @@ func (t *hostTable) lookup(ip netip.Addr) *hostRec {
 	var i uint32
 	var ok bool
 	if ip.Is4() {
-		i, ok = t.v4[v4key(ip)]
+		i, ok = t.find4(v4key(ip))
 	} else {
 		i, ok = t.other[ip]
 	}
@@ -91,6 +98,53 @@ func (t *hostTable) lookup(ip netip.Addr) *hostRec {
 		return nil
 	}
 	return t.rec(i)
+}
+
+// home4 is the slot where the search for IPv4 address k starts.
+func (t *hostTable) home4(k uint32) int {
+	return int((uint64(k) * 0x9e3779b97f4a7c15) >> 32 & uint64(len(t.v4)-1))
+}
+
+// find4 returns the record index of IPv4 address k.
+func (t *hostTable) find4(k uint32) (uint32, bool) {
+	if len(t.v4) == 0 {
+		return 0, false
+	}
+	mask := len(t.v4) - 1
+	for i := t.home4(k); ; i = (i + 1) & mask {
+		e := t.v4[i]
+		if e == 0 {
+			return 0, false
+		}
+		if uint32(e>>32) == k {
+			return uint32(e) - 1, true
+		}
+	}
+}
+
+// insert4 adds IPv4 address k, which is not in v4, with record index i.
+func (t *hostTable) insert4(k, i uint32) {
+	if 2*(t.n4+1) > len(t.v4) {
+		old := t.v4
+		t.v4 = make([]uint64, max(2*len(old), 1024))
+		for _, e := range old {
+			if e != 0 {
+				t.place4(e)
+			}
+		}
+	}
+	t.place4(uint64(k)<<32 | uint64(i+1))
+	t.n4++
+}
+
+// place4 puts entry e in the first empty slot from its home.
+func (t *hostTable) place4(e uint64) {
+	mask := len(t.v4) - 1
+	i := t.home4(uint32(e >> 32))
+	for t.v4[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.v4[i] = e
 }
 
 func v4key(ip netip.Addr) uint32 {
@@ -111,10 +165,7 @@ func (t *hostTable) get(ip netip.Addr) *hostRec {
 	}
 	i := uint32(t.n)
 	if ip.Is4() {
-		if t.v4 == nil {
-			t.v4 = map[uint32]uint32{}
-		}
-		t.v4[v4key(ip)] = i
+		t.insert4(v4key(ip), i)
 	} else {
 		if t.other == nil {
 			t.other = map[netip.Addr]uint32{}
@@ -218,9 +269,11 @@ func (t *hostTable) counters(h *hostRec) Counters {
 // (netip.Addr.Compare). The IPv4 addresses, most of them, are sorted as
 // integers, not compared as Addrs.
 func (t *hostTable) views() []*Host {
-	v4 := make([]uint64, 0, len(t.v4))
-	for k, i := range t.v4 {
-		v4 = append(v4, uint64(k)<<32|uint64(i))
+	v4 := make([]uint64, 0, t.n4)
+	for _, e := range t.v4 {
+		if e != 0 {
+			v4 = append(v4, e-1)
+		}
 	}
 	slices.Sort(v4)
 	other := make([]netip.Addr, 0, len(t.other))

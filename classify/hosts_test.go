@@ -175,3 +175,58 @@ func TestHostViewsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestHostTableFindsEvery checks the IPv4 hash table across its growth:
+// every address added is found with its own record, none other is, and
+// the table stays at most half full.
+func TestHostTableFindsEvery(t *testing.T) {
+	// Two addresses that start their search in the same slot and share
+	// their low 16 bits: only comparing all 32 tells them apart.
+	var small hostTable
+	k1 := uint32(0x0a000001)
+	small.get(netipFrom(k1))
+	k2 := k1 + 1<<16
+	for small.home4(k2) != small.home4(k1) {
+		k2 += 1 << 16
+	}
+	if small.lookup(netipFrom(k2)) != nil {
+		t.Fatalf("%v found, never added", netipFrom(k2))
+	}
+	if h1, h2 := small.lookup(netipFrom(k1)), small.get(netipFrom(k2)); h1 == h2 || small.lookup(netipFrom(k2)) != h2 {
+		t.Fatal("colliding addresses share a record")
+	}
+
+	var tab hostTable
+	rng := rand.New(rand.NewPCG(7, 7))
+	recs := map[netip.Addr]*hostRec{}
+	for _, v := range []uint32{0, 0xffffffff, 1, 0x80000000} {
+		ip := netipFrom(v)
+		recs[ip] = tab.get(ip)
+	}
+	for len(recs) < 100_000 {
+		ip := netipFrom(rng.Uint32() & 0x0fffffff) // absent ones below have a top nibble
+		if recs[ip] == nil {
+			recs[ip] = tab.get(ip)
+		}
+		if len(tab.v4) > 0 && 2*tab.n4 > len(tab.v4) {
+			t.Fatalf("%d addresses in %d slots", tab.n4, len(tab.v4))
+		}
+	}
+	for ip, h := range recs {
+		if got := tab.lookup(ip); got != h {
+			t.Fatalf("%v: record %p, want %p", ip, got, h)
+		}
+	}
+	for range 100_000 {
+		ip := netipFrom(rng.Uint32() | 0x10000000)
+		if ip == netipFrom(0xffffffff) || ip == netipFrom(0x80000000) {
+			continue
+		}
+		if tab.lookup(ip) != nil {
+			t.Fatalf("%v found, never added", ip)
+		}
+	}
+	if tab.n4 != len(recs) || tab.n != len(recs) {
+		t.Errorf("%d IPv4 entries, %d records, want %d", tab.n4, tab.n, len(recs))
+	}
+}

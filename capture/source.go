@@ -7,9 +7,10 @@ import (
 // Source yields decoded segments. It is not safe for concurrent use.
 type Source interface {
 	// Next fills seg with the next TCP segment or ICMP error quoting a
-	// TCP header, overwriting all of it (the caller need not zero it). It returns io.EOF when every input is exhausted. A
-	// broken input does not stop the others: its error is recorded (see
-	// Err) and Next goes on with the remaining inputs.
+	// TCP header, overwriting all of it (the caller need not zero it).
+	// It returns io.EOF when every input is exhausted. A broken input
+	// does not stop the others: its error is recorded (see Err) and Next
+	// goes on with the remaining inputs.
 	Next(seg *Segment) error
 	// Info describes what was read so far.
 	Info() Info

@@ -325,7 +325,9 @@ func appendJSONString(b []byte, s string) []byte {
 // hostRecord(h), newline included.
 func appendHostRecord(b []byte, h *classify.Host) []byte {
 	b = append(b, `{"type":"host","ip":`...)
-	if h.IP.Zone() == "" {
+	if h.IP.IsValid() && h.IP.Zone() == "" {
+		// AppendTo writes nothing for the zero Addr, whose String is
+		// "invalid IP".
 		b = append(b, '"')
 		b = h.IP.AppendTo(b)
 		b = append(b, '"')

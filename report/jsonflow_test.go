@@ -104,6 +104,7 @@ func TestAppendHostRecordMatchesEncodingJSON(t *testing.T) {
 	}
 	odd := []*classify.Host{
 		{IP: netip.MustParseAddr("10.0.0.1")},
+		{IP: netip.Addr{}, Counters: classify.Counters{"TcpOutRsts": 1}},
 		{IP: netip.MustParseAddr("10.0.0.2"), Counters: classify.Counters{}},
 		{IP: netip.MustParseAddr("fe80::1%a\"b<c>"), Counters: classify.Counters{"TcpExtListenDrops": 3}},
 		// TcpFoo and TcpExtFoo share their netstat words ("Foo").

@@ -161,7 +161,9 @@ func TestCompactFlood(t *testing.T) {
 		}
 		isn := uint32(i) * 7919
 		ps = append(ps, pkt{at, cli, srv, capture.SYN, isn, 0})
-		if i%10 == 0 {
+		if i%4 == 0 {
+			// Retransmitted (a flood from real stacks): reopened after the
+			// wait, whether the table is in flood mode or not.
 			ps = append(ps, pkt{at + time.Second, cli, srv, capture.SYN, isn, 0}, pkt{at + 3*time.Second, cli, srv, capture.SYN, isn, 0})
 		}
 		if i%100 == 0 {
@@ -190,5 +192,60 @@ func TestCompactFlood(t *testing.T) {
 			t.Errorf("MaxFlows %d: %d flows compacted, want at least %d", c.maxFlows, n, c.want)
 		}
 		t.Logf("MaxFlows %d: %d compacted", c.maxFlows, n)
+	}
+	// The comparisons above ran through flood mode: nine attempts in ten
+	// wait unanswered. Once in it, the table stays: the SYNs retransmitted
+	// after a second and the answers after 400 ms would have found the
+	// attempts compacted anyway.
+	tab := flows.NewTable(flows.Config{CompactAbove: -1, NoSeqAnalysis: true})
+	inFlood := 0
+	for k := range segs {
+		s := segs[k]
+		tab.Add(&s)
+		if flows.InFloodMode(tab) {
+			inFlood++
+		} else if inFlood > 0 {
+			t.Fatalf("flood mode left at segment %d", k+1)
+		}
+	}
+	if inFlood < len(segs)/2 {
+		t.Errorf("flood mode for %d of %d segments", inFlood, len(segs))
+	}
+}
+
+// TestNoFloodModeWhenAnswered checks that busy traffic whose attempts are
+// answered, some after 100 ms, keeps the wait before compacting: the
+// table does not enter flood mode.
+func TestNoFloodModeWhenAnswered(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	srv := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), 443)
+	var segs []capture.Segment
+	add := func(at time.Duration, from, to netip.AddrPort, fl capture.Flags, seq, ack uint32) {
+		segs = append(segs, capture.Segment{Time: t0.Add(at), IPVersion: 4, Src: from.Addr(), Dst: to.Addr(),
+			SrcPort: from.Port(), DstPort: to.Port(), Seq: seq, Ack: ack, Flags: fl, Window: 500, TTL: 64})
+	}
+	for i := range 50000 {
+		c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), uint16(1024+i%60000))
+		at := time.Duration(i) * 50 * time.Microsecond // 20,000 connections a second
+		rtt := time.Duration(1+i%5*25) * time.Millisecond
+		add(at, c, srv, capture.SYN, 100, 0)
+		if i%10 == 0 {
+			continue // unanswered: one attempt in ten, 5,000 in all
+		}
+		add(at+rtt, srv, c, capture.SYN|capture.ACK, 900, 101)
+		add(at+rtt+time.Millisecond, c, srv, capture.ACK, 101, 901)
+	}
+	slices.SortStableFunc(segs, func(a, b capture.Segment) int { return a.Time.Compare(b.Time) })
+	tab := flows.NewTable(flows.Config{CompactAbove: -1, NoSeqAnalysis: true})
+	for k := range segs {
+		segs[k].Packet = int64(k + 1)
+		s := segs[k]
+		tab.Add(&s)
+		if flows.InFloodMode(tab) {
+			t.Fatalf("flood mode at segment %d of %d", k+1, len(segs))
+		}
+	}
+	if tab.Compacted == 0 {
+		t.Fatal("nothing compacted: the test misses the compacting table")
 	}
 }

@@ -8,3 +8,7 @@ func Snapshot(f *Flow) Flow {
 	g.link, g.listed = 0, false
 	return g
 }
+
+// InFloodMode reports whether t compacts unanswered attempts at once
+// (see attemptStats).
+func InFloodMode(t *Table) bool { return t.attempts.flood }

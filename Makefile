@@ -3,7 +3,7 @@ GO ?= go
 PCAP_H := $(shell for d in /usr/include /usr/local/include; do [ -f $$d/pcap.h ] || [ -f $$d/pcap/pcap.h ] && echo yes; done | head -1)
 DEMO ?= testdata/pcaps/demo.pcap
 
-.PHONY: all build deps demo test lab bench fuzz vet clean
+.PHONY: all build deps demo test lab bench pgo fuzz vet clean
 
 all: build
 
@@ -34,6 +34,10 @@ lab: build
 
 bench: build
 	bash scripts/bench.sh
+
+# pgo regenerates cmd/tcpwhy/default.pgo, the profile go build optimizes with.
+pgo:
+	bash scripts/pgo.sh
 
 clean:
 	rm -rf bin

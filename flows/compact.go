@@ -13,18 +13,20 @@ import (
 // tracked at once are such closed flows. When the table tracks more than
 // Config.CompactAbove flows, it keeps a flow that closed (from the next
 // call on) as a closedFlow in its closedStore: an 88-byte record and the
-// flow's scalar fields coded into about 300 bytes (each 64-, 32- and
-// 16-bit field as a varint delta from the value it is most likely near:
-// the flow's first packet number or time, a side's sequence number, or a
-// previous field); its few pointers are kept as they are. A late packet,
+// flow's scalar fields and its SeqAnalysis coded into about 300 bytes
+// (each 64-, 32- and 16-bit field as a varint delta from the value it is
+// most likely near: the flow's first packet number or time, a side's
+// sequence number, or a previous field); its few pointers are kept as
+// they are. A late packet,
 // the flow's expiry, eviction and Flush turn it back into the same Flow
 // (decodeFlow undoes encodeFlow exactly; TestCompactRoundTrip), so
 // compacting changes nothing but memory.
 //
-// The coding walks Flow's fields with reflect once, at start-up, and
-// reads and writes them through their offsets: it needs no update when a
-// field is added, and a field of a kind it cannot code (a slice, map,
-// string or interface) stops the program at start-up, in any test.
+// The coding walks Flow's and SeqAnalysis's fields with reflect once, at
+// start-up (see layout), and reads and writes them through their
+// offsets: it needs no update when a field is added, and a field of a
+// kind it cannot code (a slice, map, string or interface) stops the
+// program at start-up, in any test.
 
 // closedFlow is a compacted closed flow (see above), or a compacted
 // attempt that one side left unanswered (see Table.compactUnanswered),
@@ -74,50 +76,69 @@ type leaf struct {
 // maxFlowPtrs bounds the pointer fields of Flow that a closedFlow keeps.
 const maxFlowPtrs = 8
 
+// layout is how the coding walks a struct: its scalar fields (leaves),
+// in memory order, and which of them lie in each of its 8-byte words, so
+// that zero words are skipped whole.
+type layout struct {
+	// leaves are the struct's scalar fields, in memory order.
+	leaves []leaf
+	// ptrs are the offsets of its pointer fields.
+	ptrs []uintptr
+	// words[w] is the first leaf in the 8-byte word w and beyond
+	// (words[w+1] ends its leaves).
+	words []uint16
+	// bitmapLen is the length of the bitmap of nonzero leaves that
+	// starts a coding.
+	bitmapLen int
+}
+
 var (
-	// flowLeaves are Flow's scalar fields, in memory order.
-	flowLeaves []leaf
-	// flowPtrLeaves are the offsets of Flow's pointer fields. (The
-	// idle-list link index is not coded: a closedFlow replaces it.)
-	flowPtrLeaves []uintptr
-	// flowWords[w] is the first leaf in the 8-byte word w of Flow and
-	// beyond (flowWords[w+1] ends its leaves), so that zero words are
-	// skipped whole.
-	flowWords []uint16
-	// flowBitmapLen is the length of the bitmap of nonzero leaves that
-	// starts a coded flow.
-	flowBitmapLen int
+	// flowLayout is Flow's, without the endpoints' addresses (which the
+	// closedFlow keeps) and the idle-list link index (which a closedFlow
+	// replaces). Its ptrs are the pointer fields a closedFlow keeps.
+	flowLayout = newLayout(reflect.TypeFor[Flow](), "Flow", "link")
+	// seqLayout is SeqAnalysis's, which holds no pointers (TestSizes).
+	seqLayout = newLayout(reflect.TypeFor[SeqAnalysis](), "SeqAnalysis", "")
 )
 
 func init() {
-	ft := reflect.TypeFor[Flow]()
-	for i := range ft.NumField() {
-		f := ft.Field(i)
-		if f.Name == "link" {
-			continue
-		}
-		addLeaves(f.Type, f.Offset, "Flow."+f.Name)
+	if len(flowLayout.ptrs) > maxFlowPtrs {
+		panic(fmt.Sprintf("flows: Flow has %d pointer fields, a closedFlow keeps %d", len(flowLayout.ptrs), maxFlowPtrs))
 	}
-	if len(flowPtrLeaves) > maxFlowPtrs {
-		panic(fmt.Sprintf("flows: Flow has %d pointer fields, a closedFlow keeps %d", len(flowPtrLeaves), maxFlowPtrs))
-	}
-	flowBitmapLen = (len(flowLeaves) + 7) / 8
-	words := (ft.Size() + 7) / 8
-	flowWords = make([]uint16, words+1)
-	w := uintptr(0)
-	for i, l := range flowLeaves {
-		for ; w <= l.off/8; w++ {
-			flowWords[w] = uint16(i)
-		}
-	}
-	for ; w <= words; w++ {
-		flowWords[w] = uint16(len(flowLeaves))
+	if len(seqLayout.ptrs) > 0 {
+		panic("flows: SeqAnalysis holds pointers, which its coding cannot keep")
 	}
 }
 
-// addLeaves adds the scalar and pointer fields of a value of type t at
-// offset off of Flow.
-func addLeaves(t reflect.Type, off uintptr, name string) {
+// newLayout walks the struct type t, leaving out its top-level field
+// named skip.
+func newLayout(t reflect.Type, name, skip string) layout {
+	var lo layout
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == skip {
+			continue
+		}
+		lo.add(f.Type, f.Offset, name+"."+f.Name)
+	}
+	lo.bitmapLen = (len(lo.leaves) + 7) / 8
+	words := (t.Size() + 7) / 8
+	lo.words = make([]uint16, words+1)
+	w := uintptr(0)
+	for i, l := range lo.leaves {
+		for ; w <= l.off/8; w++ {
+			lo.words[w] = uint16(i)
+		}
+	}
+	for ; w <= words; w++ {
+		lo.words[w] = uint16(len(lo.leaves))
+	}
+	return lo
+}
+
+// add adds the scalar and pointer fields of a value of type t at offset
+// off.
+func (lo *layout) add(t reflect.Type, off uintptr, name string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if t == reflect.TypeFor[epAddr]() {
@@ -126,14 +147,14 @@ func addLeaves(t reflect.Type, off uintptr, name string) {
 		}
 		for i := range t.NumField() {
 			f := t.Field(i)
-			addLeaves(f.Type, off+f.Offset, name+"."+f.Name)
+			lo.add(f.Type, off+f.Offset, name+"."+f.Name)
 		}
 	case reflect.Array:
 		for i := range t.Len() {
-			addLeaves(t.Elem(), off+uintptr(i)*t.Elem().Size(), fmt.Sprintf("%s[%d]", name, i))
+			lo.add(t.Elem(), off+uintptr(i)*t.Elem().Size(), fmt.Sprintf("%s[%d]", name, i))
 		}
 	case reflect.Pointer, reflect.UnsafePointer:
-		flowPtrLeaves = append(flowPtrLeaves, off)
+		lo.ptrs = append(lo.ptrs, off)
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 		reflect.Float32, reflect.Float64:
@@ -150,7 +171,7 @@ func addLeaves(t reflect.Type, off uintptr, name string) {
 		default:
 			panic(fmt.Sprintf("flows: %s has size %d", name, t.Size()))
 		}
-		flowLeaves = append(flowLeaves, leaf{off: off, kind: k})
+		lo.leaves = append(lo.leaves, leaf{off: off, kind: k})
 	default:
 		panic(fmt.Sprintf("flows: %s is a %s, which a closedFlow cannot keep", name, t.Kind()))
 	}
@@ -187,31 +208,42 @@ type flowRefs struct {
 func zigzag(d int64) uint64   { return uint64(d<<1) ^ uint64(d>>63) }
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
+// refsOf returns the references f's fields are coded against.
+func refsOf(f *Flow) flowRefs {
+	return flowRefs{number: f.First.Number, t: f.First.t, seq: [2]uint32{f.Ep[0].NextSeq, f.Ep[1].NextSeq}}
+}
+
 // encodeFlow appends the coding of f's scalar fields (but its endpoints'
-// addresses) to dst and returns it. The idle-list fields are coded too;
-// decodeFlow resets them.
+// addresses) to dst and returns it: the references, then the fields. The
+// idle-list fields are coded too; decodeFlow resets them.
 func encodeFlow(dst []byte, f *Flow) []byte {
-	base := unsafe.Pointer(f)
-	refs := flowRefs{number: f.First.Number, t: f.First.t, seq: [2]uint32{f.Ep[0].NextSeq, f.Ep[1].NextSeq}}
+	refs := refsOf(f)
 	dst = binary.AppendUvarint(dst, zigzag(refs.number))
 	dst = binary.AppendUvarint(dst, uint64(refs.t))
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[0]))
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[1]))
+	return flowLayout.encode(dst, unsafe.Pointer(f), &refs)
+}
+
+// encode appends the coding of the struct at base, of layout lo, to dst:
+// the bitmap of its nonzero leaves, then each of them coded against refs
+// or the previous nonzero leaf of its size.
+func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte {
 	bm := len(dst)
-	for range flowBitmapLen {
+	for range lo.bitmapLen {
 		dst = append(dst, 0)
 	}
 	// The last two nonzero fields of each size.
 	var prev8 [2]uint64
 	var prev4 [2]uint32
 	var prev2 [2]uint16
-	words := unsafe.Slice((*uint64)(base), len(flowWords)-1)
+	words := unsafe.Slice((*uint64)(base), len(lo.words)-1)
 	for w, word := range words {
 		if word == 0 {
 			continue
 		}
-		for i := int(flowWords[w]); i < int(flowWords[w+1]); i++ {
-			l := flowLeaves[i]
+		for i := int(lo.words[w]); i < int(lo.words[w+1]); i++ {
+			l := lo.leaves[i]
 			p := unsafe.Add(base, l.off)
 			switch l.kind {
 			case leaf8:
@@ -219,7 +251,7 @@ func encodeFlow(dst []byte, f *Flow) []byte {
 				if v == 0 {
 					continue
 				}
-				dst = append8(dst, v, &refs, prev8)
+				dst = append8(dst, v, refs, prev8)
 				prev8 = [2]uint64{v, prev8[0]}
 			case leaf4:
 				v := *(*uint32)(p)
@@ -286,26 +318,41 @@ func append8(dst []byte, v uint64, refs *flowRefs, prev8 [2]uint64) []byte {
 // which must be zero, from the coding b that encodeFlow made, and clears
 // its idle-list fields. It reports false when b is not such a coding.
 func decodeFlow(b []byte, f *Flow) bool {
-	base := unsafe.Pointer(f)
+	rest, _, ok := decodeFlowPrefix(b, f)
+	return ok && len(rest) == 0
+}
+
+// decodeFlowPrefix is decodeFlow for a coding that starts b: it returns
+// the rest of b and the references the fields were coded against.
+func decodeFlowPrefix(b []byte, f *Flow) ([]byte, flowRefs, bool) {
 	var refs flowRefs
 	var vals [4]uint64
 	for i := range vals {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
-			return false
+			return nil, refs, false
 		}
 		vals[i], b = v, b[n:]
 	}
 	refs.number, refs.t = unzigzag(vals[0]), stamp(vals[1])
 	refs.seq = [2]uint32{uint32(vals[2]), uint32(vals[3])}
-	if len(b) < flowBitmapLen {
-		return false
+	b, ok := flowLayout.decode(b, unsafe.Pointer(f), &refs)
+	f.link, f.listed = 0, false
+	return b, refs, ok
+}
+
+// decode sets the struct at base, of layout lo, which must be zero, from
+// the coding that encode made at the start of b, and returns the rest of
+// b; false when b does not start with such a coding.
+func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
+	if len(b) < lo.bitmapLen {
+		return nil, false
 	}
-	bm, b := b[:flowBitmapLen], b[flowBitmapLen:]
+	bm, b := b[:lo.bitmapLen], b[lo.bitmapLen:]
 	var prev8 [2]uint64
 	var prev4 [2]uint32
 	var prev2 [2]uint16
-	for i := 0; i < len(flowLeaves); i++ {
+	for i := 0; i < len(lo.leaves); i++ {
 		if bm[i/8]>>(i%8) == 0 {
 			// No more leaves in this byte of the bitmap.
 			i |= 7
@@ -314,18 +361,18 @@ func decodeFlow(b []byte, f *Flow) bool {
 		if bm[i/8]&(1<<(i%8)) == 0 {
 			continue
 		}
-		l := flowLeaves[i]
+		l := lo.leaves[i]
 		p := unsafe.Add(base, l.off)
 		if l.kind == leaf1 {
 			if len(b) == 0 {
-				return false
+				return nil, false
 			}
 			*(*uint8)(p), b = b[0], b[1:]
 			continue
 		}
 		if l.kind == leaf8 && len(b) > 0 && b[0] == tagRaw8 {
 			if len(b) < 9 {
-				return false
+				return nil, false
 			}
 			v := binary.LittleEndian.Uint64(b[1:])
 			prev8 = [2]uint64{v, prev8[0]}
@@ -334,7 +381,7 @@ func decodeFlow(b []byte, f *Flow) bool {
 		}
 		u, n := binary.Uvarint(b)
 		if n <= 0 {
-			return false
+			return nil, false
 		}
 		b = b[n:]
 		switch l.kind {
@@ -378,27 +425,27 @@ func decodeFlow(b []byte, f *Flow) bool {
 			*(*uint16)(p) = v
 		}
 	}
-	f.link, f.listed = 0, false
-	return len(b) == 0
+	return b, true
 }
 
 // put keeps f, a closed flow, in the record c (new); scratch is a buffer
 // for the coding. It returns the grown scratch, and false when the arena
 // is full or the coding too large (f is then not kept).
 func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
-	// The sequence analysis is coded too (a leading flag, then its
-	// words), so that f keeps it for reuse: a compacted SYN-flood attempt
-	// then costs no 144-byte SeqAnalysis.
+	// The sequence analysis is coded too (after the flow, a flag, then
+	// its fields against the flow's references), so that f keeps it for
+	// reuse: a compacted SYN-flood attempt then costs no 136-byte
+	// SeqAnalysis.
 	sa := f.Seq
 	f.Seq = nil
-	scratch = scratch[:0]
+	scratch = encodeFlow(scratch[:0], f)
+	f.Seq = sa
 	if sa != nil {
-		scratch = encodeSeq(append(scratch, 1), sa)
+		refs := refsOf(f)
+		scratch = encodeSeq(append(scratch, 1), sa, &refs)
 	} else {
 		scratch = append(scratch, 0)
 	}
-	scratch = encodeFlow(scratch, f)
-	f.Seq = sa
 	if units(len(scratch)) > maxCodedUnits {
 		return scratch, false
 	}
@@ -413,7 +460,7 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	r.lastNumber, r.last, r.list = f.Last.Number, f.Last.t, f.list
 	base := unsafe.Pointer(f)
 	var ptrs *[maxFlowPtrs]unsafe.Pointer
-	for i, off := range flowPtrLeaves {
+	for i, off := range flowLayout.ptrs {
 		if p := *(*unsafe.Pointer)(unsafe.Add(base, off)); p != nil && off != flowSeqOffset {
 			if ptrs == nil {
 				ptrs = new([maxFlowPtrs]unsafe.Pointer)
@@ -435,7 +482,8 @@ func (s *closedStore) get(c cref, f *Flow) {
 	r := s.rec(c)
 	sa := f.Seq // a reused flow's zeroed analysis, or nil
 	data := s.block(r.data, int(r.dataLen))
-	ok := len(data) > 0
+	data, refs, ok := decodeFlowPrefix(data, f)
+	ok = ok && len(data) > 0 // the flag
 	hasSeq := ok && data[0] == 1
 	if ok {
 		data = data[1:]
@@ -444,15 +492,15 @@ func (s *closedStore) get(c cref, f *Flow) {
 		if sa == nil {
 			sa = new(SeqAnalysis)
 		}
-		data, ok = decodeSeq(data, sa)
+		data, ok = decodeSeq(data, sa, &refs)
 	}
-	if !ok || !decodeFlow(data, f) {
+	if !ok || len(data) != 0 {
 		panic("flows: a compacted flow does not decode")
 	}
 	f.Ep[0].addr, f.Ep[1].addr = r.a, r.b
 	base := unsafe.Pointer(f)
 	ptrs := s.ptrs[c]
-	for i, off := range flowPtrLeaves {
+	for i, off := range flowLayout.ptrs {
 		var p unsafe.Pointer
 		if ptrs != nil {
 			p = ptrs[i]
@@ -469,48 +517,15 @@ func (s *closedStore) get(c cref, f *Flow) {
 // pointer fields are kept as they are).
 const flowSeqOffset = unsafe.Offsetof(Flow{}.Seq)
 
-// seqWords is SeqAnalysis as 64-bit words (it holds no pointers; see
-// TestSizes), for its coding in a compacted flow.
-const seqWords = int(unsafe.Sizeof(SeqAnalysis{}) / 8)
-
-// encodeSeq appends the coding of a to dst: a bitmap of its nonzero
-// words, then each of them as a uvarint.
-func encodeSeq(dst []byte, a *SeqAnalysis) []byte {
-	words := (*[seqWords]uint64)(unsafe.Pointer(a))
-	var bm uint64
-	for i, w := range words {
-		if w != 0 {
-			bm |= 1 << i
-		}
-	}
-	dst = binary.AppendUvarint(dst, bm)
-	for _, w := range words {
-		if w != 0 {
-			dst = binary.AppendUvarint(dst, w)
-		}
-	}
-	return dst
+// encodeSeq appends the coding of a to dst, its fields coded against
+// refs, the references of its flow's coding.
+func encodeSeq(dst []byte, a *SeqAnalysis, refs *flowRefs) []byte {
+	return seqLayout.encode(dst, unsafe.Pointer(a), refs)
 }
 
 // decodeSeq sets a from the coding at the start of b that encodeSeq
-// made, and returns the rest of b.
-func decodeSeq(b []byte, a *SeqAnalysis) ([]byte, bool) {
-	words := (*[seqWords]uint64)(unsafe.Pointer(a))
-	bm, n := binary.Uvarint(b)
-	if n <= 0 || bm>>seqWords != 0 {
-		return nil, false
-	}
-	b = b[n:]
-	for i := range words {
-		words[i] = 0
-		if bm&(1<<i) == 0 {
-			continue
-		}
-		w, n := binary.Uvarint(b)
-		if n <= 0 {
-			return nil, false
-		}
-		words[i], b = w, b[n:]
-	}
-	return b, true
+// made with refs, and returns the rest of b.
+func decodeSeq(b []byte, a *SeqAnalysis, refs *flowRefs) ([]byte, bool) {
+	*a = SeqAnalysis{}
+	return seqLayout.decode(b, unsafe.Pointer(a), refs)
 }

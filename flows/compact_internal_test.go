@@ -31,7 +31,7 @@ func TestCompactRoundTrip(t *testing.T) {
 		var f Flow
 		f.First.t = stamp(rng.Uint64())
 		base := unsafe.Pointer(&f)
-		for _, l := range flowLeaves {
+		for _, l := range flowLayout.leaves {
 			p := unsafe.Add(base, l.off)
 			switch l.kind {
 			case leaf8:
@@ -108,31 +108,41 @@ func BenchmarkCompact(b *testing.B) {
 	})
 }
 
-// TestSeqCodingRoundTrip codes sequence analyses with random words, some
-// zero, and checks that decoding gives them back and that a cut coding
-// is refused.
+// TestSeqCodingRoundTrip codes sequence analyses whose every field holds
+// a random value (zero, small, near a reference, or any), against random
+// references, and checks that decoding gives them back and that a cut
+// coding is refused.
 func TestSeqCodingRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for range 2000 {
+		refs := flowRefs{number: rng.Int64N(1 << 40), t: stamp(rng.Uint64()), seq: [2]uint32{rng.Uint32(), rng.Uint32()}}
 		var a, b SeqAnalysis
-		words := (*[seqWords]uint64)(unsafe.Pointer(&a))
-		for i := range words {
-			switch rng.IntN(3) {
-			case 0:
-				words[i] = rng.Uint64()
-			case 1:
-				words[i] = uint64(rng.IntN(300))
+		base := unsafe.Pointer(&a)
+		for _, l := range seqLayout.leaves {
+			v := [...]uint64{0, uint64(rng.IntN(300)), rng.Uint64(),
+				uint64(refs.t-stampBias) + uint64(rng.IntN(1_000_000)),
+				uint64(refs.seq[rng.IntN(2)]) + uint64(rng.IntN(100_000))}[rng.IntN(5)]
+			p := unsafe.Add(base, l.off)
+			switch l.kind {
+			case leaf8:
+				*(*uint64)(p) = v
+			case leaf4:
+				*(*uint32)(p) = uint32(v)
+			case leaf2:
+				*(*uint16)(p) = uint16(v)
+			default:
+				*(*uint8)(p) = uint8(v)
 			}
 		}
-		code := encodeSeq([]byte{7}, &a)
-		rest, ok := decodeSeq(append(code[1:], 9), &b)
+		code := encodeSeq([]byte{7}, &a, &refs)
+		rest, ok := decodeSeq(append(code[1:], 9), &b, &refs)
 		if !ok || a != b || len(rest) != 1 || rest[0] != 9 {
 			t.Fatalf("round trip: ok %v, equal %v, rest %v", ok, a == b, rest)
 		}
-		// Every nonzero word needs its bytes: without the last one the
+		// Every nonzero field needs its bytes: without the last one the
 		// coding must be refused.
 		if a != (SeqAnalysis{}) {
-			if _, ok := decodeSeq(code[1:len(code)-1], new(SeqAnalysis)); ok {
+			if _, ok := decodeSeq(code[1:len(code)-1], new(SeqAnalysis), &refs); ok {
 				t.Fatalf("a cut coding decoded")
 			}
 		}

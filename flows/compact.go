@@ -28,9 +28,10 @@ import (
 // kind it cannot code (a slice, map, string or interface) stops the
 // program at start-up, in any test.
 
-// closedFlow is a compacted closed flow (see above), or a compacted
-// attempt that one side left unanswered (see Table.compactUnanswered),
-// in a closedStore: 88 bytes and the coded fields, no pointers.
+// closedFlow is a compacted closed flow (see above), a compacted attempt
+// that one side left unanswered (see Table.compactUnanswered), or a
+// compacted open connection that fell quiet (see Table.compactIdle), in a
+// closedStore: 88 bytes and the coded fields, no pointers.
 type closedFlow struct {
 	// a and b are the flow's endpoints (Ep[0] and Ep[1]), for lookup.
 	a, b epAddr

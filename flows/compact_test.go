@@ -249,3 +249,37 @@ func TestNoFloodModeWhenAnswered(t *testing.T) {
 		t.Fatal("nothing compacted: the test misses the compacting table")
 	}
 }
+
+// TestCompactIdle checks compaction of open connections that fall
+// quiet: kept-alive connections, each with a second exchange after a
+// pause longer than the idle wait, which reopens it. Updates and decided
+// flows must not change, and while the connections are quiet the table
+// must keep only the recently active ones whole.
+func TestCompactIdle(t *testing.T) {
+	const n = 3000
+	segs := flows.KeptAliveSegments(n, 2*time.Millisecond, 10*time.Second)
+	if c := compactRun(t, "kept-alive", segs, flows.Config{}); c < n+n/2 {
+		t.Fatalf("%d flows compacted, want at least %d (every connection while quiet, and half again when closed)", c, n+n/2)
+	}
+	// At 6.1 s every connection has had its first exchange, and only
+	// those of the last two seconds are within the idle wait.
+	tab := flows.NewTable(flows.Config{CompactAbove: -1})
+	whole := flows.NewTable(flows.Config{CompactAbove: math.MaxInt})
+	end := segs[0].Time.Add(6100 * time.Millisecond)
+	for i := 0; segs[i].Time.Before(end); i++ {
+		a, b := segs[i], segs[i]
+		tab.Add(&a)
+		whole.Add(&b)
+	}
+	if tab.Len() != n || whole.Len() != n {
+		t.Fatalf("%d and %d flows tracked, want %d", tab.Len(), whole.Len(), n)
+	}
+	if w := flows.WholeFlows(whole); w != n {
+		t.Fatalf("the table that never compacts keeps %d flows whole, want %d", w, n)
+	}
+	// 1,000 connections opened in the last two seconds (plus the
+	// compaction's lag: two a segment).
+	if w := flows.WholeFlows(tab); w < 1000 || w > 1100 {
+		t.Fatalf("%d of %d quiet open flows kept whole, want the ~1,000 active in the last two seconds", w, n)
+	}
+}

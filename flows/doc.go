@@ -13,6 +13,7 @@
 // connections need (SYN retransmissions, RSTs, retransmitted data, ICMP
 // errors, out-of-order data in ZeekConn). A tracked flow costs 1 KiB of
 // heap (plus its SeqAnalysis when that runs); once the table tracks many,
-// a closed flow waiting for late packets and an attempt left unanswered
-// are kept compacted (about 0.5 and 0.25 KiB; see Config.CompactAbove).
+// a closed flow waiting for late packets, an attempt left unanswered and
+// an open connection quiet for two seconds are kept compacted (about
+// 0.45 KiB, 0.25 KiB for a lone SYN; see Config.CompactAbove).
 package flows

@@ -34,6 +34,14 @@
 #                         spoofed unanswered SYNs plus 1000 connections, timed
 #                         with FLOOD_TOOLS (tcpwhy-json) and --max-flows
 #                         FLOOD_MAX_FLOWS (the default when unset)
+#   FILES="... busy"      adds busy.pcap: BUSY_CONNS (300000) connections
+#                         started at BUSY_RATE (60000) a second, so that
+#                         about as many flows are tracked at once, timed with
+#                         BUSY_TOOLS (tcpwhy-json)
+#                         For busy and flood, tcpwhy's peak RSS is also
+#                         divided by the flows it tracked at once (peak_flows,
+#                         from one more --json run): the memory a tracked
+#                         flow costs, issue 7's 0.5 KiB target
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -108,13 +116,15 @@ $GO build -o bin/gopacketloop ./internal/cmd/gopacketloop
 
 # --- captures, regenerated when the generator's sources change
 GEN_HASH=$(cat internal/gen/*.go internal/gen/cmd/gencap/*.go | sha256sum | cut -c1-16)
-gen_file() { # name connections [flood SYNs]
-	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2-${3:-0}
+gen_file() { # name connections [flood SYNs [connections per second]]
+	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2-${3:-0}${4:+-$4}
 	if [ -s "$f" ] && [ -s "$stamp" ] && grep -q "\"gen\":\"$id\"" "$stamp"; then
 		return
 	fi
-	say "generating $f ($2 connections${3:+, $3 flood SYNs})"
-	bin/gencap -o "$f" -connections "$2" -synflood "${3:-0}" -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
+	local flood=
+	[ "${3:-0}" = 0 ] || flood=", $3 flood SYNs"
+	say "generating $f ($2 connections${4:+ at $4/s}$flood)"
+	bin/gencap -o "$f" -connections "$2" -synflood "${3:-0}" ${4:+-rate "$4"} -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
 }
 packets() { # file -> packet count
 	local stamp=$1.json
@@ -129,7 +139,8 @@ for name in $FILES; do
 	big) gen_file big "$BIG_CONNS" ;;
 	small) gen_file small $((BIG_CONNS / 10)) ;;
 	flood) gen_file flood 1000 "${FLOOD_SYNS:-10000000}" ;;
-	*) say "unknown file $name (want small, big or flood)"; exit 2 ;;
+	busy) gen_file busy "${BUSY_CONNS:-300000}" 0 "${BUSY_RATE:-60000}" ;;
+	*) say "unknown file $name (want small, big, flood or busy)"; exit 2 ;;
 	esac
 done
 
@@ -169,7 +180,11 @@ for t in $TOOLS; do
 done
 
 tools_for() { # file name -> the tools timed on it
-	if [ "$1" = flood ]; then echo "${FLOOD_TOOLS:-tcpwhy-json}"; else echo "$TOOLS"; fi
+	case $1 in
+	flood) echo "${FLOOD_TOOLS:-tcpwhy-json}" ;;
+	busy) echo "${BUSY_TOOLS:-tcpwhy-json}" ;;
+	*) echo "$TOOLS" ;;
+	esac
 }
 
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -237,6 +252,18 @@ for name in $FILES; do
 			"$(awk -v k="${rss[$t]}" 'BEGIN{print k/1024}')"
 	done
 	unset pps sec cpu rss note
+done
+# --- memory per tracked flow (busy, flood): peak RSS / peak_flows
+for name in $FILES; do
+	case $name in busy | flood) ;; *) continue ;; esac
+	ls "$RES/$name.tcpwhy-json".* >/dev/null 2>&1 || continue
+	c=$(cmd_for tcpwhy-json "$DIR/$name.pcap")
+	say "peak tracked flows: $c"
+	# shellcheck disable=SC2086
+	peak=$($c 2>/dev/null | tail -1 | sed -nE 's/.*"peak_flows":([0-9]+).*/\1/p')
+	rss=$(cat "$RES/$name.tcpwhy-json".* | awk '{print $2}' | sort -n | tail -1)
+	[ -n "$peak" ] && [ "$peak" -gt 0 ] &&
+		awk -v r="$rss" -v p="$peak" -v n="$name" 'BEGIN{printf "%s: tcpwhy --json peaked at %.0f MiB with %d flows tracked: %.2f KiB per tracked flow\n", n, r/1024, p, r/p}'
 done
 if [ -n "$skip_tshark_big" ]; then
 	echo "* tshark was not run on big.pcap: seconds and RSS shown are the small file's; packets/s and ratios use its rate."

@@ -151,10 +151,19 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	// Reading and decoding run in a goroutine of their own when there is
 	// a second core and the source is not live (ticks); the segments'
 	// bytes are copied only for OnSegment (printing).
+	// On one core, a capture file whose packets are not printed is read
+	// in batches in this goroutine (inline), so that the table can ask
+	// for the flows of the segments ahead (see below).
 	var pf *prefetcher
+	inline := false
 	_, live := src.(capture.Live)
-	if !live && !opts.Stream && opts.OnTick == nil && runtime.GOMAXPROCS(0) > 1 {
-		pf = newPrefetcher(src, count, opts.OnSegment != nil)
+	if !live && !opts.Stream && opts.OnTick == nil {
+		switch {
+		case runtime.GOMAXPROCS(0) > 1:
+			pf = newPrefetcher(src, count, opts.OnSegment != nil)
+		case opts.OnSegment == nil && batchOneCore:
+			pf, inline = newBatchReader(src, count), true
+		}
 	}
 	onSegment := opts.OnSegment
 	// handOver classifies the flows the table decided. With the reading
@@ -165,7 +174,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		pending = release(table, pending)
 	}
 	var classified chan struct{}
-	if pf != nil {
+	if pf != nil && !inline {
 		type decided struct {
 			f   *flows.Flow
 			end time.Time
@@ -229,6 +238,18 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 					err = nil
 				}
 				break
+			}
+			// With many flows tracked, the hash table and the flows are
+			// not in the cache: ask for the slot of the segment eight
+			// ahead and, found from its slot asked for four segments
+			// earlier, the flow of the segment four ahead.
+			if !opts.SegmentsOnly && table.Warming() {
+				if s := pf.ahead(warmSlotAhead); s != nil {
+					table.WarmSlot(s)
+				}
+				if s := pf.ahead(warmFlowAhead); s != nil {
+					table.WarmFlow(s)
+				}
 			}
 		} else {
 			if count > 0 && src.Info().Packets >= count {

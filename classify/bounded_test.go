@@ -138,17 +138,20 @@ func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept 
 }
 
 // TestParallelEqualsSerial checks that the three-goroutine analysis (two
-// cores) hands over the same flows in the same order, with the same
-// views, as the one-goroutine analysis (GOMAXPROCS=1), on a generated
-// capture of 3000 connections of every kind.
+// cores) and the one-goroutine analysis reading in batches
+// (GOMAXPROCS=1) hand over the same flows in the same order, with the
+// same views, as the one-goroutine analysis reading a segment at a time,
+// on a generated capture of 3000 connections of every kind.
 func TestParallelEqualsSerial(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gen.pcap")
 	if _, err := gen.WriteFile(path, gen.Config{Connections: 3000, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	run := func(procs int) ([]*FlowResult, *Analysis) {
+	run := func(procs int, batches bool) ([]*FlowResult, *Analysis) {
 		old := runtime.GOMAXPROCS(procs)
 		defer runtime.GOMAXPROCS(old)
+		batchOneCore = batches
+		defer func() { batchOneCore = true }()
 		src, err := capture.Open([]string{path}, capture.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -158,19 +161,25 @@ func TestParallelEqualsSerial(t *testing.T) {
 		a := Analyze(src, Options{Bounded: true, OnFlow: func(r *FlowResult) { got = append(got, r) }})
 		return got, a
 	}
-	serial, sa := run(1)
-	par, pa := run(2)
-	if len(serial) < 3000 || len(serial) != len(par) {
-		t.Fatalf("serial %d flows, parallel %d", len(serial), len(par))
-	}
-	for i := range serial {
-		if s, p := normalized(serial[i]), normalized(par[i]); !reflect.DeepEqual(s, p) {
-			t.Fatalf("flow #%d differs: serial id %d %s, parallel id %d %s", i, s.ID, s.Verdict, p.ID, p.Verdict)
+	serial, sa := run(1, false)
+	for _, c := range []struct {
+		name    string
+		procs   int
+		batches bool
+	}{{"parallel", 2, true}, {"batched", 1, true}} {
+		par, pa := run(c.procs, c.batches)
+		if len(serial) < 3000 || len(serial) != len(par) {
+			t.Fatalf("serial %d flows, %s %d", len(serial), c.name, len(par))
 		}
-	}
-	if !reflect.DeepEqual(sa.Listeners, pa.Listeners) || !reflect.DeepEqual(sa.Hosts, pa.Hosts) ||
-		!reflect.DeepEqual(sa.Verdicts, pa.Verdicts) || sa.Capture.Packets != pa.Capture.Packets {
-		t.Error("views differ between serial and parallel analysis")
+		for i := range serial {
+			if s, p := normalized(serial[i]), normalized(par[i]); !reflect.DeepEqual(s, p) {
+				t.Fatalf("flow #%d differs: serial id %d %s, %s id %d %s", i, s.ID, s.Verdict, c.name, p.ID, p.Verdict)
+			}
+		}
+		if !reflect.DeepEqual(sa.Listeners, pa.Listeners) || !reflect.DeepEqual(sa.Hosts, pa.Hosts) ||
+			!reflect.DeepEqual(sa.Verdicts, pa.Verdicts) || sa.Capture.Packets != pa.Capture.Packets {
+			t.Errorf("views differ between the serial and the %s analysis", c.name)
+		}
 	}
 }
 

@@ -28,6 +28,19 @@ const (
 	dataAhead  = 2048
 )
 
+// warmSlotAhead and warmFlowAhead are how many segments ahead of the one
+// it adds the flow table asks for a segment's hash-table slot and then
+// its flow (flows.Table.WarmSlot, WarmFlow).
+const (
+	warmSlotAhead = 8
+	warmFlowAhead = 4
+)
+
+// batchOneCore says whether the one-goroutine analysis reads a capture
+// file in batches (newBatchReader); tests turn it off to compare with
+// reading a segment at a time.
+var batchOneCore = true
+
 // segBatch is a run of decoded segments and, after the last one, the
 // error that ended the input (nil when more batches follow).
 type segBatch struct {
@@ -37,11 +50,13 @@ type segBatch struct {
 	err  error
 }
 
-// prefetcher reads and decodes a capture in its own goroutine, one batch
-// ahead of the analysis, so that reading and decoding run on one core
-// while the flow table runs on another. Segments lose their Data (the
-// reader reuses its buffer) unless keepData asks for a copy (printing
-// needs them).
+// prefetcher reads and decodes a capture in batches. Started with
+// newPrefetcher, it does so in its own goroutine, one batch ahead of the
+// analysis, so that reading and decoding run on one core while the flow
+// table runs on another; with newBatchReader, in the caller's, a batch at
+// a time, so that the flow table can look at the segments ahead of the
+// one it takes (see ahead). Segments lose their Data (the reader reuses
+// its buffer) unless keepData asks for a copy (printing needs them).
 type prefetcher struct {
 	src   capture.Source
 	full  chan *segBatch
@@ -50,6 +65,10 @@ type prefetcher struct {
 	pos   int
 	done  bool
 	final error
+	// inline is set for newBatchReader: next fills cur itself, stopping
+	// after count packets (0: no limit).
+	inline bool
+	count  int64
 }
 
 // release hands a batch the analysis is done with back to the reader.
@@ -65,49 +84,72 @@ func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
 	return p
 }
 
+// newBatchReader returns a prefetcher that reads in the caller's
+// goroutine, a batch of segments at a time, without their Data.
+func newBatchReader(src capture.Source, count int64) *prefetcher {
+	return &prefetcher{src: src, inline: true, count: count, cur: &segBatch{segs: make([]capture.Segment, 0, batchSize)}, pos: 0}
+}
+
 func (p *prefetcher) run(count int64, keepData bool) {
 	for {
 		b := <-p.free
-		b.segs, b.data, b.err = b.segs[:0], b.data[:0], nil
-		all := b.segs[:cap(b.segs)]
-		prefetch.Write(unsafe.Pointer(&all[0]), writeAhead*unsafe.Sizeof(all[0]))
-		asked := 0 // bytes of b.data's array asked for
-		for len(b.segs) < batchSize {
-			if i := len(b.segs) + writeAhead; i < len(all) {
-				prefetch.Write(unsafe.Pointer(&all[i]), unsafe.Sizeof(all[i]))
-			}
-			if keepData {
-				asked = prefetch.Spare(b.data, asked, dataAhead)
-			}
-			if count > 0 && p.src.Info().Packets >= count {
-				b.err = errCountReached
-				break
-			}
-			// Next overwrites the whole segment (see capture.Source), so
-			// the slot is not zeroed first: that would write its five
-			// cache lines twice.
-			b.segs = b.segs[:len(b.segs)+1]
-			s := &b.segs[len(b.segs)-1]
-			if err := p.src.Next(s); err != nil {
-				b.segs = b.segs[:len(b.segs)-1]
-				b.err = err
-				break
-			}
-			if keepData {
-				// Earlier segments keep pointing into the old array when
-				// data grows: it stays valid.
-				off := len(b.data)
-				b.data = append(b.data, s.Data...)
-				s.Data = b.data[off:len(b.data):len(b.data)]
-			} else {
-				s.Data = nil
-			}
-		}
+		p.fill(b, count, keepData, true)
 		p.full <- b
 		if b.err != nil {
 			return
 		}
 	}
+}
+
+// fill reads the next batch into b; remote says that b comes back from
+// another core, whose cache lines are asked for ahead of the writes.
+func (p *prefetcher) fill(b *segBatch, count int64, keepData, remote bool) {
+	b.segs, b.data, b.err = b.segs[:0], b.data[:0], nil
+	all := b.segs[:cap(b.segs)]
+	if remote {
+		prefetch.Write(unsafe.Pointer(&all[0]), writeAhead*unsafe.Sizeof(all[0]))
+	}
+	asked := 0 // bytes of b.data's array asked for
+	for len(b.segs) < batchSize {
+		if i := len(b.segs) + writeAhead; remote && i < len(all) {
+			prefetch.Write(unsafe.Pointer(&all[i]), unsafe.Sizeof(all[i]))
+		}
+		if keepData {
+			asked = prefetch.Spare(b.data, asked, dataAhead)
+		}
+		if count > 0 && p.src.Info().Packets >= count {
+			b.err = errCountReached
+			return
+		}
+		// Next overwrites the whole segment (see capture.Source), so
+		// the slot is not zeroed first: that would write its five
+		// cache lines twice.
+		b.segs = b.segs[:len(b.segs)+1]
+		s := &b.segs[len(b.segs)-1]
+		if err := p.src.Next(s); err != nil {
+			b.segs = b.segs[:len(b.segs)-1]
+			b.err = err
+			return
+		}
+		if keepData {
+			// Earlier segments keep pointing into the old array when
+			// data grows: it stays valid.
+			off := len(b.data)
+			b.data = append(b.data, s.Data...)
+			s.Data = b.data[off:len(b.data):len(b.data)]
+		} else {
+			s.Data = nil
+		}
+	}
+}
+
+// ahead returns the segment k after the one next returned last, when it
+// is in the same batch; nil otherwise.
+func (p *prefetcher) ahead(k int) *capture.Segment {
+	if i := p.pos - 1 + k; p.cur != nil && i < len(p.cur.segs) {
+		return &p.cur.segs[i]
+	}
+	return nil
 }
 
 // next returns the next segment, valid until the following call; it
@@ -117,6 +159,21 @@ func (p *prefetcher) next() (*capture.Segment, error) {
 	for p.cur == nil || p.pos == len(p.cur.segs) {
 		if p.done {
 			return nil, p.final
+		}
+		if p.inline {
+			if p.pos > 0 && p.cur.err != nil {
+				p.done, p.final = true, p.cur.err
+				p.cur = nil
+				return nil, p.final
+			}
+			p.fill(p.cur, p.count, false, false)
+			p.pos = 0
+			if len(p.cur.segs) == 0 && p.cur.err != nil {
+				p.done, p.final = true, p.cur.err
+				p.cur = nil
+				return nil, p.final
+			}
+			continue
 		}
 		if p.cur != nil {
 			if p.cur.err != nil {

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -283,14 +284,7 @@ func TestBrokenCaptures(t *testing.T) {
 	binary.LittleEndian.PutUint32(ngBad[blocks[mid-1]+4:], 0xfffffff0)
 	gz := rbGzip(good)
 
-	tests := []struct {
-		name   string
-		file   []byte
-		packet int64    // the broken packet's number
-		offset int64    // its byte offset
-		cause  string   // in the error
-		flows  []string // verdicts of the flows read before it
-	}{
+	tests := []brokenCase{
 		{"truncated last packet", good[:len(good)-10], int64(n), off(n), "truncated packet data", lastVerdicts},
 		{"truncated mid-flow", good[:off(mid)+30], int64(mid), off(mid), "truncated packet data", []string{"graceful-close", "open"}},
 		{"corrupt record length", corrupt, int64(mid), off(mid), "captured length 2147483647 exceeds", []string{"graceful-close", "open"}},
@@ -300,49 +294,70 @@ func TestBrokenCaptures(t *testing.T) {
 		{"text file", []byte("Subject: the capture you asked for\r\n\r\nhere it is\r\n"), 1, 0, "not a pcap or pcapng file", nil},
 		{"gzip that ends early", gz[:len(gz)/2], -1, -1, "truncated gzip", nil},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			path := rbWrite(t, "broken.pcap", tc.file)
-			code, o, stderr := rbRunJSON(t, path)
-			if code != 1 {
-				t.Fatalf("exit %d, want 1; stderr %q", code, stderr)
+	// Two cores read in a goroutine of their own, one core in batches in
+	// the analysis's goroutine: both must stop at the broken packet alike.
+	for _, procs := range []int{2, 1} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/GOMAXPROCS=%d", tc.name, procs), func(t *testing.T) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				brokenCaptureCase(t, tc, len(lab.recs), off)
+			})
+		}
+	}
+}
+
+// brokenCase is a capture broken at one packet, for TestBrokenCaptures.
+type brokenCase struct {
+	name   string
+	file   []byte
+	packet int64    // the broken packet's number (-1: a gzip stream cut anywhere)
+	offset int64    // its byte offset (-1 likewise)
+	cause  string   // in the error
+	flows  []string // verdicts of the flows read before it (nil: not checked)
+}
+
+// brokenCaptureCase runs tc; n counts the intact capture's packets and
+// off gives a packet's record offset.
+func brokenCaptureCase(t *testing.T, tc brokenCase, n int, off func(int) int64) {
+	path := rbWrite(t, "broken.pcap", tc.file)
+	code, o, stderr := rbRunJSON(t, path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, stderr)
+	}
+	packet, offset, cause := rbReadErr(t, stderr, path)
+	if !strings.Contains(cause, tc.cause) {
+		t.Errorf("cause %q, want %q", cause, tc.cause)
+	}
+	if len(o.capture.Errors) != 1 || !strings.Contains(o.capture.Errors[0], path) {
+		t.Errorf("capture record errors %q, want one naming %s", o.capture.Errors, path)
+	}
+	read := o.capture.Packets
+	if packet != read+1 {
+		t.Errorf("error names packet %d after %d packets were read", packet, read)
+	}
+	if tc.packet < 0 {
+		// gzip: the damage is wherever the stream ends; the error
+		// must point at the record being read there.
+		if read == 0 || read >= int64(n) || offset != off(int(packet)) {
+			t.Errorf("gzip cut: %d packets read, error at packet %d offset %d (record offset %d)", read, packet, offset, off(int(min(packet, int64(n)))))
+		}
+		for _, f := range o.flows {
+			if f.Packets[1] > read {
+				t.Errorf("flow %d reaches packet %d, only %d read", f.ID, f.Packets[1], read)
 			}
-			packet, offset, cause := rbReadErr(t, stderr, path)
-			if !strings.Contains(cause, tc.cause) {
-				t.Errorf("cause %q, want %q", cause, tc.cause)
-			}
-			if len(o.capture.Errors) != 1 || !strings.Contains(o.capture.Errors[0], path) {
-				t.Errorf("capture record errors %q, want one naming %s", o.capture.Errors, path)
-			}
-			read := o.capture.Packets
-			if packet != read+1 {
-				t.Errorf("error names packet %d after %d packets were read", packet, read)
-			}
-			if tc.packet < 0 {
-				// gzip: the damage is wherever the stream ends; the error
-				// must point at the record being read there.
-				if read == 0 || read >= int64(len(lab.recs)) || offset != off(int(packet)) {
-					t.Errorf("gzip cut: %d packets read, error at packet %d offset %d (record offset %d)", read, packet, offset, off(int(min(packet, int64(n)))))
-				}
-				for _, f := range o.flows {
-					if f.Packets[1] > read {
-						t.Errorf("flow %d reaches packet %d, only %d read", f.ID, f.Packets[1], read)
-					}
-				}
-				return
-			}
-			if packet != tc.packet || offset != tc.offset {
-				t.Errorf("error at packet %d offset %d, want packet %d offset %d", packet, offset, tc.packet, tc.offset)
-			}
-			if got := o.verdicts(); tc.flows != nil && !slices.Equal(got, tc.flows) {
-				t.Errorf("verdicts %v, want %v", got, tc.flows)
-			}
-			for _, f := range o.flows {
-				if f.Packets[1] >= tc.packet {
-					t.Errorf("flow %d reaches packet %d, the broken one is %d", f.ID, f.Packets[1], tc.packet)
-				}
-			}
-		})
+		}
+		return
+	}
+	if packet != tc.packet || offset != tc.offset {
+		t.Errorf("error at packet %d offset %d, want packet %d offset %d", packet, offset, tc.packet, tc.offset)
+	}
+	if got := o.verdicts(); tc.flows != nil && !slices.Equal(got, tc.flows) {
+		t.Errorf("verdicts %v, want %v", got, tc.flows)
+	}
+	for _, f := range o.flows {
+		if f.Packets[1] >= tc.packet {
+			t.Errorf("flow %d reaches packet %d, the broken one is %d", f.ID, f.Packets[1], tc.packet)
+		}
 	}
 }
 

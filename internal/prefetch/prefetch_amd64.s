@@ -16,3 +16,17 @@ loop:
 	JMP  loop
 done:
 	RET
+
+// func read(p, n uintptr)
+TEXT ·read(SB), NOSPLIT|NOFRAME, $0-16
+	MOVQ p+0(FP), AX
+	MOVQ n+8(FP), CX
+	ADDQ AX, CX
+rloop:
+	CMPQ AX, CX
+	JAE  rdone
+	PREFETCHT0 (AX)
+	ADDQ $64, AX
+	JMP  rloop
+rdone:
+	RET

@@ -4,3 +4,6 @@ package prefetch
 
 // write does nothing on this architecture.
 func write(p, n uintptr) {}
+
+// read does nothing on this architecture.
+func read(p, n uintptr) {}

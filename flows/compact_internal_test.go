@@ -32,16 +32,13 @@ func TestCompactRoundTrip(t *testing.T) {
 		f.First.t = stamp(rng.Uint64())
 		base := unsafe.Pointer(&f)
 		for _, l := range flowLayout.leaves {
-			p := unsafe.Add(base, l.off)
 			switch l.kind {
 			case leaf8:
-				*(*uint64)(p) = value(uint64(f.First.t))
+				l.set(base, value(uint64(f.First.t)))
 			case leaf4:
-				*(*uint32)(p) = uint32(value(uint64(f.Ep[0].NextSeq)))
-			case leaf2:
-				*(*uint16)(p) = uint16(value(0))
+				l.set(base, value(uint64(f.Ep[0].NextSeq)))
 			default:
-				*(*uint8)(p) = uint8(value(0))
+				l.set(base, value(0))
 			}
 		}
 		f.Ep[0].addr, f.Ep[1].addr = epAddr{}, epAddr{}
@@ -122,17 +119,7 @@ func TestSeqCodingRoundTrip(t *testing.T) {
 			v := [...]uint64{0, uint64(rng.IntN(300)), rng.Uint64(),
 				uint64(refs.t-stampBias) + uint64(rng.IntN(1_000_000)),
 				uint64(refs.seq[rng.IntN(2)]) + uint64(rng.IntN(100_000))}[rng.IntN(5)]
-			p := unsafe.Add(base, l.off)
-			switch l.kind {
-			case leaf8:
-				*(*uint64)(p) = v
-			case leaf4:
-				*(*uint32)(p) = uint32(v)
-			case leaf2:
-				*(*uint16)(p) = uint16(v)
-			default:
-				*(*uint8)(p) = uint8(v)
-			}
+			l.set(base, v)
 		}
 		code := encodeSeq([]byte{7}, &a, &refs)
 		rest, ok := decodeSeq(append(code[1:], 9), &b, &refs)
@@ -146,5 +133,21 @@ func TestSeqCodingRoundTrip(t *testing.T) {
 				t.Fatalf("a cut coding decoded")
 			}
 		}
+	}
+}
+
+// set stores v, cut to the leaf's size, in the leaf of the struct at
+// base.
+func (l leaf) set(base unsafe.Pointer, v uint64) {
+	p := unsafe.Add(base, l.off)
+	switch l.kind {
+	case leaf8:
+		*(*uint64)(p) = v
+	case leaf4:
+		*(*uint32)(p) = uint32(v)
+	case leaf2:
+		*(*uint16)(p) = uint16(v)
+	default:
+		*(*uint8)(p) = uint8(v)
 	}
 }

@@ -22,23 +22,30 @@ func BenchmarkFlowHeap(b *testing.B) {
 	}
 	var perFlow float64
 	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		tab := NewTable(Config{})
-		for i := range segs {
-			tab.Add(&segs[i])
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		if tab.Len() != n {
-			b.Fatalf("%d flows tracked, want %d", tab.Len(), n)
-		}
-		perFlow = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(tab)
+		perFlow = heapPerFlow(b, segs, Config{}, n)
 	}
 	b.ReportMetric(perFlow, "heapB/flow")
 	b.ReportMetric(float64(unsafe.Sizeof(Flow{})), "sizeofB/flow")
+}
+
+// heapPerFlow feeds segs to a new table of configuration cfg, checks that
+// it tracks n flows at the end, and returns the heap they grew, per flow.
+func heapPerFlow(b *testing.B, segs []capture.Segment, cfg Config, n int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	tab := NewTable(cfg)
+	for i := range segs {
+		s := segs[i]
+		tab.Add(&s)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if tab.Len() != n {
+		b.Fatalf("%d flows tracked, want %d", tab.Len(), n)
+	}
+	runtime.KeepAlive(tab)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }
 
 // BenchmarkTableChurn measures the whole life of flows as a long capture
@@ -109,21 +116,7 @@ func BenchmarkOpenFlowHeap(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var perFlow float64
 			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				tab := NewTable(Config{CompactAbove: bc.above})
-				for i := range segs {
-					s := segs[i]
-					tab.Add(&s)
-				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				if tab.Len() != n {
-					b.Fatalf("%d flows tracked, want %d", tab.Len(), n)
-				}
-				perFlow = float64(after.HeapAlloc-before.HeapAlloc) / n
-				runtime.KeepAlive(tab)
+				perFlow = heapPerFlow(b, segs, Config{CompactAbove: bc.above}, n)
 			}
 			b.ReportMetric(perFlow, "heapB/flow")
 		})

@@ -87,7 +87,7 @@ func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
 // newBatchReader returns a prefetcher that reads in the caller's
 // goroutine, a batch of segments at a time, without their Data.
 func newBatchReader(src capture.Source, count int64) *prefetcher {
-	return &prefetcher{src: src, inline: true, count: count, cur: &segBatch{segs: make([]capture.Segment, 0, batchSize)}, pos: 0}
+	return &prefetcher{src: src, inline: true, count: count, cur: &segBatch{segs: make([]capture.Segment, 0, batchSize)}}
 }
 
 func (p *prefetcher) run(count int64, keepData bool) {
@@ -161,19 +161,18 @@ func (p *prefetcher) next() (*capture.Segment, error) {
 			return nil, p.final
 		}
 		if p.inline {
-			if p.pos > 0 && p.cur.err != nil {
-				p.done, p.final = true, p.cur.err
-				p.cur = nil
-				return nil, p.final
+			// The batch is used up (or the first one is empty): refill it
+			// unless the input ended with it.
+			if p.cur.err == nil {
+				p.fill(p.cur, p.count, false, false)
+				p.pos = 0
+				if len(p.cur.segs) > 0 {
+					continue
+				}
 			}
-			p.fill(p.cur, p.count, false, false)
-			p.pos = 0
-			if len(p.cur.segs) == 0 && p.cur.err != nil {
-				p.done, p.final = true, p.cur.err
-				p.cur = nil
-				return nil, p.final
-			}
-			continue
+			p.done, p.final = true, p.cur.err
+			p.cur = nil
+			return nil, p.final
 		}
 		if p.cur != nil {
 			if p.cur.err != nil {

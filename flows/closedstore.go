@@ -154,6 +154,18 @@ func (s *closedStore) push(l *closedList, c cref) {
 	l.tail = c
 }
 
+// pushFront puts c at the head of l.
+func (s *closedStore) pushFront(l *closedList, c cref) {
+	r := s.rec(c)
+	r.prev, r.next = 0, l.head
+	if l.head != 0 {
+		s.rec(l.head).prev = c
+	} else {
+		l.tail = c
+	}
+	l.head = c
+}
+
 func (s *closedStore) unlink(l *closedList, c cref) {
 	r := s.rec(c)
 	if r.prev != 0 {

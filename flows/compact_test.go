@@ -17,7 +17,8 @@ import (
 )
 
 // compactRun feeds segs to two tables in step, one that compacts every
-// closed flow and one that never does, and fails at the first segment
+// closed flow (or above cfg.CompactAbove flows, when set) and one that
+// never does, and fails at the first segment
 // whose update (the flow, whole, and the sequence analysis) or whose
 // decided flows differ. It returns how many flows were compacted. The
 // compacting table is also asked for the slots and flows of the segments
@@ -27,7 +28,11 @@ func compactRun(t *testing.T, name string, segs []capture.Segment, cfg flows.Con
 	t.Helper()
 	var done [2][]flows.Flow
 	var tabs [2]*flows.Table
-	for i, above := range []int{math.MaxInt, -1} {
+	compactAbove := cfg.CompactAbove
+	if compactAbove == 0 {
+		compactAbove = -1
+	}
+	for i, above := range []int{math.MaxInt, compactAbove} {
 		c := cfg
 		c.CompactAbove = above
 		c.OnDone = func(f *flows.Flow) { done[i] = append(done[i], flows.Snapshot(f)) }
@@ -290,5 +295,31 @@ func TestCompactIdle(t *testing.T) {
 	// compaction's lag: two a segment).
 	if w := flows.WholeFlows(tab); w < 1000 || w > 1100 {
 		t.Fatalf("%d of %d quiet open flows kept whole, want the ~1,000 active in the last two seconds", w, n)
+	}
+}
+
+// TestCompactClosedBacklog checks the flows that closed before the table
+// crossed Config.CompactAbove: they must be compacted once it has, with
+// no update or decided flow changed (expiry merges them in order of last
+// activity with the flows compacted as they closed).
+func TestCompactClosedBacklog(t *testing.T) {
+	// Connections 2 ms apart, half of them closing 14 ms after their
+	// SYN: 500 flows are tracked after about 1 s, 250 of them closed.
+	segs := flows.KeptAliveSegments(3000, 2*time.Millisecond, time.Millisecond)
+	cfg := flows.Config{CompactAbove: 500}
+	if c := compactRun(t, "backlog", segs, cfg); c < 1500 {
+		t.Fatalf("%d flows compacted, want at least the 1,500 that closed", c)
+	}
+	tab := flows.NewTable(cfg)
+	end := segs[0].Time.Add(1500 * time.Millisecond)
+	for i := 0; segs[i].Time.Before(end); i++ {
+		s := segs[i]
+		tab.Add(&s)
+	}
+	if tab.Len() < 700 {
+		t.Fatalf("%d flows tracked at 1.5 s, want over 700", tab.Len())
+	}
+	if w := flows.WholeClosed(tab); w > 2 {
+		t.Fatalf("%d closed flows kept whole after the table crossed %d flows", w, cfg.CompactAbove)
 	}
 }

@@ -32,6 +32,16 @@ func WholeFlows(t *Table) int {
 	return n
 }
 
+// WholeClosed counts the answered flows that closed and that t keeps
+// whole.
+func WholeClosed(t *Table) int {
+	n := 0
+	for k := t.idle[answered*numIdleKinds+uint8(idleClosed)].head; k != 0; k = t.links[k].next {
+		n++
+	}
+	return n
+}
+
 // KeptAliveSegments returns the segments of n connections opened
 // spacing apart, each a handshake and a request and response over 6 ms.
 // With pause 0 they stay open and quiet; otherwise each has a second

@@ -845,7 +845,8 @@ var answeredLists = [...]uint8{
 // ended and have been idle for compactIdleAfter, least recently active
 // first, when the table tracks more than Config.CompactAbove flows: a
 // busy capture's open connections then cost their compacted size while
-// they are quiet. It compacts from the head of each list, so the
+// they are quiet. It also compacts up to two of the closed flows left
+// whole from before the table crossed CompactAbove (see below). It compacts from the head of each list, so the
 // compacted flows of a list stay in the order of last activity that
 // expiry and eviction merge them in. Like compactUnanswered it runs at
 // every Add and Advance, and two keep up with any rate.
@@ -861,6 +862,25 @@ func (t *Table) compactIdle() {
 			}
 		}
 		if f == nil || t.now.sub(f.Last.t) < compactIdleAfter || !t.compact(f) {
+			break
+		}
+	}
+	// Answered flows that closed while the table tracked fewer flows
+	// stayed whole (compactLast compacts only above CompactAbove): when
+	// a busy capture crosses it, tens of thousands of them wait IdleClosed
+	// whole. They are compacted newest first, and only while each is
+	// older than every compacted closed flow, so that, put at the head of
+	// the compacted list, they keep it in order of last activity.
+	l := answered*numIdleKinds + uint8(idleClosed)
+	for range 2 {
+		f := t.linked[t.idle[l].tail]
+		if f == nil || f == t.last {
+			return
+		}
+		if h := t.closed[l].head; h != 0 && t.store.rec(h).lastNumber < f.Last.Number {
+			return
+		}
+		if !t.compactTo(f, true) {
 			return
 		}
 	}
@@ -939,9 +959,13 @@ func (s *attemptStats) decay() {
 	}
 }
 
-// compact replaces the flow f in the table by a closedFlow and frees f
-// for reuse; false when the store cannot take it (f then stays whole).
-func (t *Table) compact(f *Flow) bool {
+// compact replaces the flow f in the table by a closedFlow at the tail of
+// its list of compacted flows, and frees f for reuse; false when the
+// store cannot take it (f then stays whole).
+func (t *Table) compact(f *Flow) bool { return t.compactTo(f, false) }
+
+// compactTo is compact, at the head of the list when front is set.
+func (t *Table) compactTo(f *Flow, front bool) bool {
 	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, 0)
 	if i < 0 {
 		return false
@@ -956,7 +980,11 @@ func (t *Table) compact(f *Flow) bool {
 		t.last = nil
 	}
 	t.unlink(f)
-	t.store.push(&t.closed[f.list], c)
+	if front {
+		t.store.pushFront(&t.closed[f.list], c)
+	} else {
+		t.store.push(&t.closed[f.list], c)
+	}
 	t.slots[i].f, t.slots[i].c = nil, c
 	t.Compacted++
 	// The store keeps f's other pointers and coded its sequence

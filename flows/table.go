@@ -449,6 +449,7 @@ func (t *Table) advance(now stamp) {
 	}
 	t.compactUnanswered()
 	t.compactIdle()
+	t.compactBacklog()
 }
 
 // Flush decides every flow still tracked, in the order of their first
@@ -845,8 +846,7 @@ var answeredLists = [...]uint8{
 // ended and have been idle for compactIdleAfter, least recently active
 // first, when the table tracks more than Config.CompactAbove flows: a
 // busy capture's open connections then cost their compacted size while
-// they are quiet. It also compacts up to two of the closed flows left
-// whole from before the table crossed CompactAbove (see below). It compacts from the head of each list, so the
+// they are quiet. It compacts from the head of each list, so the
 // compacted flows of a list stay in the order of last activity that
 // expiry and eviction merge them in. Like compactUnanswered it runs at
 // every Add and Advance, and two keep up with any rate.
@@ -862,15 +862,23 @@ func (t *Table) compactIdle() {
 			}
 		}
 		if f == nil || t.now.sub(f.Last.t) < compactIdleAfter || !t.compact(f) {
-			break
+			return
 		}
 	}
-	// Answered flows that closed while the table tracked fewer flows
-	// stayed whole (compactLast compacts only above CompactAbove): when
-	// a busy capture crosses it, tens of thousands of them wait IdleClosed
-	// whole. They are compacted newest first, and only while each is
-	// older than every compacted closed flow, so that, put at the head of
-	// the compacted list, they keep it in order of last activity.
+}
+
+// compactBacklog compacts up to two of the answered flows that closed
+// while the table tracked fewer than Config.CompactAbove flows, and so
+// stayed whole (compactLast compacts only above it), once it tracks
+// more: when a busy capture crosses the threshold, tens of thousands of
+// them would wait IdleClosed whole. It takes them newest first, and only
+// while each is older than every compacted closed flow, so that, put at
+// the head of the compacted list, they keep it in order of last
+// activity.
+func (t *Table) compactBacklog() {
+	if t.count <= t.cfg.CompactAbove {
+		return
+	}
 	l := answered*numIdleKinds + uint8(idleClosed)
 	for range 2 {
 		f := t.linked[t.idle[l].tail]

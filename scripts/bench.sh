@@ -260,7 +260,7 @@ for name in $FILES; do
 	c=$(cmd_for tcpwhy-json "$DIR/$name.pcap")
 	say "peak tracked flows: $c"
 	# shellcheck disable=SC2086
-	peak=$($c 2>/dev/null | tail -1 | sed -nE 's/.*"peak_flows":([0-9]+).*/\1/p')
+	peak=$($c 2>/dev/null | tail -1 | sed -nE 's/.*"peak_flows":([0-9]+).*/\1/p' || true)
 	rss=$(cat "$RES/$name.tcpwhy-json".* | awk '{print $2}' | sort -n | tail -1)
 	[ -n "$peak" ] && [ "$peak" -gt 0 ] &&
 		awk -v r="$rss" -v p="$peak" -v n="$name" 'BEGIN{printf "%s: tcpwhy --json peaked at %.0f MiB with %d flows tracked: %.2f KiB per tracked flow\n", n, r/1024, p, r/p}'

@@ -65,10 +65,10 @@ type prefetcher struct {
 	pos   int
 	done  bool
 	final error
-	// inline is set for newBatchReader: next fills cur itself, stopping
-	// after count packets (0: no limit).
+	// count stops the reading after that many packets (0: no limit).
+	count int64
+	// inline is set for newBatchReader: next fills cur itself.
 	inline bool
-	count  int64
 }
 
 // release hands a batch the analysis is done with back to the reader.
@@ -76,11 +76,11 @@ func (p *prefetcher) release(b *segBatch) { p.free <- b }
 
 func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
 	const depth = 4
-	p := &prefetcher{src: src, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
+	p := &prefetcher{src: src, count: count, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
 	for range depth + 2 {
 		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}
 	}
-	go p.run(count, keepData)
+	go p.run(keepData)
 	return p
 }
 
@@ -90,10 +90,10 @@ func newBatchReader(src capture.Source, count int64) *prefetcher {
 	return &prefetcher{src: src, inline: true, count: count, cur: &segBatch{segs: make([]capture.Segment, 0, batchSize)}}
 }
 
-func (p *prefetcher) run(count int64, keepData bool) {
+func (p *prefetcher) run(keepData bool) {
 	for {
 		b := <-p.free
-		p.fill(b, count, keepData, true)
+		p.fill(b, keepData, true)
 		p.full <- b
 		if b.err != nil {
 			return
@@ -103,7 +103,7 @@ func (p *prefetcher) run(count int64, keepData bool) {
 
 // fill reads the next batch into b; remote says that b comes back from
 // another core, whose cache lines are asked for ahead of the writes.
-func (p *prefetcher) fill(b *segBatch, count int64, keepData, remote bool) {
+func (p *prefetcher) fill(b *segBatch, keepData, remote bool) {
 	b.segs, b.data, b.err = b.segs[:0], b.data[:0], nil
 	all := b.segs[:cap(b.segs)]
 	if remote {
@@ -117,7 +117,7 @@ func (p *prefetcher) fill(b *segBatch, count int64, keepData, remote bool) {
 		if keepData {
 			asked = prefetch.Spare(b.data, asked, dataAhead)
 		}
-		if count > 0 && p.src.Info().Packets >= count {
+		if p.count > 0 && p.src.Info().Packets >= p.count {
 			b.err = errCountReached
 			return
 		}
@@ -164,7 +164,7 @@ func (p *prefetcher) next() (*capture.Segment, error) {
 			// The batch is used up (or the first one is empty): refill it
 			// unless the input ended with it.
 			if p.cur.err == nil {
-				p.fill(p.cur, p.count, false, false)
+				p.fill(p.cur, false, false)
 				p.pos = 0
 				if len(p.cur.segs) > 0 {
 					continue

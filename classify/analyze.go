@@ -189,7 +189,10 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		recycle := make(chan []decided, 16)
 		go func() {
 			for batch := range ch {
-				for _, d := range batch {
+				for i, d := range batch {
+					if i+warmDecidedAhead < len(batch) {
+						batch[i+warmDecidedAhead].f.Warm()
+					}
 					a.takeOne(d.f, d.end, opts)
 				}
 				select {
@@ -327,9 +330,19 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	return a
 }
 
-// take classifies decided flows (none with SegmentsOnly).
+// warmDecidedAhead is how many decided flows ahead of the one it
+// classifies the analysis asks for a flow's cache lines (flows.Flow.Warm):
+// on big.pcap, one core, --json, 2.50-2.61 s against 2.56-2.73 s without
+// (five interleaved pairs, each faster).
+const warmDecidedAhead = 2
+
+// take classifies decided flows (none with SegmentsOnly), asking for each
+// flow's memory a little ahead.
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
-	for _, f := range fs {
+	for i, f := range fs {
+		if i+warmDecidedAhead < len(fs) {
+			fs[i+warmDecidedAhead].Warm()
+		}
 		a.takeOne(f, end, opts)
 	}
 }

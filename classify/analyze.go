@@ -40,8 +40,9 @@ type Options struct {
 	// compact summaries of the flows.
 	Bounded bool
 	// ReuseResults says that OnFlow keeps nothing of the FlowResult it is
-	// given (nor the maps it points to) once it returns, but copies (its
-	// slices and pointers are each flow's own): with Bounded,
+	// given (nor the maps and the Evidence and Annotations it points to)
+	// once it returns, but copies (its other slices and pointers are each
+	// flow's own): with Bounded,
 	// the analysis then reuses that memory for the next flow instead of
 	// allocating a FlowResult per flow (about half of what an analysis
 	// allocates, and so of the garbage collector's work).

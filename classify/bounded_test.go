@@ -19,6 +19,7 @@ import (
 func normalized(r *FlowResult) FlowResult {
 	c := *r
 	c.hints = flowHints{}
+	c.spareEvidence, c.spareAnnotations = nil, nil
 	nilEmpty := func(s []int64) []int64 {
 		if len(s) == 0 {
 			return nil
@@ -92,6 +93,16 @@ func TestBoundedEqualsKept(t *testing.T) {
 	}
 }
 
+// keptCopy copies r as Options.ReuseResults allows a consumer to keep
+// it: its maps, Evidence and Annotations cloned (r may be the spare,
+// which the next flow overwrites).
+func keptCopy(r *FlowResult) FlowResult {
+	c := *r
+	c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
+	c.Evidence, c.Annotations = slices.Clone(r.Evidence), slices.Clone(r.Annotations)
+	return c
+}
+
 // boundedEqualsKept runs the bounded analysis of TestBoundedEqualsKept,
 // with the FlowResults reused (OnFlow copies each) or not.
 func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept *Analysis, reuse bool, synTimeouts *int) {
@@ -102,8 +113,7 @@ func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept 
 	timesInMemory = 0
 	b := Analyze(src, Options{Bounded: true, ReuseResults: reuse, OnFlow: func(r *FlowResult) {
 		if reuse {
-			c := *r
-			c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
+			c := keptCopy(r)
 			r = &c
 		}
 		got = append(got, r)

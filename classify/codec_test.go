@@ -1,7 +1,6 @@
 package classify
 
 import (
-	"maps"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -145,17 +144,14 @@ func testHeld(t *testing.T, want []FlowResult, budget int, spare *FlowResult) {
 	if (budget == 1<<30) != (h.file == nil) {
 		t.Errorf("budget %d: temporary file %v", budget, h.file != nil)
 	}
-	// Each flow is kept as Options.ReuseResults allows a consumer to: a
-	// copy of the FlowResult with its maps cloned (r may be the spare,
-	// which the next flow overwrites).
+	// Each flow is kept as Options.ReuseResults allows a consumer to
+	// (keptCopy).
 	var kept []FlowResult
 	err := h.each(spare, func(r *FlowResult) {
 		if spare != nil && r != spare {
 			t.Errorf("budget %d: flow %d not decoded into the spare", budget, len(kept))
 		}
-		c := *r
-		c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
-		kept = append(kept, c)
+		kept = append(kept, keptCopy(r))
 	})
 	if err != nil {
 		t.Fatal(err)

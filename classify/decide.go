@@ -28,7 +28,10 @@ func (r *FlowResult) evidence(ns ...int64) {
 		if n != 0 {
 			if r.Evidence == nil {
 				// Most flows have two to four pieces of evidence.
-				r.Evidence = make([]int64, 0, 4)
+				r.Evidence = r.spareEvidence
+				if r.Evidence == nil {
+					r.Evidence = make([]int64, 0, 4)
+				}
 			}
 			r.Evidence = append(r.Evidence, n)
 		}
@@ -46,7 +49,10 @@ func (r *FlowResult) annotate(n int64, format string, args ...any) {
 func (r *FlowResult) annotateText(n int64, text string) {
 	if n != 0 {
 		if r.Annotations == nil {
-			r.Annotations = make([]Annotation, 0, 1)
+			r.Annotations = r.spareAnnotations
+			if r.Annotations == nil {
+				r.Annotations = make([]Annotation, 0, 1)
+			}
 		}
 		r.Annotations = append(r.Annotations, Annotation{Packet: n, Text: text})
 	}

@@ -29,11 +29,19 @@ func Flow(f *flows.Flow, captureEnd time.Time) *FlowResult {
 }
 
 // classifyInto is Flow into r, whose earlier content it replaces; r's
-// counter maps are cleared and reused.
+// counter maps are cleared and reused, and so are the arrays of its
+// Evidence and Annotations.
 func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 	cc, sc := r.ClientCounters, r.ServerCounters
 	if cc == nil {
 		cc, sc = Counters{}, Counters{}
+	}
+	ev, an := r.spareEvidence, r.spareAnnotations
+	if r.Evidence != nil {
+		ev = r.Evidence
+	}
+	if r.Annotations != nil {
+		an = r.Annotations
 	}
 	clear(cc)
 	clear(sc)
@@ -43,6 +51,7 @@ func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
 		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: cc, ServerCounters: sc, HandshakeRTT: -1, Evicted: f.Evicted,
+		spareEvidence: ev[:0], spareAnnotations: an[:0],
 	}
 	if c.SYNCount > 1 {
 		r.SYNRetransmits = int(c.SYNCount) - 1

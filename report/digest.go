@@ -173,10 +173,12 @@ func (d *Digest) keepFirst(r *classify.FlowResult) {
 }
 
 // keep copies a flow handed over with classify.Options.ReuseResults,
-// which reuses its counter maps (the rest is new for each flow).
+// which reuses its counter maps and its Evidence and Annotations arrays
+// (the rest is new for each flow).
 func keep(r *classify.FlowResult) *classify.FlowResult {
 	c := *r
 	c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
+	c.Evidence, c.Annotations = slices.Clone(r.Evidence), slices.Clone(r.Annotations)
 	return &c
 }
 

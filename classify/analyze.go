@@ -337,6 +337,10 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 // (five interleaved pairs, each faster).
 const warmDecidedAhead = 2
 
+// newReusedResult returns a FlowResult to classify every flow into
+// (Options.ReuseResults), which keeps one string of each Zeek history.
+func newReusedResult() *FlowResult { return &FlowResult{histories: map[string]string{}} }
+
 // take classifies decided flows (none with SegmentsOnly), asking for each
 // flow's memory a little ahead.
 func (a *Analysis) take(fs []*flows.Flow, end time.Time, opts Options) {
@@ -361,7 +365,7 @@ func (a *Analysis) takeOne(f *flows.Flow, end time.Time, opts Options) {
 		// what they need of it.
 		r = a.spare
 		if r == nil {
-			r = new(FlowResult)
+			r = newReusedResult()
 			a.spare = r
 		}
 		classifyInto(r, f, end)

@@ -118,7 +118,7 @@ func BenchmarkAnalyze(b *testing.B) {
 // every flow, so that allocs/op counts what each flow allocates itself.
 func BenchmarkClassifyFlowReused(b *testing.B) {
 	decided, end := decidedFlows(b, gen.Config{Connections: 5000, Seed: 11})
-	r := new(FlowResult)
+	r := newReusedResult()
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0

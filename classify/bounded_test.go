@@ -19,7 +19,7 @@ import (
 func normalized(r *FlowResult) FlowResult {
 	c := *r
 	c.hints = flowHints{}
-	c.spareEvidence, c.spareAnnotations = nil, nil
+	c.spareEvidence, c.spareAnnotations, c.histories = nil, nil, nil
 	nilEmpty := func(s []int64) []int64 {
 		if len(s) == 0 {
 			return nil

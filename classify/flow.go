@@ -51,7 +51,7 @@ func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
 		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: cc, ServerCounters: sc, HandshakeRTT: -1, Evicted: f.Evicted,
-		spareEvidence: ev[:0], spareAnnotations: an[:0],
+		spareEvidence: ev[:0], spareAnnotations: an[:0], histories: r.histories,
 	}
 	if c.SYNCount > 1 {
 		r.SYNRetransmits = int(c.SYNCount) - 1

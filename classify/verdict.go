@@ -181,4 +181,7 @@ type FlowResult struct {
 	// the same FlowResult reuses (Options.ReuseResults).
 	spareEvidence    []int64
 	spareAnnotations []Annotation
+	// histories holds the Zeek histories of the flows classified into a
+	// reused FlowResult (nil otherwise), each string once.
+	histories map[string]string
 }

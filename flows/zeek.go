@@ -352,6 +352,9 @@ func (z *ZeekConn) OrigIsA() bool { return !z.flipped }
 // History returns Zeek's history string (with '^' when flipped).
 func (z *ZeekConn) History() string { return string(z.hist[:z.nhist]) }
 
+// AppendHistory appends Zeek's history string to b and returns it.
+func (z *ZeekConn) AppendHistory(b []byte) []byte { return append(b, z.hist[:z.nhist]...) }
+
 // ConnState returns Zeek's conn_state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR,
 // RSTOS0, RSTRH, SH, SHR, OTH), as base/protocols/conn/main.zeek derives it
 // from the two endpoint states.

@@ -44,8 +44,10 @@ type closedStore struct {
 	live int
 	// free links the unused records through next.
 	free cref
-	// ptrs holds the pointer fields of the flows that have any (few do:
-	// SYN retransmissions, resets, out-of-order data).
+	// ptrs holds the pointers put does not code, of the flows that have
+	// any (few do: Zeek's blocks of out-of-order data, ICMP errors): the
+	// pointer fields of Flow at their index in flowLayout.ptrs, and the
+	// endpoints' ICMP errors in the last two.
 	ptrs map[cref]*[maxFlowPtrs]unsafe.Pointer
 	// arena holds the codings; used is how much of its last chunk is
 	// taken; freeData[n] links the free blocks of n units through their

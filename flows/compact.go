@@ -16,8 +16,10 @@ import (
 // flow's scalar fields and its SeqAnalysis coded into about 300 bytes
 // (each 64-, 32- and 16-bit field as a varint delta from the value it is
 // most likely near: the flow's first packet number or time, a side's
-// sequence number, or a previous field); its few pointers are kept as
-// they are. A late packet,
+// sequence number, or a previous field), and the rare state of the flow
+// and its endpoints (resets, retransmission runs, SYN retransmissions)
+// after it the same way; the few pointers left (Zeek's data blocks, an
+// ICMP error) are kept as they are. A late packet,
 // the flow's expiry, eviction and Flush turn it back into the same Flow
 // (decodeFlow undoes encodeFlow exactly; TestCompactRoundTrip), so
 // compacting changes nothing but memory.
@@ -49,7 +51,7 @@ type closedFlow struct {
 	dataLen uint16
 	// list is the idle list (see listOf) the flow was in.
 	list uint8
-	// hasPtrs is set when some of the flow's pointer fields are not nil:
+	// hasPtrs is set when the flow has pointers that put does not code:
 	// the store keeps them (closedStore.ptrs).
 	hasPtrs bool
 }
@@ -100,11 +102,37 @@ var (
 	flowLayout = newLayout(reflect.TypeFor[Flow](), "Flow", "link")
 	// seqLayout is SeqAnalysis's, which holds no pointers (TestSizes).
 	seqLayout = newLayout(reflect.TypeFor[SeqAnalysis](), "SeqAnalysis", "")
+	// epRareLayout, flowRareLayout and packetLayout code an endpoint's
+	// and a flow's rare state: epRare's SYN retransmissions (a slice)
+	// are coded as a count and a Packet each, and its ICMP error (a
+	// pointer) is kept as a pointer.
+	epRareLayout   = newLayout(reflect.TypeFor[epRare](), "epRare", "syns")
+	flowRareLayout = newLayout(reflect.TypeFor[flowRare](), "flowRare", "")
+	packetLayout   = newLayout(reflect.TypeFor[Packet](), "Packet", "")
 )
 
+// rareOffsets are the offsets in Flow of the pointers to the rare state
+// (Ep[0].rare, Ep[1].rare, rare), which a closedFlow codes.
+var rareOffsets = [3]uintptr{
+	unsafe.Offsetof(Flow{}.Ep) + unsafe.Offsetof(Endpoint{}.rare),
+	unsafe.Offsetof(Flow{}.Ep) + unsafe.Sizeof(Endpoint{}) + unsafe.Offsetof(Endpoint{}.rare),
+	unsafe.Offsetof(Flow{}.rare),
+}
+
+// keptAsPointer reports whether put keeps Flow's pointer field at off as
+// it is (not the sequence analysis or the rare state, which it codes).
+func keptAsPointer(off uintptr) bool {
+	return off != flowSeqOffset && off != rareOffsets[0] && off != rareOffsets[1] && off != rareOffsets[2]
+}
+
 func init() {
-	if len(flowLayout.ptrs) > maxFlowPtrs {
-		panic(fmt.Sprintf("flows: Flow has %d pointer fields, a closedFlow keeps %d", len(flowLayout.ptrs), maxFlowPtrs))
+	// A closedFlow keeps Flow's pointer fields and its endpoints' ICMP
+	// errors (the last two of its pointers).
+	if len(flowLayout.ptrs)+2 > maxFlowPtrs {
+		panic(fmt.Sprintf("flows: Flow has %d pointer fields, a closedFlow keeps %d", len(flowLayout.ptrs), maxFlowPtrs-2))
+	}
+	if len(epRareLayout.ptrs) != 1 || len(flowRareLayout.ptrs) != 0 || len(packetLayout.ptrs) != 0 {
+		panic("flows: the rare state holds pointers its coding does not keep")
 	}
 	if len(seqLayout.ptrs) > 0 {
 		panic("flows: SeqAnalysis holds pointers, which its coding cannot keep")
@@ -441,12 +469,15 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	f.Seq = nil
 	scratch = encodeFlow(scratch[:0], f)
 	f.Seq = sa
+	refs := refsOf(f)
 	if sa != nil {
-		refs := refsOf(f)
 		scratch = encodeSeq(append(scratch, 1), sa, &refs)
 	} else {
 		scratch = append(scratch, 0)
 	}
+	// The rare state too (a flag each), so that a compacted flow keeps no
+	// object of it.
+	scratch = encodeRare(scratch, f, &refs)
 	if units(len(scratch)) > maxCodedUnits {
 		return scratch, false
 	}
@@ -461,12 +492,22 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	r.lastNumber, r.last, r.list = f.Last.Number, f.Last.t, f.list
 	base := unsafe.Pointer(f)
 	var ptrs *[maxFlowPtrs]unsafe.Pointer
-	for i, off := range flowLayout.ptrs {
-		if p := *(*unsafe.Pointer)(unsafe.Add(base, off)); p != nil && off != flowSeqOffset {
+	keep := func(i int, p unsafe.Pointer) {
+		if p != nil {
 			if ptrs == nil {
 				ptrs = new([maxFlowPtrs]unsafe.Pointer)
 			}
 			ptrs[i] = p
+		}
+	}
+	for i, off := range flowLayout.ptrs {
+		if keptAsPointer(off) {
+			keep(i, *(*unsafe.Pointer)(unsafe.Add(base, off)))
+		}
+	}
+	for d := range f.Ep {
+		if r := f.Ep[d].rare; r != nil && r.icmp != nil {
+			keep(maxFlowPtrs-2+d, unsafe.Pointer(r.icmp))
 		}
 	}
 	if ptrs != nil {
@@ -495,23 +536,99 @@ func (s *closedStore) get(c cref, f *Flow) {
 		}
 		data, ok = decodeSeq(data, sa, &refs)
 	}
+	f.Seq = nil
+	if ok {
+		data, ok = decodeRare(data, f, &refs)
+	}
 	if !ok || len(data) != 0 {
 		panic("flows: a compacted flow does not decode")
 	}
 	f.Ep[0].addr, f.Ep[1].addr = r.a, r.b
 	base := unsafe.Pointer(f)
 	ptrs := s.ptrs[c]
-	for i, off := range flowLayout.ptrs {
-		var p unsafe.Pointer
-		if ptrs != nil {
-			p = ptrs[i]
+	if ptrs != nil {
+		for i, off := range flowLayout.ptrs {
+			if keptAsPointer(off) {
+				*(*unsafe.Pointer)(unsafe.Add(base, off)) = ptrs[i]
+			}
 		}
-		*(*unsafe.Pointer)(unsafe.Add(base, off)) = p
+		for d := range f.Ep {
+			if p := ptrs[maxFlowPtrs-2+d]; p != nil {
+				f.Ep[d].rare.icmp = (*ICMPError)(p)
+			}
+		}
 	}
-	f.Seq = nil
 	if hasSeq {
 		f.Seq = sa
 	}
+}
+
+// encodeRare appends the coding of f's rare state to dst: a byte of flags
+// (bit d: Ep[d].rare, bit 2: f.rare), then each present one against refs,
+// an endpoint's SYN retransmissions as their count and a Packet each. The
+// endpoints' ICMP errors are not coded (put keeps them).
+func encodeRare(dst []byte, f *Flow, refs *flowRefs) []byte {
+	flags := len(dst)
+	dst = append(dst, 0)
+	for d := range f.Ep {
+		r := f.Ep[d].rare
+		if r == nil {
+			continue
+		}
+		dst[flags] |= 1 << d
+		dst = epRareLayout.encode(dst, unsafe.Pointer(r), refs)
+		dst = binary.AppendUvarint(dst, uint64(len(r.syns)))
+		for i := range r.syns {
+			dst = packetLayout.encode(dst, unsafe.Pointer(&r.syns[i]), refs)
+		}
+	}
+	if f.rare != nil {
+		dst[flags] |= 1 << 2
+		dst = flowRareLayout.encode(dst, unsafe.Pointer(f.rare), refs)
+	}
+	return dst
+}
+
+// decodeRare sets f's rare state, whose pointers must be nil, from the
+// coding at the start of b that encodeRare made with refs, and returns the
+// rest of b.
+func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool) {
+	if len(b) == 0 {
+		return nil, false
+	}
+	flags, b := b[0], b[1:]
+	ok := true
+	for d := range f.Ep {
+		if flags&(1<<d) == 0 {
+			continue
+		}
+		r := new(epRare)
+		if b, ok = epRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
+			return nil, false
+		}
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > MaxSYNs {
+			return nil, false
+		}
+		b = b[k:]
+		if n > 0 {
+			r.syns = make([]Packet, n)
+			for i := range r.syns {
+				if b, ok = packetLayout.decode(b, unsafe.Pointer(&r.syns[i]), refs); !ok {
+					return nil, false
+				}
+			}
+		}
+		f.Ep[d].rare = r
+	}
+	if flags&(1<<2) != 0 {
+		r := new(flowRare)
+		if b, ok = flowRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
+			return nil, false
+		}
+		f.rare = r
+	}
+	return b, flags < 1<<3
 }
 
 // flowSeqOffset is the offset of Flow.Seq, which put codes (the other

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"unsafe"
 )
@@ -136,6 +137,59 @@ func TestSeqCodingRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRareCodingRoundTrip codes the rare state of flows (either
+// endpoint's, with 0 to MaxSYNs-1 SYN retransmissions, and the flow's)
+// whose every field holds a random value, and checks that decoding gives
+// it back and that a cut coding is refused.
+func TestRareCodingRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	fill := func(lo *layout, base unsafe.Pointer, refs *flowRefs) {
+		for _, l := range lo.leaves {
+			v := [...]uint64{0, uint64(rng.IntN(300)), rng.Uint64(), uint64(refs.number) + uint64(rng.IntN(10_000)),
+				uint64(refs.t) + uint64(rng.IntN(1_000_000_000)), uint64(refs.seq[rng.IntN(2)]) + uint64(rng.IntN(100_000))}[rng.IntN(6)]
+			l.set(base, v)
+		}
+	}
+	for range 2000 {
+		refs := flowRefs{number: rng.Int64N(1 << 40), t: stamp(rng.Uint64()), seq: [2]uint32{rng.Uint32(), rng.Uint32()}}
+		var f Flow
+		for d := range f.Ep {
+			if rng.IntN(3) == 0 {
+				continue
+			}
+			r := new(epRare)
+			fill(&epRareLayout, unsafe.Pointer(r), &refs)
+			for range rng.IntN(MaxSYNs) {
+				var p Packet
+				fill(&packetLayout, unsafe.Pointer(&p), &refs)
+				r.syns = append(r.syns, p)
+			}
+			f.Ep[d].rare = r
+		}
+		if rng.IntN(2) == 0 {
+			f.rare = new(flowRare)
+			fill(&flowRareLayout, unsafe.Pointer(f.rare), &refs)
+		}
+		code := encodeRare([]byte{7}, &f, &refs)
+		var g Flow
+		rest, ok := decodeRare(append(code[1:], 9), &g, &refs)
+		if !ok || len(rest) != 1 || rest[0] != 9 {
+			t.Fatalf("round trip: ok %v, rest %v", ok, rest)
+		}
+		for d := range f.Ep {
+			if !reflect.DeepEqual(f.Ep[d].rare, g.Ep[d].rare) {
+				t.Fatalf("endpoint %d: %+v, decoded %+v", d, f.Ep[d].rare, g.Ep[d].rare)
+			}
+		}
+		if !reflect.DeepEqual(f.rare, g.rare) {
+			t.Fatalf("flow: %+v, decoded %+v", f.rare, g.rare)
+		}
+		if _, ok := decodeRare(code[1:len(code)-1], new(Flow), &refs); ok && len(code) > 2 {
+			t.Fatalf("a cut coding decoded")
+		}
+	}
+}
+
 // set stores v, cut to the leaf's size, in the leaf of the struct at
 // base.
 func (l leaf) set(base unsafe.Pointer, v uint64) {
@@ -149,5 +203,38 @@ func (l leaf) set(base unsafe.Pointer, v uint64) {
 		*(*uint16)(p) = uint16(v)
 	default:
 		*(*uint8)(p) = uint8(v)
+	}
+}
+
+// TestPutKeepsOnlyUncodedPointers puts flows with rare state in a store:
+// only an ICMP error is kept as a pointer, and get gives back the same
+// flow.
+func TestPutKeepsOnlyUncodedPointers(t *testing.T) {
+	var s closedStore
+	for _, withICMP := range []bool{false, true} {
+		var f Flow
+		f.First = Mark{Number: 10, t: 1 << 40}
+		f.Ep[0].rareState().rst = Packet{Number: 12, t: 1<<40 + 5000, Seq: 7, Flags: 4}
+		f.Ep[1].rareState().syns = []Packet{{Number: 11, t: 1<<40 + 1000, Seq: 9, Flags: 18}}
+		f.rareState().challengeACK = Packet{Number: 13, t: 1<<40 + 9000}
+		if withICMP {
+			f.Ep[1].rare.icmp = &ICMPError{}
+		}
+		c := s.newRec()
+		if _, ok := s.put(c, &f, nil); !ok {
+			t.Fatal("put refused the flow")
+		}
+		if kept := s.rec(c).hasPtrs; kept != withICMP {
+			t.Errorf("ICMP error %v: pointers kept %v", withICMP, kept)
+		}
+		var g Flow
+		s.get(c, &g)
+		g.Ep[0].addr, g.Ep[1].addr = f.Ep[0].addr, f.Ep[1].addr
+		if !reflect.DeepEqual(f, g) {
+			t.Errorf("ICMP error %v: got back\n%+v\nwant\n%+v", withICMP, g, f)
+		}
+		if withICMP && g.Ep[1].rare.icmp != f.Ep[1].rare.icmp {
+			t.Error("the ICMP error is not the same object")
+		}
 	}
 }

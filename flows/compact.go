@@ -76,7 +76,9 @@ type leaf struct {
 	kind leafKind
 }
 
-// maxFlowPtrs bounds the pointer fields of Flow that a closedFlow keeps.
+// maxFlowPtrs bounds the pointers a closedFlow keeps: Flow's pointer
+// fields that put does not code, and its endpoints' ICMP errors in the
+// last two.
 const maxFlowPtrs = 8
 
 // layout is how the coding walks a struct: its scalar fields (leaves),

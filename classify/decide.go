@@ -34,6 +34,7 @@ func (r *FlowResult) evidence(ns ...int64) {
 				}
 			}
 			r.Evidence = append(r.Evidence, n)
+			r.spareEvidence = r.Evidence
 		}
 	}
 }
@@ -55,6 +56,7 @@ func (r *FlowResult) annotateText(n int64, text string) {
 			}
 		}
 		r.Annotations = append(r.Annotations, Annotation{Packet: n, Text: text})
+		r.spareAnnotations = r.Annotations
 	}
 }
 

@@ -36,13 +36,6 @@ func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 	if cc == nil {
 		cc, sc = Counters{}, Counters{}
 	}
-	ev, an := r.spareEvidence, r.spareAnnotations
-	if r.Evidence != nil {
-		ev = r.Evidence
-	}
-	if r.Annotations != nil {
-		an = r.Annotations
-	}
 	clear(cc)
 	clear(sc)
 	c, s := f.Client(), f.Server()
@@ -51,7 +44,7 @@ func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 		FirstPacket: f.First.Number, LastPacket: f.Last.Number, Start: f.First.Time(), End: f.Last.Time(),
 		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: cc, ServerCounters: sc, HandshakeRTT: -1, Evicted: f.Evicted,
-		spareEvidence: ev[:0], spareAnnotations: an[:0], histories: r.histories,
+		spareEvidence: r.spareEvidence[:0], spareAnnotations: r.spareAnnotations[:0], histories: r.histories,
 	}
 	if c.SYNCount > 1 {
 		r.SYNRetransmits = int(c.SYNCount) - 1

@@ -176,9 +176,9 @@ type FlowResult struct {
 	// hints are the wire details the listener diagnosis needs beyond the
 	// fields above (SYN cookie signs, SYN-ACK time, TTLs).
 	hints flowHints
-	// spareEvidence and spareAnnotations are the arrays of an earlier
-	// flow's Evidence and Annotations, which the next flow classified into
-	// the same FlowResult reuses (Options.ReuseResults).
+	// spareEvidence and spareAnnotations are the arrays Evidence and
+	// Annotations were last appended to, which the next flow classified
+	// into the same FlowResult reuses (Options.ReuseResults).
 	spareEvidence    []int64
 	spareAnnotations []Annotation
 	// histories holds the Zeek histories of the flows classified into a

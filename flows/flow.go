@@ -230,20 +230,12 @@ type synOpt struct {
 // the peer's FIN) are kept in a separately allocated part, created on
 // first use; methods return them.
 type Endpoint struct {
-	// Bytes counts the payload bytes sent (retransmissions included).
-	Bytes int64
-
-	// FirstData is the first segment with payload; LastNewData the last
-	// one that carried new bytes (see also LastData).
-	FirstData, LastNewData Packet
-	// FIN is this side's first FIN (zero Number when none).
-	FIN Packet
-	// FINAcked is the first segment of the peer that acknowledged the FIN.
-	FINAcked Mark
-
-	// syn is the first SYN (or SYN-ACK) transmission.
-	syn  Packet
-	rare *epRare
+	// The fields up to FIN.Number are the ones a segment's lookup and
+	// Flow.add read or write for nearly every segment, of the side that
+	// sent it and of its peer. They fill the endpoint's first 120 bytes:
+	// two cache lines of a Flow for each endpoint (TestFlowLayout). The
+	// rest is read for data, at the handshake, on rare events or at the
+	// end.
 
 	// lastNumber, lastT and the other last* fields are what the side
 	// keeps of the previous segment it sent (lastSeen is set once there
@@ -253,25 +245,16 @@ type Endpoint struct {
 	lastNumber int64
 	lastT      stamp
 
-	addr epAddr
-
-	// Packets counts segments sent; DataPackets those with payload.
-	Packets, DataPackets int32
+	// Packets counts segments sent (see also DataPackets).
+	Packets int32
 	// SYNCount counts the SYN (or SYN-ACK) transmissions (see SYN).
 	SYNCount int32
-	// RSTCount counts this side's RSTs (see RST and LastRST).
-	RSTCount int32
-	// Retransmits counts segments that resent bytes already sent.
-	Retransmits int32
 	// TailRetransmits counts retransmissions of the same unacknowledged
 	// data at the end of the flow with no answer from the peer in
 	// between (see TailFirst and TailLast).
 	TailRetransmits int32
-	// KeepAlives counts keep-alive probes sent.
-	KeepAlives int32
-	// Duplicates counts segments captured twice (e.g. `-i any` sees a
-	// forwarded packet on two interfaces); they are not counted again.
-	Duplicates int32
+	// RSTCount counts this side's RSTs (see RST and LastRST).
+	RSTCount int32
 
 	// NextSeq is the highest sequence number sent plus its length
 	// (the side's snd_nxt as far as the capture shows); valid when
@@ -291,7 +274,6 @@ type Endpoint struct {
 	// window, IP ID and flags (lastIPID, unlike LastIPID, also of a RST).
 	lastWindow, lastIPID uint16
 	lastFlags            capture.Flags
-	synOpt               synOpt
 
 	// State is the TCP state this side must be in after the last segment.
 	State State
@@ -309,6 +291,36 @@ type Endpoint struct {
 	// lastDataNew is set when the last segment with payload carried new
 	// bytes (LastData is LastNewData).
 	lastDataNew bool
+	synOpt      synOpt
+
+	// Bytes counts the payload bytes sent (retransmissions included).
+	Bytes int64
+
+	addr epAddr
+
+	// FIN is this side's first FIN (zero Number when none).
+	FIN Packet
+
+	rare *epRare
+
+	// DataPackets counts the segments with payload.
+	DataPackets int32
+	// Retransmits counts segments that resent bytes already sent.
+	Retransmits int32
+	// KeepAlives counts keep-alive probes sent.
+	KeepAlives int32
+	// Duplicates counts segments captured twice (e.g. `-i any` sees a
+	// forwarded packet on two interfaces); they are not counted again.
+	Duplicates int32
+
+	// FirstData is the first segment with payload; LastNewData the last
+	// one that carried new bytes (see also LastData).
+	LastNewData, FirstData Packet
+	// FINAcked is the first segment of the peer that acknowledged the FIN.
+	FINAcked Mark
+
+	// syn is the first SYN (or SYN-ACK) transmission.
+	syn Packet
 }
 
 // epRare is the part of an Endpoint that few flows need.

@@ -297,6 +297,27 @@ func TestRareState(t *testing.T) {
 	}
 }
 
+// TestFlowLayout checks what Endpoint's field order promises (issue 7):
+// the fields a segment's lookup and Flow.add use for nearly every segment,
+// of the sender and of its peer (those before FIN, and FIN.Number), lie
+// within two cache lines of a Flow for each endpoint. A Flow is allocated
+// in Go's 1024-byte size class, so it starts a cache line.
+func TestFlowLayout(t *testing.T) {
+	var f Flow
+	for d := range f.Ep {
+		lo := unsafe.Offsetof(f.Ep) + uintptr(d)*unsafe.Sizeof(f.Ep[0])
+		hi := lo + unsafe.Offsetof(f.Ep[0].FIN) + unsafe.Offsetof(f.Ep[0].FIN.Number) + unsafe.Sizeof(f.Ep[0].FIN.Number)
+		if lines := (hi-1)/64 - lo/64 + 1; lines > 2 {
+			t.Errorf("endpoint %d: its per-segment fields (bytes %d-%d of the Flow) span %d cache lines, want 2", d, lo, hi-1, lines)
+		}
+	}
+	for _, off := range []uintptr{unsafe.Offsetof(f.Ep[0].addr), unsafe.Offsetof(f.Ep[0].lastNumber), unsafe.Offsetof(f.Ep[0].State), unsafe.Offsetof(f.Ep[0].RSTCount)} {
+		if off >= unsafe.Offsetof(f.Ep[0].FIN) {
+			t.Errorf("a per-segment field of Endpoint at byte %d lies after FIN (%d)", off, unsafe.Offsetof(f.Ep[0].FIN))
+		}
+	}
+}
+
 // TestSizes guards the memory a tracked flow costs (issue 7): a Flow
 // must fit Go's 1024-byte size class (it was 1200 bytes, in the 1280
 // class), and a Packet stay 40 bytes.

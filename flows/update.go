@@ -177,8 +177,9 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 	}
 
 	// The client's acknowledgment of the SYN-ACK.
-	if d == Client && fl&(capture.ACK|capture.SYN|capture.RST) == capture.ACK && p.SYNCount > 0 &&
-		seg.Ack == p.syn.Seq+1 && f.HandshakeAck.Number == 0 {
+	// (HandshakeAck first: the peer's syn is in a line few segments need.)
+	if d == Client && fl&(capture.ACK|capture.SYN|capture.RST) == capture.ACK && f.HandshakeAck.Number == 0 &&
+		p.SYNCount > 0 && seg.Ack == p.syn.Seq+1 {
 		f.HandshakeAck = pkt.Mark()
 	}
 
@@ -266,9 +267,11 @@ func (f *Flow) add(d int, seg *capture.Segment, t stamp) {
 		}
 		inc(&e.RSTCount)
 		r.lastRST = pkt
-	} else if pr := p.rare; fl == capture.ACK && seg.PayloadLen == 0 && pr != nil && pr.rst.Number != 0 &&
-		pr.lastRST.Number > prevNumber && f.ChallengeACK().Number == 0 && pr.lastRST.Seq != e.MaxAck {
+	} else if fl == capture.ACK && seg.PayloadLen == 0 && p.RSTCount > 0 && p.rare != nil &&
+		p.rare.lastRST.Number > prevNumber && f.ChallengeACK().Number == 0 && p.rare.lastRST.Seq != e.MaxAck {
 		// The peer's RST was not exact; this pure ACK is the challenge.
+		// (RSTCount comes before rare, which is in a line few segments
+		// need.)
 		f.rareState().challengeACK = pkt
 	}
 

@@ -465,12 +465,17 @@ func (e *Endpoint) LastPacketNumber() int64 { return e.lastNumber }
 // Flow is one TCP connection.
 //
 // State that few connections need (see Endpoint) is allocated on first
-// use, so that a Flow stays at 1024 bytes (Go's 1024-byte size class).
+// use, so that a Flow stays in Go's 1024-byte size class: at most 1016
+// bytes, with the 8-byte header Go puts before it (TestSizes).
 type Flow struct {
+	// Ep are the endpoints, Ep[Client] and Ep[Server]. They come first:
+	// Go puts an 8-byte header before a Flow (an object of more than 512
+	// bytes that holds pointers), so a Flow starts 8 bytes into a cache
+	// line, and each endpoint's first 120 bytes then fill two lines
+	// (TestFlowLayout).
+	Ep [2]Endpoint
 	// ID orders flows by their first packet (1-based).
 	ID int64
-	// Ep are the endpoints, Ep[Client] and Ep[Server].
-	Ep [2]Endpoint
 	// First and Last are the first and last segments of the flow.
 	First, Last Mark
 	// HandshakeAck is the client's first ACK of the server's SYN-ACK.

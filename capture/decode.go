@@ -494,39 +494,49 @@ func quoteTCP(b []byte, l4Len int, seg *Segment) {
 // sum16 adds b, as big-endian 16-bit words, to the ones' complement
 // accumulator acc.
 //
-// The bulk is added as native little-endian 64-bit words with carries
-// (end-around carries are deferred: 2^64 is 1 modulo 0xffff), folded to
-// 16 bits and byte-swapped: the ones' complement sum is byte-order
-// independent (RFC 1071, section 2).
+// b is added as native little-endian 64-bit words with carries (end-around
+// carries are deferred: 2^64 is 1 modulo 0xffff), its last 1-7 bytes as
+// one more word padded with zeros, then folded to 16 bits and
+// byte-swapped: the ones' complement sum is byte-order independent (RFC
+// 1071, section 2), and every word starts at an even offset, so a lone
+// last byte is the high byte of its big-endian word, as it must be.
 func sum16(b []byte, acc uint64) uint64 {
-	if len(b) >= 16 {
-		var s, carries uint64
-		for len(b) >= 32 {
-			var c uint64
-			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), 0)
-			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
-			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:24]), c)
-			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:32]), c)
-			carries += c
-			b = b[32:]
+	var s, carries uint64
+	for len(b) >= 32 {
+		var c uint64
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[0:8]), 0)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:16]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:24]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:32]), c)
+		carries += c
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		var c uint64
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), 0)
+		carries += c
+		b = b[8:]
+	}
+	if n := len(b); n > 0 {
+		var t uint64
+		off := 0
+		if n&4 != 0 {
+			t = uint64(binary.LittleEndian.Uint32(b))
+			off = 4
 		}
-		for len(b) >= 8 {
-			var c uint64
-			s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), 0)
-			carries += c
-			b = b[8:]
+		if n&2 != 0 {
+			t |= uint64(binary.LittleEndian.Uint16(b[off:])) << (8 * off)
+			off += 2
 		}
-		le := fold(s>>32 + s&0xffffffff + carries)
-		acc += uint64(bits.ReverseBytes16(le))
+		if n&1 != 0 {
+			t |= uint64(b[off]) << (8 * off)
+		}
+		var c uint64
+		s, c = bits.Add64(s, t, 0)
+		carries += c
 	}
-	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
+	le := fold(s>>32 + s&0xffffffff + carries)
+	return acc + uint64(bits.ReverseBytes16(le))
 }
 
 // fold folds a ones' complement accumulator to 16 bits: each step adds

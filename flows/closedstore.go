@@ -55,6 +55,15 @@ type closedStore struct {
 	arena    [][]byte
 	used     int
 	freeData [maxCodedUnits + 1]dataRef
+	// mem hands out the chunks of recs and arena (outside the heap).
+	mem *offHeap
+}
+
+// release gives back all the store's memory and empties it; it keeps
+// mem. The store must hold no flow.
+func (s *closedStore) release() {
+	s.mem.freeAll()
+	*s = closedStore{mem: s.mem}
 }
 
 // rec returns the record c names.
@@ -81,7 +90,7 @@ func (s *closedStore) newRec() cref {
 		return c
 	}
 	if s.nrec&(1<<recChunkBits-1) == 0 {
-		s.recs = append(s.recs, make([]closedFlow, 1<<recChunkBits))
+		s.recs = append(s.recs, s.mem.recChunk())
 	}
 	s.nrec++
 	return cref(s.nrec)
@@ -116,7 +125,7 @@ func (s *closedStore) alloc(n int) dataRef {
 		if len(s.arena) == maxArenaChunks {
 			return 0
 		}
-		s.arena = append(s.arena, make([]byte, arenaChunk))
+		s.arena = append(s.arena, s.mem.alloc(arenaChunk))
 		s.used = 0
 		if len(s.arena) == 1 {
 			// Offset 0 of chunk 0 would be dataRef 0, which is none.

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -91,6 +92,9 @@ func TestShrinkAfterFlood(t *testing.T) {
 	if tab.store.live == 0 || len(tab.slots) < flood {
 		t.Fatalf("during the flood: %d compacted, %d slots; want most of %d compacted and the slots grown", tab.store.live, len(tab.slots), flood)
 	}
+	if mapped := len(tab.store.mem.mapped); runtime.GOOS == "linux" && mapped != len(tab.store.recs)+len(tab.store.arena) {
+		t.Fatalf("during the flood: %d chunks mapped outside the heap, want the store's %d record and %d arena chunks", mapped, len(tab.store.recs), len(tab.store.arena))
+	}
 	// Four minutes later the attempts are past the handshake limit (3
 	// minutes); the open connections are not past theirs.
 	later := t0.Add(4 * time.Minute)
@@ -109,8 +113,9 @@ func TestShrinkAfterFlood(t *testing.T) {
 	if n := tab.Len(); n != 50 {
 		t.Fatalf("%d flows tracked after the flood, want the 50 open connections", n)
 	}
-	if tab.store.nrec != 0 || len(tab.store.recs) != 0 || len(tab.store.arena) != 0 {
-		t.Fatalf("the store keeps %d records, %d record chunks, %d arena chunks after the flood", tab.store.nrec, len(tab.store.recs), len(tab.store.arena))
+	if tab.store.nrec != 0 || len(tab.store.recs) != 0 || len(tab.store.arena) != 0 || len(tab.store.mem.mapped) != 0 {
+		t.Fatalf("the store keeps %d records, %d record chunks, %d arena chunks (%d mapped) after the flood",
+			tab.store.nrec, len(tab.store.recs), len(tab.store.arena), len(tab.store.mem.mapped))
 	}
 	if n := len(tab.slots); n > minSlots {
 		t.Fatalf("%d slots for %d flows after the flood, want %d", n, tab.Len(), minSlots)
@@ -161,5 +166,40 @@ func checkIdleLists(t *testing.T, tab *Table) {
 	}
 	if listed != tab.Len() {
 		t.Fatalf("%d flows in the idle lists, %d tracked", listed, tab.Len())
+	}
+}
+
+// TestFlushReleasesStore checks that Flush gives back the store's chunks,
+// which live outside the heap, once it has decided its compacted flows,
+// and that the table still works after.
+func TestFlushReleasesStore(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	srv := netip.MustParseAddr("10.0.0.2")
+	decided := 0
+	tab := NewTable(Config{CompactAbove: 100, OnDone: func(*Flow) { decided++ }})
+	add := func(i int) {
+		s := capture.Segment{Packet: int64(i + 1), Time: t0.Add(time.Duration(i) * time.Millisecond), IPVersion: 4, Flags: capture.SYN,
+			Seq: uint32(i), Window: 500, TTL: 64, Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Dst: srv, SrcPort: 40000, DstPort: 80}
+		tab.Add(&s)
+	}
+	for i := range 3000 {
+		add(i)
+	}
+	if tab.store.live == 0 {
+		t.Fatal("no attempt compacted")
+	}
+	tab.Flush()
+	if decided != 3000 {
+		t.Fatalf("%d flows decided, want 3000", decided)
+	}
+	if tab.store.nrec != 0 || len(tab.store.arena) != 0 || len(tab.store.mem.mapped) != 0 {
+		t.Fatalf("after Flush the store keeps %d records, %d arena chunks, %d mapped chunks", tab.store.nrec, len(tab.store.arena), len(tab.store.mem.mapped))
+	}
+	for i := range 3000 {
+		add(3000 + i)
+	}
+	tab.Flush()
+	if decided != 6000 {
+		t.Fatalf("%d flows decided, want 6000", decided)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"time"
 
@@ -155,6 +156,11 @@ func NewTable(cfg Config) *Table {
 	// Link index 0 is none.
 	t := &Table{cfg: cfg, links: make([]idleLink, 1, minSlots), linked: make([]*Flow, 1, minSlots)}
 	t.resize(minSlots)
+	// The store's chunks are outside the heap: they are given back when
+	// the store empties (shrink, Flush), or else once the table is
+	// unreachable.
+	t.store.mem = new(offHeap)
+	runtime.AddCleanup(t, (*offHeap).freeAll, t.store.mem)
 	return t
 }
 
@@ -492,6 +498,9 @@ func (t *Table) Flush() {
 	}
 	clear(t.slots)
 	t.count = 0
+	if t.store.live == 0 && t.store.nrec > 0 {
+		t.store.release()
+	}
 }
 
 // shrink gives back the memory a past peak of flows (a SYN flood in a
@@ -501,7 +510,7 @@ func (t *Table) Flush() {
 // lists' links while fewer than a quarter are in use.
 func (t *Table) shrink() {
 	if t.store.live == 0 && t.store.nrec > 0 {
-		t.store = closedStore{}
+		t.store.release()
 	}
 	if n := len(t.slots); n > minSlots && t.count*8 < n {
 		m := minSlots

@@ -393,24 +393,6 @@ func TestSeqAnalysisLazy(t *testing.T) {
 	}
 }
 
-// hasPointers reports whether a value of type t holds a pointer.
-func hasPointers(t reflect.Type) bool {
-	switch t.Kind() {
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if hasPointers(t.Field(i).Type) {
-				return true
-			}
-		}
-		return false
-	case reflect.Array:
-		return hasPointers(t.Elem())
-	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer:
-		return true
-	}
-	return false
-}
-
 // TestExpiryByKind checks that each flow is decided once it has been
 // idle for its own limit, within a sweep, whatever the kinds of the flows
 // before it in the order of activity: a handshake that waits minutes and

@@ -362,7 +362,8 @@ func TestSizes(t *testing.T) {
 		t.Errorf("sizeof(closedFlow) = %d, want at most 88", n)
 	}
 	// The garbage collector must have nothing to scan in a closedStore's
-	// records (a flood keeps millions).
+	// records (a flood keeps millions), and cannot see pointers in them:
+	// they are outside the heap (offHeap).
 	if hasPointers(reflect.TypeOf(closedFlow{})) {
 		t.Error("closedFlow holds pointers")
 	}
@@ -375,6 +376,26 @@ func TestSizes(t *testing.T) {
 	if hasPointers(reflect.TypeOf(SeqAnalysis{})) {
 		t.Error("SeqAnalysis holds pointers: encodeSeq cannot code them")
 	}
+}
+
+// hasPointers reports whether a value of type t holds pointers.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+		return false
+	case reflect.Array:
+		return t.Len() > 0 && hasPointers(t.Elem())
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+		return false
+	}
+	return true
 }
 
 // TestSeqAnalysisLazy checks that a flow has a SeqAnalysis only when the

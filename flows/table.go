@@ -126,16 +126,33 @@ type Table struct {
 	StrayICMP int64
 }
 
-// slot is one entry of the hash table: a flow f or a compacted closed
-// flow c (both none when the slot is empty), and h, the top 32 bits of
-// its SymmetricHash (see slotHash): 16 bytes, four slots a cache line.
+// slot is one entry of the hash table: h, the top 32 bits of the flow's
+// SymmetricHash (see slotHash), and ref, which names a whole flow by its
+// link index (Flow.link: Table.linked holds the flow) or a compacted one
+// by its cref with slotClosed set; 0 when the slot is empty. 8 bytes,
+// eight slots a cache line, and no pointers, so that the collector does
+// not scan the table (32 MB in a flood of a million tracked flows).
 type slot struct {
-	f *Flow
-	h uint32
-	c cref
+	h   uint32
+	ref uint32
 }
 
-func (s *slot) empty() bool { return s.f == nil && s.c == 0 }
+// slotClosed marks a slot's ref as a compacted flow's cref.
+const slotClosed = 1 << 31
+
+func (s *slot) empty() bool { return s.ref == 0 }
+
+// closed returns the cref of the compacted flow in s; 0 when s holds a
+// whole flow or none.
+func (s *slot) closed() cref {
+	if s.ref&slotClosed == 0 {
+		return 0
+	}
+	return cref(s.ref &^ slotClosed)
+}
+
+// closedRef is the ref of a slot that holds the compacted flow c.
+func closedRef(c cref) uint32 { return uint32(c) | slotClosed }
 
 const minSlots = 1024
 
@@ -329,12 +346,16 @@ func (t *Table) lookup(h uint32, a, b epAddr) *Flow {
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		switch {
-		case s.f != nil:
-			if s.h == h && s.f.hasTuple(a, b) {
-				return s.f
+		case s.empty():
+			return nil
+		case s.ref&slotClosed == 0:
+			if s.h == h {
+				if f := t.linked[s.ref]; f.hasTuple(a, b) {
+					return f
+				}
 			}
-		case s.c != 0:
-			if r := t.store.rec(s.c); s.h == h && r.hasTuple(a, b) {
+		default:
+			if r := t.store.rec(s.closed()); s.h == h && r.hasTuple(a, b) {
 				if listClass(r.list) == unanswered && t.now.sub(r.last) < compactUnansweredAfter {
 					// Compacted early: flood mode's cost. (SYNs
 					// retransmitted later reopen attempts either way.)
@@ -342,8 +363,6 @@ func (t *Table) lookup(h uint32, a, b epAddr) *Flow {
 				}
 				return t.reopen(s)
 			}
-		default:
-			return nil
 		}
 	}
 }
@@ -356,23 +375,22 @@ func (f *Flow) hasTuple(a, b epAddr) bool { return sameTuple(f.Ep[0].addr, f.Ep[
 // order.
 func sameTuple(x, y, a, b epAddr) bool { return (x == a && y == b) || (x == b && y == a) }
 
-// insert adds f, whose hash is h.
+// insert adds f, whose hash is h, giving it a link index (its slot's
+// ref) unless it has one.
 func (t *Table) insert(h uint32, f *Flow) {
 	if (t.count+1)*4 > len(t.slots)*3 {
 		t.resize(len(t.slots) * 2)
 	}
-	t.place(h, f)
-	t.count++
-}
-
-// place puts f in the first empty slot from its home.
-func (t *Table) place(h uint32, f *Flow) {
+	if f.link == 0 {
+		f.link = t.newLink(f)
+	}
 	mask := len(t.slots) - 1
 	i := t.home(h)
 	for !t.slots[i].empty() {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = slot{h: h, f: f}
+	t.slots[i] = slot{h: h, ref: f.link}
+	t.count++
 }
 
 // resize rehashes into n slots (a power of two).
@@ -395,7 +413,7 @@ func (t *Table) resize(n int) {
 // delete removes f from the hash table, shifting back the entries that
 // follow it (linear probing needs no tombstones).
 func (t *Table) delete(f *Flow) {
-	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, 0)
+	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f.link)
 	if i < 0 {
 		return
 	}
@@ -413,16 +431,17 @@ func (t *Table) delete(f *Flow) {
 	t.count--
 }
 
-// slotIndex returns the index of the slot that holds f or c (the other
-// nil or 0), whose endpoints are a and b; -1 when there is none.
-func (t *Table) slotIndex(a, b epAddr, f *Flow, c cref) int {
+// slotIndex returns the index of the slot whose ref is ref (a whole
+// flow's link index or a compacted flow's closedRef), whose endpoints are
+// a and b; -1 when there is none.
+func (t *Table) slotIndex(a, b epAddr, ref uint32) int {
 	mask := len(t.slots) - 1
 	for i := t.home(slotHash(symHash(a, b))); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		switch {
-		case s.empty():
+		case s.empty() || ref == 0:
 			return -1
-		case s.f == f && s.c == c:
+		case s.ref == ref:
 			return i
 		}
 	}
@@ -530,11 +549,13 @@ func (t *Table) shrink() {
 	}
 }
 
-// renumber gives the listed flows new link indexes, 1 to their count in
-// the order of the idle lists, in arrays of that size.
+// renumber gives the flows new link indexes, 1 to their count (the
+// listed ones in the order of the idle lists), in arrays of that size,
+// and renames them in their slots.
 func (t *Table) renumber() {
 	n := len(t.links) - len(t.freeLinks)
 	links, linked := make([]idleLink, 1, n), make([]*Flow, 1, n)
+	newOf := make([]uint32, len(t.links))
 	for l := range t.idle {
 		var prev uint32
 		for k := t.idle[l].head; k != 0; k = t.links[k].next {
@@ -547,9 +568,25 @@ func (t *Table) renumber() {
 			} else {
 				t.idle[l].head = nk
 			}
+			newOf[k] = nk
 			f.link, prev = nk, nk
 		}
 		t.idle[l].tail = prev
+	}
+	// Flows in the table but in no list (reopened, not yet touched).
+	for k, f := range t.linked {
+		if f != nil && newOf[k] == 0 {
+			nk := uint32(len(links))
+			links = append(links, idleLink{})
+			linked = append(linked, f)
+			newOf[k] = nk
+			f.link = nk
+		}
+	}
+	for i := range t.slots {
+		if s := &t.slots[i]; !s.empty() && s.ref&slotClosed == 0 {
+			s.ref = newOf[s.ref]
+		}
 	}
 	t.links, t.linked, t.freeLinks = links, linked, nil
 }
@@ -731,7 +768,7 @@ func (t *Table) touch(f *Flow) {
 			t.attempts.answered()
 		}
 		t.detach(f)
-	} else {
+	} else if f.link == 0 {
 		f.link = t.newLink(f)
 	}
 	k := f.link
@@ -762,14 +799,16 @@ func (t *Table) detach(f *Flow) {
 	}
 }
 
-// unlink takes f out of its idle list and frees its link index.
+// unlink takes f out of its idle list, if it is in one, and frees its
+// link index: f has left the hash table.
 func (t *Table) unlink(f *Flow) {
-	if !f.listed {
-		return
+	if f.listed {
+		t.detach(f)
 	}
-	t.detach(f)
-	t.linked[f.link] = nil
-	t.freeLinks = append(t.freeLinks, f.link)
+	if f.link != 0 {
+		t.linked[f.link] = nil
+		t.freeLinks = append(t.freeLinks, f.link)
+	}
 	f.link, f.listed = 0, false
 }
 
@@ -989,7 +1028,7 @@ func (t *Table) compact(f *Flow) bool { return t.compactTo(f, false) }
 
 // compactTo is compact, at the head of the list when front is set.
 func (t *Table) compactTo(f *Flow, front bool) bool {
-	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f, 0)
+	i := t.slotIndex(f.Ep[0].addr, f.Ep[1].addr, f.link)
 	if i < 0 {
 		return false
 	}
@@ -1008,7 +1047,7 @@ func (t *Table) compactTo(f *Flow, front bool) bool {
 	} else {
 		t.store.push(&t.closed[f.list], c)
 	}
-	t.slots[i].f, t.slots[i].c = nil, c
+	t.slots[i].ref = closedRef(c)
 	t.Compacted++
 	// The store keeps f's other pointers and coded its sequence
 	// analysis: f goes back with the analysis, to be reused.
@@ -1016,10 +1055,12 @@ func (t *Table) compactTo(f *Flow, front bool) bool {
 	return true
 }
 
-// reopen turns the closed flow in slot s back into a Flow, unlisted.
+// reopen turns the closed flow in slot s back into a Flow, unlisted but
+// with a link index, which s then holds.
 func (t *Table) reopen(s *slot) *Flow {
-	f := t.takeClosed(s.c)
-	s.f, s.c = f, 0
+	f := t.takeClosed(s.closed())
+	f.link = t.newLink(f)
+	s.ref = f.link
 	return f
 }
 
@@ -1036,10 +1077,10 @@ func (t *Table) takeClosed(c cref) *Flow {
 // reopenClosed is reopen for the closed flow c, wherever its slot is.
 func (t *Table) reopenClosed(c cref) *Flow {
 	r := t.store.rec(c)
-	return t.reopen(&t.slots[t.slotIndex(r.a, r.b, nil, c)])
+	return t.reopen(&t.slots[t.slotIndex(r.a, r.b, closedRef(c))])
 }
 
 func (t *Table) remove(f *Flow) {
-	t.unlink(f)
 	t.delete(f)
+	t.unlink(f)
 }

@@ -42,11 +42,11 @@ func (t *Table) WarmFlow(seg *capture.Segment) {
 		case s.empty():
 			return
 		case s.h != h:
-		case s.f != nil:
-			prefetch.Read(unsafe.Pointer(s.f), unsafe.Sizeof(Flow{}))
+		case s.ref&slotClosed == 0:
+			prefetch.Read(unsafe.Pointer(t.linked[s.ref]), unsafe.Sizeof(Flow{}))
 			return
 		default:
-			prefetch.Read(unsafe.Pointer(t.store.rec(s.c)), unsafe.Sizeof(closedFlow{}))
+			prefetch.Read(unsafe.Pointer(t.store.rec(s.closed())), unsafe.Sizeof(closedFlow{}))
 			return
 		}
 	}

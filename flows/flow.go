@@ -522,7 +522,7 @@ type Flow struct {
 	done      bool
 	list      uint8  // which idle list holds the flow
 	listed    bool   // whether it is in one
-	link      uint32 // its links' index in Table.links while listed
+	link      uint32 // its index in Table.links and Table.linked while in the table
 	// decided is set once the flow went to OnDone; released once the
 	// caller gave it back (Table.Release).
 	decided, released bool

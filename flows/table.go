@@ -87,10 +87,11 @@ type Table struct {
 	idle [numLists]idleList
 	// links holds the idle lists' links by index (Flow.link; 0 is
 	// none), linked the flow of each index, and freeLinks the indexes
-	// not in use. Dense and pointer-free, they let a segment move its
-	// flow to the tail of its list without writing the flows before and
-	// after it (cold cache lines) or a pointer (the collector's write
-	// barrier).
+	// not in use. Every whole flow in the hash table has an index (its
+	// slot names it by it). Dense and pointer-free, the links let a
+	// segment move its flow to the tail of its list without writing the
+	// flows before and after it (cold cache lines) or a pointer (the
+	// collector's write barrier).
 	links     []idleLink
 	linked    []*Flow
 	freeLinks []uint32

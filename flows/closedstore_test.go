@@ -3,6 +3,7 @@ package flows
 import (
 	"bytes"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -70,4 +71,79 @@ func TestClosedStoreBlocks(t *testing.T) {
 	if s.nrec > len(blocks)+len(blocks)/2 {
 		t.Errorf("%d records made for %d live: freed records not reused", s.nrec, len(blocks))
 	}
+}
+
+// TestClosedStoreCompactArena codes blocks whose sizes grow over time, as
+// the codings of a long capture do, and frees most of the older ones:
+// without compactArena the blocks freed at the smaller sizes would stay
+// unused while the arena grew. It checks that compaction keeps every live
+// block's bytes, that the arena stays within a third over the live
+// blocks, and that the store still allocates and frees after it.
+func TestClosedStoreCompactArena(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	s := closedStore{mem: new(offHeap)}
+	defer s.mem.freeAll()
+	type live struct {
+		c    cref
+		want []byte
+	}
+	var blocks []live
+	var l closedList
+	check := func() {
+		t.Helper()
+		for _, b := range blocks {
+			r := s.rec(b.c)
+			if got := s.block(r.data, int(r.dataLen)); !bytes.Equal(got, b.want) {
+				t.Fatalf("record %d: block changed", b.c)
+			}
+		}
+	}
+	liveBytes := func() int {
+		n := 0
+		for _, b := range blocks {
+			n += units(len(b.want)) * arenaUnit
+		}
+		return n
+	}
+	compactions := 0
+	for round := range 200000 {
+		if len(blocks) >= 20000 || (len(blocks) > 0 && rng.IntN(4) == 0) {
+			i := rng.IntN(len(blocks))
+			s.unlink(&l, blocks[i].c)
+			s.freeRec(blocks[i].c)
+			blocks[i] = blocks[len(blocks)-1]
+			blocks = blocks[:len(blocks)-1]
+		} else {
+			// Sizes drift from about 100 to about 500 bytes.
+			size := 100 + round/500 + rng.IntN(16)
+			want := make([]byte, size)
+			for j := range want {
+				want[j] = byte(rng.Uint32())
+			}
+			c := s.newRec()
+			d := s.alloc(len(want))
+			copy(s.block(d, len(want)), want)
+			r := s.rec(c)
+			r.data, r.dataLen = d, uint16(len(want))
+			s.push(&l, c)
+			blocks = append(blocks, live{c, want})
+		}
+		if round%1000 == 999 && s.wasteful() {
+			s.compactArena()
+			compactions++
+			check()
+			if arena, lb := len(s.arena)*arenaChunk, liveBytes(); arena > lb*4/3+arenaChunk {
+				t.Fatalf("after compaction the arena holds %d bytes for %d live", arena, lb)
+			}
+			if runtime.GOOS == "linux" && len(s.mem.mapped) != len(s.arena)+len(s.recs) {
+				t.Fatalf("%d chunks mapped for %d arena and %d record chunks", len(s.mem.mapped), len(s.arena), len(s.recs))
+			}
+		}
+	}
+	check()
+	t.Logf("free %d bytes, arena %d chunks, live %d bytes, %d blocks", s.freeBytes, len(s.arena), liveBytes(), len(blocks))
+	if compactions == 0 {
+		t.Fatal("the arena never became wasteful")
+	}
+	t.Logf("%d compactions; arena %d chunks for %d live bytes", compactions, len(s.arena), liveBytes())
 }

@@ -37,6 +37,23 @@ func (o *offHeap) freeAll() {
 	o.mapped = nil
 }
 
+// free gives back one chunk alloc returned: unmapped if it was mapped,
+// else left to the collector.
+func (o *offHeap) free(b []byte) {
+	if o == nil {
+		return
+	}
+	for i, m := range o.mapped {
+		if unsafe.SliceData(m) == unsafe.SliceData(b) {
+			unmapChunk(m)
+			o.mapped[i] = o.mapped[len(o.mapped)-1]
+			o.mapped[len(o.mapped)-1] = nil
+			o.mapped = o.mapped[:len(o.mapped)-1]
+			return
+		}
+	}
+}
+
 // recChunkBytes is the size of a chunk of closedFlow records.
 const recChunkBytes = 1 << recChunkBits * int(unsafe.Sizeof(closedFlow{}))
 

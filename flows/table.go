@@ -531,12 +531,16 @@ func (t *Table) Flush() {
 
 // shrink gives back the memory a past peak of flows (a SYN flood in a
 // live capture) left behind, so that memory follows the flows tracked
-// now: the store's chunks once it holds no flow, the hash table while it
-// is less than an eighth full (down to a quarter full), and the idle
-// lists' links while fewer than a quarter are in use.
+// now: the store's chunks once it holds no flow (and the chunks its
+// arena's free blocks leave empty, once they are a quarter of it: see
+// closedStore.wasteful), the hash table while it is less than an eighth
+// full (down to a quarter full), and the idle lists' links while fewer
+// than a quarter are in use.
 func (t *Table) shrink() {
 	if t.store.live == 0 && t.store.nrec > 0 {
 		t.store.release()
+	} else if t.store.wasteful() {
+		t.store.compactArena()
 	}
 	if n := len(t.slots); n > minSlots && t.count*8 < n {
 		m := minSlots

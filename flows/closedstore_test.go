@@ -13,11 +13,7 @@ import (
 func TestClosedStoreBlocks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var s closedStore
-	type live struct {
-		c    cref
-		want []byte
-	}
-	var blocks []live
+	var blocks []storedBlock
 	var l closedList
 	check := func() {
 		t.Helper()
@@ -28,12 +24,7 @@ func TestClosedStoreBlocks(t *testing.T) {
 		if n != len(blocks) {
 			t.Fatalf("list holds %d records, want %d", n, len(blocks))
 		}
-		for _, b := range blocks {
-			r := s.rec(b.c)
-			if got := s.block(r.data, int(r.dataLen)); !bytes.Equal(got, b.want) {
-				t.Fatalf("record %d: block changed", b.c)
-			}
-		}
+		checkBlocks(t, &s, blocks)
 	}
 	for round := range 20000 {
 		if len(blocks) > 0 && rng.IntN(3) == 0 {
@@ -42,20 +33,7 @@ func TestClosedStoreBlocks(t *testing.T) {
 			s.freeRec(blocks[i].c)
 			blocks = append(blocks[:i], blocks[i+1:]...)
 		} else {
-			c := s.newRec()
-			want := make([]byte, 1+rng.IntN(maxCodedUnits*arenaUnit))
-			for j := range want {
-				want[j] = byte(rng.Uint32())
-			}
-			d := s.alloc(len(want))
-			if d == 0 {
-				t.Fatal("arena full")
-			}
-			copy(s.block(d, len(want)), want)
-			r := s.rec(c)
-			r.data, r.dataLen = d, uint16(len(want))
-			s.push(&l, c)
-			blocks = append(blocks, live{c, want})
+			blocks = append(blocks, storeBlock(t, &s, &l, randomBytes(rng, 1+rng.IntN(maxCodedUnits*arenaUnit))))
 		}
 		if round%1000 == 0 {
 			check()
@@ -83,21 +61,8 @@ func TestClosedStoreCompactArena(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	s := closedStore{mem: new(offHeap)}
 	defer s.mem.freeAll()
-	type live struct {
-		c    cref
-		want []byte
-	}
-	var blocks []live
+	var blocks []storedBlock
 	var l closedList
-	check := func() {
-		t.Helper()
-		for _, b := range blocks {
-			r := s.rec(b.c)
-			if got := s.block(r.data, int(r.dataLen)); !bytes.Equal(got, b.want) {
-				t.Fatalf("record %d: block changed", b.c)
-			}
-		}
-	}
 	liveBytes := func() int {
 		n := 0
 		for _, b := range blocks {
@@ -115,23 +80,12 @@ func TestClosedStoreCompactArena(t *testing.T) {
 			blocks = blocks[:len(blocks)-1]
 		} else {
 			// Sizes drift from about 100 to about 500 bytes.
-			size := 100 + round/500 + rng.IntN(16)
-			want := make([]byte, size)
-			for j := range want {
-				want[j] = byte(rng.Uint32())
-			}
-			c := s.newRec()
-			d := s.alloc(len(want))
-			copy(s.block(d, len(want)), want)
-			r := s.rec(c)
-			r.data, r.dataLen = d, uint16(len(want))
-			s.push(&l, c)
-			blocks = append(blocks, live{c, want})
+			blocks = append(blocks, storeBlock(t, &s, &l, randomBytes(rng, 100+round/500+rng.IntN(16))))
 		}
 		if round%1000 == 999 && s.wasteful() {
 			s.compactArena()
 			compactions++
-			check()
+			checkBlocks(t, &s, blocks)
 			if arena, lb := len(s.arena)*arenaChunk, liveBytes(); arena > lb*4/3+arenaChunk {
 				t.Fatalf("after compaction the arena holds %d bytes for %d live", arena, lb)
 			}
@@ -140,10 +94,53 @@ func TestClosedStoreCompactArena(t *testing.T) {
 			}
 		}
 	}
-	check()
+	checkBlocks(t, &s, blocks)
 	t.Logf("free %d bytes, arena %d chunks, live %d bytes, %d blocks", s.freeBytes, len(s.arena), liveBytes(), len(blocks))
 	if compactions == 0 {
 		t.Fatal("the arena never became wasteful")
 	}
 	t.Logf("%d compactions; arena %d chunks for %d live bytes", compactions, len(s.arena), liveBytes())
+}
+
+// storedBlock is a record of a closedStore test and the bytes its block
+// must hold.
+type storedBlock struct {
+	c    cref
+	want []byte
+}
+
+// storeBlock stores want in a new record's block and appends the record
+// to l.
+func storeBlock(t *testing.T, s *closedStore, l *closedList, want []byte) storedBlock {
+	t.Helper()
+	c := s.newRec()
+	d := s.alloc(len(want))
+	if d == 0 {
+		t.Fatal("arena full")
+	}
+	copy(s.block(d, len(want)), want)
+	r := s.rec(c)
+	r.data, r.dataLen = d, uint16(len(want))
+	s.push(l, c)
+	return storedBlock{c, want}
+}
+
+// checkBlocks checks that each block holds its bytes.
+func checkBlocks(t *testing.T, s *closedStore, blocks []storedBlock) {
+	t.Helper()
+	for _, b := range blocks {
+		r := s.rec(b.c)
+		if got := s.block(r.data, int(r.dataLen)); !bytes.Equal(got, b.want) {
+			t.Fatalf("record %d: block changed", b.c)
+		}
+	}
+}
+
+// randomBytes returns n random bytes.
+func randomBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }

@@ -4,12 +4,13 @@ import "unsafe"
 
 // offHeap hands out the chunks of a closedStore from memory outside Go's
 // heap (anonymous mappings, where the system has them), and gives them
-// back at once (freeAll). The garbage collector sizes its heap goal at
-// 1+GOGC/100 times the live heap; the store's chunks hold no pointers,
-// so that headroom was paid for nothing: on busy.pcap the store held 80
-// MB at the heap's peak, and the goal was 24 MB higher for it. What the chunks hold
-// must have no pointers, which the collector would not see (TestSizes).
-// A nil offHeap hands out heap memory.
+// back one by one (free) or at once (freeAll). The garbage collector
+// sizes its heap goal at 1+GOGC/100 times the live heap; the store's
+// chunks hold no pointers, so that headroom was paid for nothing: on
+// busy.pcap the store held 80 MB at the heap's peak, and the goal was 24
+// MB higher for it. What the chunks hold must have no pointers, which
+// the collector would not see (TestSizes). A nil offHeap hands out heap
+// memory.
 type offHeap struct {
 	// mapped are the chunks mapped, to unmap in freeAll.
 	mapped [][]byte

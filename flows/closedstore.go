@@ -156,6 +156,17 @@ func (s *closedStore) freeBlock(d dataRef, n int) {
 	s.freeBytes += u * arenaUnit
 }
 
+// trim gives back what the store holds beyond its flows: all its memory
+// once it holds none, else the arena's empty chunks once it is wasteful.
+func (s *closedStore) trim() {
+	switch {
+	case s.live == 0 && s.nrec > 0:
+		s.release()
+	case s.wasteful():
+		s.compactArena()
+	}
+}
+
 // wasteful reports whether a quarter of the arena (of four chunks or
 // more) lies in free blocks. A free block serves only a coding of its
 // own size, and codings grow over a capture (their packet numbers and

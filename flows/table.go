@@ -524,9 +524,7 @@ func (t *Table) Flush() {
 	}
 	clear(t.slots)
 	t.count = 0
-	if t.store.live == 0 && t.store.nrec > 0 {
-		t.store.release()
-	}
+	t.store.trim()
 }
 
 // shrink gives back the memory a past peak of flows (a SYN flood in a
@@ -537,11 +535,7 @@ func (t *Table) Flush() {
 // full (down to a quarter full), and the idle lists' links while fewer
 // than a quarter are in use.
 func (t *Table) shrink() {
-	if t.store.live == 0 && t.store.nrec > 0 {
-		t.store.release()
-	} else if t.store.wasteful() {
-		t.store.compactArena()
-	}
+	t.store.trim()
 	if n := len(t.slots); n > minSlots && t.count*8 < n {
 		m := minSlots
 		for m < t.count*4 {

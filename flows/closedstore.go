@@ -61,6 +61,8 @@ type closedStore struct {
 	freeBytes int
 	// mem hands out the chunks of recs and arena (outside the heap).
 	mem *offHeap
+	// book is what the codings share.
+	book codeBook
 }
 
 // release gives back all the store's memory and empties it; it keeps

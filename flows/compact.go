@@ -13,10 +13,14 @@ import (
 // tracked at once are such closed flows. When the table tracks more than
 // Config.CompactAbove flows, it keeps a flow that closed (from the next
 // call on) as a closedFlow in its closedStore: an 88-byte record and the
-// flow's scalar fields and its SeqAnalysis coded into about 300 bytes
-// (each 64-, 32- and 16-bit field as a varint delta from the value it is
-// most likely near: the flow's first packet number or time, a side's
-// sequence number, or a previous field), and the rare state of the flow
+// flow's scalar fields and its SeqAnalysis coded into about 210 bytes
+// for a request/response connection, 70 for a lone SYN: a bitmap of the
+// nonzero fields (named by its number in the store's codeBook), then each
+// nonzero 64-, 32- and 16-bit field as a varint delta from the value it
+// is most likely near (the flow's first packet number or time, a side's
+// sequence number, or one of the last two fields of its size), or as how
+// far back an equal older field is; a byte as itself, a true bool by its
+// bit alone. The rare state of the flow
 // and its endpoints (resets, retransmission runs, SYN retransmissions)
 // after it the same way; the few pointers left (Zeek's data blocks, an
 // ICMP error) are kept as they are. A late packet,
@@ -64,10 +68,11 @@ func (c *closedFlow) hasTuple(a, b epAddr) bool { return sameTuple(c.a, c.b, a, 
 type leafKind uint8
 
 const (
-	leaf8 leafKind = iota // 64 bits: tagged varint delta
-	leaf4                 // 32 bits: tagged varint delta
-	leaf2                 // 16 bits: varint
-	leaf1                 // 8 bits: the byte
+	leaf8    leafKind = iota // 64 bits: tagged varint delta
+	leaf4                    // 32 bits: tagged varint delta
+	leaf2                    // 16 bits: tagged varint delta
+	leaf1                    // 8 bits: the byte
+	leafBool                 // a bool: true when its bit in the bitmap is set
 )
 
 // leaf is one scalar field of Flow: its offset and coding.
@@ -191,14 +196,17 @@ func (lo *layout) add(t reflect.Type, off uintptr, name string) {
 		reflect.Float32, reflect.Float64:
 		var k leafKind
 		switch t.Size() {
+		case 1:
+			k = leaf1
+			if t.Kind() == reflect.Bool {
+				k = leafBool
+			}
 		case 8:
 			k = leaf8
 		case 4:
 			k = leaf4
 		case 2:
 			k = leaf2
-		case 1:
-			k = leaf1
 		default:
 			panic(fmt.Sprintf("flows: %s has size %d", name, t.Size()))
 		}
@@ -223,8 +231,64 @@ const (
 	tagPrev
 	tagPrev2
 	tagNoTime
+	// tagRecent marks a field equal to an older one of its size than
+	// tagPrev2's: the varint is then how far back, shifted by 4 (by 3
+	// with tagRecent4 for 32-bit fields, by 2 with tagRecent2 for 16-bit
+	// ones, whose other tags are the references and the last two).
+	tagRecent
 	tagRaw8 = 0xff
 )
+
+const (
+	tagRecent4 = 5
+	tagRecent2 = 3
+)
+
+// recentLen is how many nonzero fields of each size recent keeps.
+const recentLen = 8
+
+// recent holds the last nonzero fields of one size that a coding has
+// passed, so that a field equal to one of them is coded by how far back
+// it is.
+type recent[T uint64 | uint32 | uint16] struct {
+	v [recentLen]T
+	n uint
+}
+
+// push adds v, the newest.
+func (r *recent[T]) push(v T) {
+	r.v[r.n%recentLen] = v
+	r.n++
+}
+
+// back returns the value j back (0 is the newest), or 0 when there is
+// none.
+func (r *recent[T]) back(j int) T {
+	if uint(j) >= r.n {
+		return 0
+	}
+	return r.v[(r.n-1-uint(j))%recentLen]
+}
+
+// find returns how far back (2 or more; the last two have their own
+// tags) the newest value equal to v is, or 0 when none is.
+func (r *recent[T]) find(v T) int {
+	for j := 2; j < recentLen && uint(j) < r.n; j++ {
+		if r.v[(r.n-1-uint(j))%recentLen] == v {
+			return j
+		}
+	}
+	return 0
+}
+
+// older returns the value that find's result j names, decoding; false
+// when j names none.
+func (r *recent[T]) older(j uint64) (T, bool) {
+	if j < 2 || j >= recentLen || j >= uint64(r.n) {
+		return 0, false
+	}
+	return r.back(int(j)), true
+}
 
 // noTimeBits is zeekNoTime as a uint64.
 var noTimeBits = func() uint64 { v := zeekNoTime; return uint64(v) }()
@@ -246,14 +310,39 @@ func refsOf(f *Flow) flowRefs {
 
 // encodeFlow appends the coding of f's scalar fields (but its endpoints'
 // addresses) to dst and returns it: the references, then the fields. The
-// idle-list fields are coded too; decodeFlow resets them.
-func encodeFlow(dst []byte, f *Flow) []byte {
+// idle-list fields are coded too; decodeFlow resets them. With a book,
+// the first time is coded against the book's base and the bitmap of
+// nonzero fields is named by its number in the book (0 when the book is
+// full, followed by the bitmap).
+func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	refs := refsOf(f)
 	dst = binary.AppendUvarint(dst, zigzag(refs.number))
-	dst = binary.AppendUvarint(dst, uint64(refs.t))
+	if book != nil {
+		dst = book.appendTime(dst, refs.t)
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(refs.t))
+	}
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[0]))
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[1]))
-	return flowLayout.encode(dst, unsafe.Pointer(f), &refs)
+	bm := len(dst)
+	dst = flowLayout.encode(dst, unsafe.Pointer(f), &refs)
+	if book == nil {
+		return dst
+	}
+	n := flowLayout.bitmapLen
+	id := book.bitmapID(dst[bm : bm+n])
+	if id == 0 {
+		// The bitmap stays, after a 0.
+		dst = append(dst, 0)
+		copy(dst[bm+1:], dst[bm:])
+		dst[bm] = 0
+		return dst
+	}
+	var name [binary.MaxVarintLen32]byte
+	k := binary.PutUvarint(name[:], uint64(id))
+	copy(dst[bm+k:], dst[bm+n:])
+	copy(dst[bm:], name[:k])
+	return dst[:len(dst)-n+k]
 }
 
 // encode appends the coding of the struct at base, of layout lo, to dst:
@@ -264,10 +353,10 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 	for range lo.bitmapLen {
 		dst = append(dst, 0)
 	}
-	// The last two nonzero fields of each size.
-	var prev8 [2]uint64
-	var prev4 [2]uint32
-	var prev2 [2]uint16
+	// The last nonzero fields of each size.
+	var r8 recent[uint64]
+	var r4 recent[uint32]
+	var r2 recent[uint16]
 	words := unsafe.Slice((*uint64)(base), len(lo.words)-1)
 	for w, word := range words {
 		if word == 0 {
@@ -282,40 +371,54 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 				if v == 0 {
 					continue
 				}
-				dst = append8(dst, v, refs, prev8)
-				prev8 = [2]uint64{v, prev8[0]}
+				dst = append8(dst, v, refs, &r8)
+				r8.push(v)
 			case leaf4:
 				v := *(*uint32)(p)
 				if v == 0 {
 					continue
 				}
 				best, tag := uint64(v), uint64(0)
-				for j, r := range [4]uint32{refs.seq[0], refs.seq[1], prev4[0], prev4[1]} {
+				for j, r := range [4]uint32{refs.seq[0], refs.seq[1], r4.back(0), r4.back(1)} {
 					if z := zigzag(int64(int32(v - r))); z < best {
 						best, tag = z, uint64(j+1)
 					}
 				}
+				if best >= 1<<4 {
+					if j := r4.find(v); j > 0 {
+						best, tag = uint64(j), tagRecent4
+					}
+				}
 				dst = binary.AppendUvarint(dst, best<<3|tag)
-				prev4 = [2]uint32{v, prev4[0]}
+				r4.push(v)
 			case leaf2:
 				v := *(*uint16)(p)
 				if v == 0 {
 					continue
 				}
 				best, tag := uint64(v), uint64(0)
-				for j, r := range prev2 {
+				for j, r := range [2]uint16{r2.back(0), r2.back(1)} {
 					if z := zigzag(int64(int16(v - r))); z < best {
 						best, tag = z, uint64(j+1)
 					}
 				}
+				if best >= 1<<5 {
+					if j := r2.find(v); j > 0 {
+						best, tag = uint64(j), tagRecent2
+					}
+				}
 				dst = binary.AppendUvarint(dst, best<<2|tag)
-				prev2 = [2]uint16{v, prev2[0]}
-			default:
+				r2.push(v)
+			case leaf1:
 				v := *(*uint8)(p)
 				if v == 0 {
 					continue
 				}
 				dst = append(dst, v)
+			default:
+				if !*(*bool)(p) {
+					continue
+				}
 			}
 			dst[bm+i/8] |= 1 << (i % 8)
 		}
@@ -323,20 +426,27 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 	return dst
 }
 
-// append8 appends the coding of the nonzero 64-bit field v.
-func append8(dst []byte, v uint64, refs *flowRefs, prev8 [2]uint64) []byte {
+// append8 appends the coding of the nonzero 64-bit field v; r holds the
+// nonzero 64-bit fields before it.
+func append8(dst []byte, v uint64, refs *flowRefs, r *recent[uint64]) []byte {
 	// The nearest reference; only its delta is tried in microseconds
 	// (a division is dearer than the rest).
 	best, tag := uint64(math.MaxUint64), 0
 	var delta int64
-	for j, r := range [7]uint64{0, uint64(refs.number), uint64(refs.t), uint64(refs.t - stampBias), prev8[0], prev8[1], noTimeBits} {
-		if z := zigzag(int64(v - r)); z < best {
-			best, tag, delta = z, j, int64(v-r)
+	for j, ref := range [7]uint64{0, uint64(refs.number), uint64(refs.t), uint64(refs.t - stampBias), r.back(0), r.back(1), noTimeBits} {
+		if z := zigzag(int64(v - ref)); z < best {
+			best, tag, delta = z, j, int64(v-ref)
 		}
 	}
 	micro := uint64(0)
 	if delta%1000 == 0 {
 		best, micro = zigzag(delta/1000), 8
+	}
+	if best >= 1<<3 {
+		// Two bytes or more: one if an older field holds the same.
+		if j := r.find(v); j > 0 {
+			return append(dst, byte(j<<4|tagRecent))
+		}
 	}
 	if best >= 1<<60 {
 		dst = append(dst, tagRaw8)
@@ -346,19 +456,28 @@ func append8(dst []byte, v uint64, refs *flowRefs, prev8 [2]uint64) []byte {
 }
 
 // decodeFlow sets the scalar fields of f (but its endpoints' addresses),
-// which must be zero, from the coding b that encodeFlow made, and clears
-// its idle-list fields. It reports false when b is not such a coding.
-func decodeFlow(b []byte, f *Flow) bool {
-	rest, _, ok := decodeFlowPrefix(b, f)
+// which must be zero, from the coding b that encodeFlow made with book,
+// and clears its idle-list fields. It reports false when b is not such a
+// coding.
+func decodeFlow(b []byte, f *Flow, book *codeBook) bool {
+	rest, _, ok := decodeFlowPrefix(b, f, book)
 	return ok && len(rest) == 0
 }
 
 // decodeFlowPrefix is decodeFlow for a coding that starts b: it returns
 // the rest of b and the references the fields were coded against.
-func decodeFlowPrefix(b []byte, f *Flow) ([]byte, flowRefs, bool) {
+func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool) {
 	var refs flowRefs
 	var vals [4]uint64
 	for i := range vals {
+		if i == 1 && book != nil {
+			t, rest, ok := book.time(b)
+			if !ok {
+				return nil, refs, false
+			}
+			vals[i], b = uint64(t), rest
+			continue
+		}
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
 			return nil, refs, false
@@ -367,7 +486,21 @@ func decodeFlowPrefix(b []byte, f *Flow) ([]byte, flowRefs, bool) {
 	}
 	refs.number, refs.t = unzigzag(vals[0]), stamp(vals[1])
 	refs.seq = [2]uint32{uint32(vals[2]), uint32(vals[3])}
-	b, ok := flowLayout.decode(b, unsafe.Pointer(f), &refs)
+	var bm []byte
+	if book != nil {
+		id, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, refs, false
+		}
+		b = b[n:]
+		if id != 0 {
+			var ok bool
+			if bm, ok = book.bitmap(id, flowLayout.bitmapLen); !ok {
+				return nil, refs, false
+			}
+		}
+	}
+	b, ok := flowLayout.decodeWith(bm, b, unsafe.Pointer(f), &refs)
 	f.link, f.listed = 0, false
 	return b, refs, ok
 }
@@ -376,13 +509,21 @@ func decodeFlowPrefix(b []byte, f *Flow) ([]byte, flowRefs, bool) {
 // the coding that encode made at the start of b, and returns the rest of
 // b; false when b does not start with such a coding.
 func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
-	if len(b) < lo.bitmapLen {
-		return nil, false
+	return lo.decodeWith(nil, b, base, refs)
+}
+
+// decodeWith is decode with the bitmap bm, or, when bm is nil, the
+// bitmap at the start of b.
+func (lo *layout) decodeWith(bm, b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
+	if bm == nil {
+		if len(b) < lo.bitmapLen {
+			return nil, false
+		}
+		bm, b = b[:lo.bitmapLen], b[lo.bitmapLen:]
 	}
-	bm, b := b[:lo.bitmapLen], b[lo.bitmapLen:]
-	var prev8 [2]uint64
-	var prev4 [2]uint32
-	var prev2 [2]uint16
+	var r8 recent[uint64]
+	var r4 recent[uint32]
+	var r2 recent[uint16]
 	for i := 0; i < len(lo.leaves); i++ {
 		if bm[i/8]>>(i%8) == 0 {
 			// No more leaves in this byte of the bitmap.
@@ -394,6 +535,10 @@ func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte,
 		}
 		l := lo.leaves[i]
 		p := unsafe.Add(base, l.off)
+		if l.kind == leafBool {
+			*(*bool)(p) = true
+			continue
+		}
 		if l.kind == leaf1 {
 			if len(b) == 0 {
 				return nil, false
@@ -406,7 +551,7 @@ func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte,
 				return nil, false
 			}
 			v := binary.LittleEndian.Uint64(b[1:])
-			prev8 = [2]uint64{v, prev8[0]}
+			r8.push(v)
 			*(*uint64)(p), b = v, b[9:]
 			continue
 		}
@@ -426,33 +571,55 @@ func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte,
 			case tagNanos:
 				r = uint64(refs.t - stampBias)
 			case tagPrev:
-				r = prev8[0]
+				r = r8.back(0)
 			case tagPrev2:
-				r = prev8[1]
+				r = r8.back(1)
 			case tagNoTime:
 				r = noTimeBits
+			case tagRecent:
+				v, ok := r8.older(u >> 4)
+				if !ok || u&8 != 0 {
+					return nil, false
+				}
+				r8.push(v)
+				*(*uint64)(p) = v
+				continue
 			}
 			d := unzigzag(u >> 4)
 			if u&8 != 0 {
 				d *= 1000
 			}
 			v := r + uint64(d)
-			prev8 = [2]uint64{v, prev8[0]}
+			r8.push(v)
 			*(*uint64)(p) = v
 		case leaf4:
 			v := uint32(u >> 3)
-			if t := u & 7; t != 0 {
-				r := [4]uint32{refs.seq[0], refs.seq[1], prev4[0], prev4[1]}[t-1]
+			switch t := u & 7; {
+			case t == tagRecent4:
+				var ok bool
+				if v, ok = r4.older(u >> 3); !ok {
+					return nil, false
+				}
+			case t > tagRecent4:
+				return nil, false
+			case t != 0:
+				r := [4]uint32{refs.seq[0], refs.seq[1], r4.back(0), r4.back(1)}[t-1]
 				v = r + uint32(int32(unzigzag(u>>3)))
 			}
-			prev4 = [2]uint32{v, prev4[0]}
+			r4.push(v)
 			*(*uint32)(p) = v
 		default:
 			v := uint16(u >> 2)
-			if t := u & 3; t != 0 {
-				v = prev2[t-1] + uint16(int16(unzigzag(u>>2)))
+			switch t := u & 3; t {
+			case tagRecent2:
+				var ok bool
+				if v, ok = r2.older(u >> 2); !ok {
+					return nil, false
+				}
+			case 1, 2:
+				v = r2.back(int(t-1)) + uint16(int16(unzigzag(u>>2)))
 			}
-			prev2 = [2]uint16{v, prev2[0]}
+			r2.push(v)
 			*(*uint16)(p) = v
 		}
 	}
@@ -469,7 +636,7 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	// SeqAnalysis.
 	sa := f.Seq
 	f.Seq = nil
-	scratch = encodeFlow(scratch[:0], f)
+	scratch = encodeFlow(scratch[:0], f, &s.book)
 	f.Seq = sa
 	refs := refsOf(f)
 	if sa != nil {
@@ -526,7 +693,7 @@ func (s *closedStore) get(c cref, f *Flow) {
 	r := s.rec(c)
 	sa := f.Seq // a reused flow's zeroed analysis, or nil
 	data := s.block(r.data, int(r.dataLen))
-	data, refs, ok := decodeFlowPrefix(data, f)
+	data, refs, ok := decodeFlowPrefix(data, f, &s.book)
 	ok = ok && len(data) > 0 // the flag
 	hasSeq := ok && data[0] == 1
 	if ok {

@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -28,6 +30,12 @@ func TestCompactRoundTrip(t *testing.T) {
 			return rng.Uint64()
 		}
 	}
+	var shared, full codeBook
+	for i := range maxBitmaps {
+		bm := make([]byte, flowLayout.bitmapLen)
+		binary.LittleEndian.PutUint32(bm, uint32(i)|1<<31)
+		full.bitmapID(bm)
+	}
 	for range 2000 {
 		var f Flow
 		f.First.t = stamp(rng.Uint64())
@@ -44,17 +52,56 @@ func TestCompactRoundTrip(t *testing.T) {
 		}
 		f.Ep[0].addr, f.Ep[1].addr = epAddr{}, epAddr{}
 		f.listed = false
-		var g Flow
-		b := encodeFlow(nil, &f)
-		if !decodeFlow(b, &g) {
-			t.Fatalf("%d-byte coding does not decode", len(b))
+		for i, book := range []*codeBook{nil, &shared, &full} {
+			var g Flow
+			b := encodeFlow(nil, &f, book)
+			if !decodeFlow(b, &g, book) {
+				t.Fatalf("book %d: %d-byte coding does not decode", i, len(b))
+			}
+			if f != g {
+				t.Fatalf("book %d: round trip changed the flow:\n%+v\n%+v", i, f, g)
+			}
+			if decodeFlow(b[:len(b)-1], new(Flow), book) {
+				t.Fatalf("book %d: a truncated coding decodes", i)
+			}
 		}
-		if f != g {
-			t.Fatalf("round trip changed the flow:\n%+v\n%+v", f, g)
-		}
-		if decodeFlow(b[:len(b)-1], new(Flow)) {
-			t.Fatal("a truncated coding decodes")
-		}
+	}
+	if n := len(shared.ids); n < 1000 || n >= maxBitmaps {
+		t.Errorf("the shared book holds %d bitmaps", n)
+	}
+	if len(full.ids) != maxBitmaps {
+		t.Errorf("the full book grew to %d bitmaps", len(full.ids))
+	}
+	// A coding that names a bitmap the book lacks is refused.
+	var f Flow
+	f.ID = 1
+	b := encodeFlow(nil, &f, &shared)
+	if decodeFlow(b, new(Flow), &codeBook{}) {
+		t.Error("a coding decodes with another book")
+	}
+}
+
+// TestCodeBookNamesBitmaps checks that flows with the same nonzero
+// fields share their bitmap: the coding names it in a byte.
+func TestCodeBookNamesBitmaps(t *testing.T) {
+	var book codeBook
+	var f Flow
+	f.ID, f.First.t, f.Ep[0].Packets = 7, stampOf(time.Unix(1e9, 0)), 3
+	plain := encodeFlow(nil, &f, nil)
+	first := encodeFlow(nil, &f, &book)
+	f.ID, f.First.t, f.Ep[0].Packets = 8, f.First.t+5000, 4
+	second := encodeFlow(nil, &f, &book)
+	if len(book.ids) != 1 {
+		t.Fatalf("the book holds %d bitmaps, want 1", len(book.ids))
+	}
+	// The first time, against the base, takes 1 byte instead of 10; the
+	// bitmap 1 instead of its length.
+	if want := len(plain) - 9 - (flowLayout.bitmapLen - 1); len(first) != want || len(second) != want {
+		t.Errorf("codings of %d and %d bytes with the book, %d without; want %d", len(first), len(second), len(plain), want)
+	}
+	var g Flow
+	if !decodeFlow(second, &g, &book) || g != f {
+		t.Errorf("the second coding gives back %+v", g)
 	}
 }
 
@@ -201,8 +248,10 @@ func (l leaf) set(base unsafe.Pointer, v uint64) {
 		*(*uint32)(p) = uint32(v)
 	case leaf2:
 		*(*uint16)(p) = uint16(v)
-	default:
+	case leaf1:
 		*(*uint8)(p) = uint8(v)
+	default:
+		*(*bool)(p) = v != 0
 	}
 }
 

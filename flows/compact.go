@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"unsafe"
 )
 
@@ -103,19 +104,20 @@ type layout struct {
 }
 
 var (
-	// flowLayout is Flow's, without the endpoints' addresses (which the
-	// closedFlow keeps) and the idle-list link index (which a closedFlow
-	// replaces). Its ptrs are the pointer fields a closedFlow keeps.
-	flowLayout = newLayout(reflect.TypeFor[Flow](), "Flow", "link")
+	// flowLayout is Flow's, without the fields the closedFlow keeps (the
+	// endpoints' addresses, ID, Last and the idle list) and those it
+	// replaces (the idle-list link and listed). Its ptrs are the pointer
+	// fields a closedFlow keeps.
+	flowLayout = newLayout(reflect.TypeFor[Flow](), "Flow", "link", "listed", "ID", "Last", "list")
 	// seqLayout is SeqAnalysis's, which holds no pointers (TestSizes).
-	seqLayout = newLayout(reflect.TypeFor[SeqAnalysis](), "SeqAnalysis", "")
+	seqLayout = newLayout(reflect.TypeFor[SeqAnalysis](), "SeqAnalysis")
 	// epRareLayout, flowRareLayout and packetLayout code an endpoint's
 	// and a flow's rare state: epRare's SYN retransmissions (a slice)
 	// are coded as a count and a Packet each, and its ICMP error (a
 	// pointer) is kept as a pointer.
 	epRareLayout   = newLayout(reflect.TypeFor[epRare](), "epRare", "syns")
-	flowRareLayout = newLayout(reflect.TypeFor[flowRare](), "flowRare", "")
-	packetLayout   = newLayout(reflect.TypeFor[Packet](), "Packet", "")
+	flowRareLayout = newLayout(reflect.TypeFor[flowRare](), "flowRare")
+	packetLayout   = newLayout(reflect.TypeFor[Packet](), "Packet")
 )
 
 // rareOffsets are the offsets in Flow of the pointers to the rare state
@@ -146,13 +148,13 @@ func init() {
 	}
 }
 
-// newLayout walks the struct type t, leaving out its top-level field
-// named skip.
-func newLayout(t reflect.Type, name, skip string) layout {
+// newLayout walks the struct type t, leaving out its top-level fields
+// named in skip.
+func newLayout(t reflect.Type, name string, skip ...string) layout {
 	var lo layout
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if f.Name == skip {
+		if slices.Contains(skip, f.Name) {
 			continue
 		}
 		lo.add(f.Type, f.Offset, name+"."+f.Name)
@@ -309,8 +311,8 @@ func refsOf(f *Flow) flowRefs {
 }
 
 // encodeFlow appends the coding of f's scalar fields (but its endpoints'
-// addresses) to dst and returns it: the references, then the fields. The
-// idle-list fields are coded too; decodeFlow resets them. With a book,
+// addresses, ID, Last and idle-list fields, which the closedFlow keeps)
+// to dst and returns it: the references, then the fields. With a book,
 // the first time is coded against the book's base and the bitmap of
 // nonzero fields is named by its number in the book (0 when the book is
 // full, followed by the bitmap).
@@ -455,10 +457,9 @@ func append8(dst []byte, v uint64, refs *flowRefs, r *recent[uint64]) []byte {
 	return binary.AppendUvarint(dst, best<<4|micro|uint64(tag))
 }
 
-// decodeFlow sets the scalar fields of f (but its endpoints' addresses),
-// which must be zero, from the coding b that encodeFlow made with book,
-// and clears its idle-list fields. It reports false when b is not such a
-// coding.
+// decodeFlow sets the scalar fields of f that encodeFlow codes, which
+// must be zero, from the coding b that encodeFlow made with book. It
+// reports false when b is not such a coding.
 func decodeFlow(b []byte, f *Flow, book *codeBook) bool {
 	rest, _, ok := decodeFlowPrefix(b, f, book)
 	return ok && len(rest) == 0
@@ -501,7 +502,6 @@ func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool
 		}
 	}
 	b, ok := flowLayout.decodeWith(bm, b, unsafe.Pointer(f), &refs)
-	f.link, f.listed = 0, false
 	return b, refs, ok
 }
 
@@ -630,23 +630,20 @@ func (lo *layout) decodeWith(bm, b []byte, base unsafe.Pointer, refs *flowRefs) 
 // for the coding. It returns the grown scratch, and false when the arena
 // is full or the coding too large (f is then not kept).
 func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
-	// The sequence analysis is coded too (after the flow, a flag, then
-	// its fields against the flow's references), so that f keeps it for
-	// reuse: a compacted SYN-flood attempt then costs no 136-byte
-	// SeqAnalysis.
+	// The rare state is coded after the flow (a flag each), so that a
+	// compacted flow keeps no object of it, and the sequence analysis
+	// after that (its flag with the rare state's, then its fields
+	// against the flow's references), so that f keeps it for reuse: a
+	// compacted SYN-flood attempt then costs no 136-byte SeqAnalysis.
 	sa := f.Seq
 	f.Seq = nil
 	scratch = encodeFlow(scratch[:0], f, &s.book)
 	f.Seq = sa
 	refs := refsOf(f)
+	scratch = encodeRare(scratch, f, &refs, sa != nil)
 	if sa != nil {
-		scratch = encodeSeq(append(scratch, 1), sa, &refs)
-	} else {
-		scratch = append(scratch, 0)
+		scratch = encodeSeq(scratch, sa, &refs)
 	}
-	// The rare state too (a flag each), so that a compacted flow keeps no
-	// object of it.
-	scratch = encodeRare(scratch, f, &refs)
 	if units(len(scratch)) > maxCodedUnits {
 		return scratch, false
 	}
@@ -694,25 +691,22 @@ func (s *closedStore) get(c cref, f *Flow) {
 	sa := f.Seq // a reused flow's zeroed analysis, or nil
 	data := s.block(r.data, int(r.dataLen))
 	data, refs, ok := decodeFlowPrefix(data, f, &s.book)
-	ok = ok && len(data) > 0 // the flag
-	hasSeq := ok && data[0] == 1
+	f.Seq = nil
+	hasSeq := false
 	if ok {
-		data = data[1:]
+		data, hasSeq, ok = decodeRare(data, f, &refs)
 	}
-	if hasSeq {
+	if ok && hasSeq {
 		if sa == nil {
 			sa = new(SeqAnalysis)
 		}
 		data, ok = decodeSeq(data, sa, &refs)
 	}
-	f.Seq = nil
-	if ok {
-		data, ok = decodeRare(data, f, &refs)
-	}
 	if !ok || len(data) != 0 {
 		panic("flows: a compacted flow does not decode")
 	}
 	f.Ep[0].addr, f.Ep[1].addr = r.a, r.b
+	f.ID, f.Last, f.list = r.id, Mark{Number: r.lastNumber, t: r.last}, r.list
 	base := unsafe.Pointer(f)
 	ptrs := s.ptrs[c]
 	if ptrs != nil {
@@ -733,12 +727,16 @@ func (s *closedStore) get(c cref, f *Flow) {
 }
 
 // encodeRare appends the coding of f's rare state to dst: a byte of flags
-// (bit d: Ep[d].rare, bit 2: f.rare), then each present one against refs,
-// an endpoint's SYN retransmissions as their count and a Packet each. The
-// endpoints' ICMP errors are not coded (put keeps them).
-func encodeRare(dst []byte, f *Flow, refs *flowRefs) []byte {
+// (bit d: Ep[d].rare, bit 2: f.rare, bit 3: hasSeq, that a sequence
+// analysis follows), then each present one against refs, an endpoint's
+// SYN retransmissions as their count and a Packet each. The endpoints'
+// ICMP errors are not coded (put keeps them).
+func encodeRare(dst []byte, f *Flow, refs *flowRefs, hasSeq bool) []byte {
 	flags := len(dst)
 	dst = append(dst, 0)
+	if hasSeq {
+		dst[flags] = 1 << 3
+	}
 	for d := range f.Ep {
 		r := f.Ep[d].rare
 		if r == nil {
@@ -760,10 +758,10 @@ func encodeRare(dst []byte, f *Flow, refs *flowRefs) []byte {
 
 // decodeRare sets f's rare state, whose pointers must be nil, from the
 // coding at the start of b that encodeRare made with refs, and returns the
-// rest of b.
-func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool) {
+// rest of b and whether a sequence analysis follows.
+func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool, bool) {
 	if len(b) == 0 {
-		return nil, false
+		return nil, false, false
 	}
 	flags, b := b[0], b[1:]
 	ok := true
@@ -773,18 +771,18 @@ func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool) {
 		}
 		r := new(epRare)
 		if b, ok = epRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
-			return nil, false
+			return nil, false, false
 		}
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > MaxSYNs {
-			return nil, false
+			return nil, false, false
 		}
 		b = b[k:]
 		if n > 0 {
 			r.syns = make([]Packet, n)
 			for i := range r.syns {
 				if b, ok = packetLayout.decode(b, unsafe.Pointer(&r.syns[i]), refs); !ok {
-					return nil, false
+					return nil, false, false
 				}
 			}
 		}
@@ -793,11 +791,11 @@ func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool) {
 	if flags&(1<<2) != 0 {
 		r := new(flowRare)
 		if b, ok = flowRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
-			return nil, false
+			return nil, false, false
 		}
 		f.rare = r
 	}
-	return b, flags < 1<<3
+	return b, flags&(1<<3) != 0, flags < 1<<4
 }
 
 // flowSeqOffset is the offset of Flow.Seq, which put codes (the other

@@ -50,8 +50,9 @@ func TestCompactRoundTrip(t *testing.T) {
 				l.set(base, value(0))
 			}
 		}
+		// The closedFlow keeps these, not the coding.
 		f.Ep[0].addr, f.Ep[1].addr = epAddr{}, epAddr{}
-		f.listed = false
+		f.ID, f.Last, f.list, f.listed = 0, Mark{}, 0, false
 		for i, book := range []*codeBook{nil, &shared, &full} {
 			var g Flow
 			b := encodeFlow(nil, &f, book)
@@ -74,7 +75,7 @@ func TestCompactRoundTrip(t *testing.T) {
 	}
 	// A coding that names a bitmap the book lacks is refused.
 	var f Flow
-	f.ID = 1
+	f.Ep[0].Bytes = 1
 	b := encodeFlow(nil, &f, &shared)
 	if decodeFlow(b, new(Flow), &codeBook{}) {
 		t.Error("a coding decodes with another book")
@@ -86,10 +87,10 @@ func TestCompactRoundTrip(t *testing.T) {
 func TestCodeBookNamesBitmaps(t *testing.T) {
 	var book codeBook
 	var f Flow
-	f.ID, f.First.t, f.Ep[0].Packets = 7, stampOf(time.Unix(1e9, 0)), 3
+	f.Ep[0].Bytes, f.First.t, f.Ep[0].Packets = 7, stampOf(time.Unix(1e9, 0)), 3
 	plain := encodeFlow(nil, &f, nil)
 	first := encodeFlow(nil, &f, &book)
-	f.ID, f.First.t, f.Ep[0].Packets = 8, f.First.t+5000, 4
+	f.Ep[0].Bytes, f.First.t, f.Ep[0].Packets = 8, f.First.t+5000, 4
 	second := encodeFlow(nil, &f, &book)
 	if len(book.ids) != 1 {
 		t.Fatalf("the book holds %d bitmaps, want 1", len(book.ids))
@@ -217,11 +218,12 @@ func TestRareCodingRoundTrip(t *testing.T) {
 			f.rare = new(flowRare)
 			fill(&flowRareLayout, unsafe.Pointer(f.rare), &refs)
 		}
-		code := encodeRare([]byte{7}, &f, &refs)
+		seq := rng.IntN(2) == 0
+		code := encodeRare([]byte{7}, &f, &refs, seq)
 		var g Flow
-		rest, ok := decodeRare(append(code[1:], 9), &g, &refs)
-		if !ok || len(rest) != 1 || rest[0] != 9 {
-			t.Fatalf("round trip: ok %v, rest %v", ok, rest)
+		rest, hasSeq, ok := decodeRare(append(code[1:], 9), &g, &refs)
+		if !ok || len(rest) != 1 || rest[0] != 9 || hasSeq != seq {
+			t.Fatalf("round trip: ok %v, rest %v, sequence analysis %v (coded %v)", ok, rest, hasSeq, seq)
 		}
 		for d := range f.Ep {
 			if !reflect.DeepEqual(f.Ep[d].rare, g.Ep[d].rare) {
@@ -231,7 +233,7 @@ func TestRareCodingRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(f.rare, g.rare) {
 			t.Fatalf("flow: %+v, decoded %+v", f.rare, g.rare)
 		}
-		if _, ok := decodeRare(code[1:len(code)-1], new(Flow), &refs); ok && len(code) > 2 {
+		if _, _, ok := decodeRare(code[1:len(code)-1], new(Flow), &refs); ok && len(code) > 2 {
 			t.Fatalf("a cut coding decoded")
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // packets, and at a busy capture's connection rate most of the flows
 // tracked at once are such closed flows. When the table tracks more than
 // Config.CompactAbove flows, it keeps a flow that closed (from the next
-// call on) as a closedFlow in its closedStore: an 88-byte record and the
+// call on) as a closedFlow in its closedStore: a 48-byte record and the
 // flow's scalar fields and its SeqAnalysis coded into about 210 bytes
 // for a request/response connection, 70 for a lone SYN: a bitmap of the
 // nonzero fields (named by its number in the store's codeBook), then each
@@ -38,10 +38,9 @@ import (
 // closedFlow is a compacted closed flow (see above), a compacted attempt
 // that one side left unanswered (see Table.compactUnanswered), or a
 // compacted open connection that fell quiet (see Table.compactIdle), in a
-// closedStore: 88 bytes and the coded fields, no pointers.
+// closedStore: 48 bytes and the coding (which starts with the endpoints'
+// addresses), no pointers.
 type closedFlow struct {
-	// a and b are the flow's endpoints (Ep[0] and Ep[1]), for lookup.
-	a, b epAddr
 	// lastNumber and last are the flow's Last mark: the list's order and
 	// the expiry time.
 	lastNumber int64
@@ -51,8 +50,11 @@ type closedFlow struct {
 	// prev and next link the table's list of compacted flows of the same
 	// idle list, in order of last activity.
 	prev, next cref
-	// data is the coding of the scalar fields, dataLen bytes.
-	data    dataRef
+	// data is the coding of the endpoints and the scalar fields,
+	// dataLen bytes.
+	data dataRef
+	// h is the flow's slot hash (slotHash), to find its slot.
+	h       uint32
 	dataLen uint16
 	// list is the idle list (see listOf) the flow was in.
 	list uint8
@@ -61,9 +63,60 @@ type closedFlow struct {
 	hasPtrs bool
 }
 
-// hasTuple reports whether the flow's endpoints are a and b, in either
-// order.
-func (c *closedFlow) hasTuple(a, b epAddr) bool { return sameTuple(c.a, c.b, a, b) }
+// hasTuple reports whether the endpoints of the compacted flow c are a
+// and b, in either order.
+func (s *closedStore) hasTuple(c cref, a, b epAddr) bool {
+	r := s.rec(c)
+	x, y, _, ok := decodeAddrs(s.block(r.data, int(r.dataLen)))
+	return ok && sameTuple(x, y, a, b)
+}
+
+// Tags of an endpoint's address in a coding (appendAddr).
+const (
+	addrIPv4 = iota + 1 // 4 bytes of IPv4 address, 2 of port
+	addrRaw             // the kind, 8 bytes of hi, 8 of lo, 2 of port
+)
+
+// appendAddr appends the coding of the endpoint e to dst.
+func appendAddr(dst []byte, e epAddr) []byte {
+	if e.kind == 4 && e.hi == 0 && e.lo>>32 == 0xffff {
+		dst = append(dst, addrIPv4)
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(e.lo))
+	} else {
+		dst = append(dst, addrRaw, e.kind)
+		dst = binary.LittleEndian.AppendUint64(dst, e.hi)
+		dst = binary.LittleEndian.AppendUint64(dst, e.lo)
+	}
+	return binary.LittleEndian.AppendUint16(dst, e.port)
+}
+
+// decodeAddr decodes the coding of an endpoint that appendAddr made at
+// the start of b, and returns the rest of b; false when b does not start
+// with one.
+func decodeAddr(b []byte) (epAddr, []byte, bool) {
+	var e epAddr
+	switch {
+	case len(b) >= 7 && b[0] == addrIPv4:
+		e.kind, e.lo = 4, 0xffff<<32|uint64(binary.LittleEndian.Uint32(b[1:]))
+		b = b[5:]
+	case len(b) >= 20 && b[0] == addrRaw:
+		e.kind, e.hi, e.lo = b[1], binary.LittleEndian.Uint64(b[2:]), binary.LittleEndian.Uint64(b[10:])
+		b = b[18:]
+	default:
+		return e, nil, false
+	}
+	e.port = binary.LittleEndian.Uint16(b)
+	return e, b[2:], true
+}
+
+// decodeAddrs decodes the two endpoints that start a compacted flow's
+// coding b, and returns the rest of b.
+func decodeAddrs(b []byte) (x, y epAddr, rest []byte, ok bool) {
+	if x, b, ok = decodeAddr(b); ok {
+		y, b, ok = decodeAddr(b)
+	}
+	return x, y, b, ok
+}
 
 // leafKind is how a scalar field of Flow is coded.
 type leafKind uint8
@@ -637,7 +690,8 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	// compacted SYN-flood attempt then costs no 136-byte SeqAnalysis.
 	sa := f.Seq
 	f.Seq = nil
-	scratch = encodeFlow(scratch[:0], f, &s.book)
+	scratch = appendAddr(appendAddr(scratch[:0], f.Ep[0].addr), f.Ep[1].addr)
+	scratch = encodeFlow(scratch, f, &s.book)
 	f.Seq = sa
 	refs := refsOf(f)
 	scratch = encodeRare(scratch, f, &refs, sa != nil)
@@ -654,7 +708,7 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 	copy(s.block(d, len(scratch)), scratch)
 	r := s.rec(c)
 	r.data, r.dataLen = d, uint16(len(scratch))
-	r.a, r.b, r.id = f.Ep[0].addr, f.Ep[1].addr, f.ID
+	r.id = f.ID
 	r.lastNumber, r.last, r.list = f.Last.Number, f.Last.t, f.list
 	base := unsafe.Pointer(f)
 	var ptrs *[maxFlowPtrs]unsafe.Pointer
@@ -689,8 +743,11 @@ func (s *closedStore) put(c cref, f *Flow, scratch []byte) ([]byte, bool) {
 func (s *closedStore) get(c cref, f *Flow) {
 	r := s.rec(c)
 	sa := f.Seq // a reused flow's zeroed analysis, or nil
-	data := s.block(r.data, int(r.dataLen))
-	data, refs, ok := decodeFlowPrefix(data, f, &s.book)
+	a, b, data, ok := decodeAddrs(s.block(r.data, int(r.dataLen)))
+	var refs flowRefs
+	if ok {
+		data, refs, ok = decodeFlowPrefix(data, f, &s.book)
+	}
 	f.Seq = nil
 	hasSeq := false
 	if ok {
@@ -705,7 +762,7 @@ func (s *closedStore) get(c cref, f *Flow) {
 	if !ok || len(data) != 0 {
 		panic("flows: a compacted flow does not decode")
 	}
-	f.Ep[0].addr, f.Ep[1].addr = r.a, r.b
+	f.Ep[0].addr, f.Ep[1].addr = a, b
 	f.ID, f.Last, f.list = r.id, Mark{Number: r.lastNumber, t: r.last}, r.list
 	base := unsafe.Pointer(f)
 	ptrs := s.ptrs[c]

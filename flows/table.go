@@ -356,8 +356,8 @@ func (t *Table) lookup(h uint32, a, b epAddr) *Flow {
 				}
 			}
 		default:
-			if r := t.store.rec(s.closed()); s.h == h && r.hasTuple(a, b) {
-				if listClass(r.list) == unanswered && t.now.sub(r.last) < compactUnansweredAfter {
+			if s.h == h && t.store.hasTuple(s.closed(), a, b) {
+				if r := t.store.rec(s.closed()); listClass(r.list) == unanswered && t.now.sub(r.last) < compactUnansweredAfter {
 					// Compacted early: flood mode's cost. (SYNs
 					// retransmitted later reopen attempts either way.)
 					t.attempts.reopened()
@@ -436,8 +436,13 @@ func (t *Table) delete(f *Flow) {
 // flow's link index or a compacted flow's closedRef), whose endpoints are
 // a and b; -1 when there is none.
 func (t *Table) slotIndex(a, b epAddr, ref uint32) int {
+	return t.slotIndexOf(slotHash(symHash(a, b)), ref)
+}
+
+// slotIndexOf is slotIndex for the flow of slot hash h.
+func (t *Table) slotIndexOf(h uint32, ref uint32) int {
 	mask := len(t.slots) - 1
-	for i := t.home(slotHash(symHash(a, b))); ; i = (i + 1) & mask {
+	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		switch {
 		case s.empty() || ref == 0:
@@ -1047,6 +1052,7 @@ func (t *Table) compactTo(f *Flow, front bool) bool {
 		t.store.push(&t.closed[f.list], c)
 	}
 	t.slots[i].ref = closedRef(c)
+	t.store.rec(c).h = t.slots[i].h
 	t.Compacted++
 	// The store keeps f's other pointers and coded its sequence
 	// analysis: f goes back with the analysis, to be reused.
@@ -1075,8 +1081,7 @@ func (t *Table) takeClosed(c cref) *Flow {
 
 // reopenClosed is reopen for the closed flow c, wherever its slot is.
 func (t *Table) reopenClosed(c cref) *Flow {
-	r := t.store.rec(c)
-	return t.reopen(&t.slots[t.slotIndex(r.a, r.b, closedRef(c))])
+	return t.reopen(&t.slots[t.slotIndexOf(t.store.rec(c).h, closedRef(c))])
 }
 
 func (t *Table) remove(f *Flow) {

@@ -358,8 +358,8 @@ func TestSizes(t *testing.T) {
 	if n := unsafe.Sizeof(Mark{}); n != 16 {
 		t.Errorf("sizeof(Mark) = %d, want 16", n)
 	}
-	if n := unsafe.Sizeof(closedFlow{}); n > 88 {
-		t.Errorf("sizeof(closedFlow) = %d, want at most 88", n)
+	if n := unsafe.Sizeof(closedFlow{}); n > 48 {
+		t.Errorf("sizeof(closedFlow) = %d, want at most 48", n)
 	}
 	// The garbage collector must have nothing to scan in a closedStore's
 	// records (a flood keeps millions), and cannot see pointers in them:

@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -286,6 +287,35 @@ func TestPutKeepsOnlyUncodedPointers(t *testing.T) {
 		}
 		if withICMP && g.Ep[1].rare.icmp != f.Ep[1].rare.icmp {
 			t.Error("the ICMP error is not the same object")
+		}
+	}
+}
+
+// TestAddrCoding codes endpoints of each kind, and a cut coding, as a
+// compacted flow's coding starts.
+func TestAddrCoding(t *testing.T) {
+	eps := []epAddr{
+		epAddrOf(netip.MustParseAddrPort("192.0.2.7:443")),
+		epAddrOf(netip.MustParseAddrPort("[2001:db8::1]:8080")),
+		epAddrOf(netip.MustParseAddrPort("[::ffff:192.0.2.7]:80")),
+		{kind: 4, hi: 1, lo: 5, port: 9}, // not a canonical IPv4 address
+		{},
+	}
+	for i, x := range eps {
+		for _, y := range eps {
+			b := appendAddr(appendAddr([]byte{}, x), y)
+			if x.kind == 4 && i == 0 && len(b) != 7+len(appendAddr(nil, y)) {
+				t.Errorf("%v codes into %d bytes, want 7", x.addrPort(), len(b)-len(appendAddr(nil, y)))
+			}
+			gx, gy, rest, ok := decodeAddrs(append(b, 42))
+			if !ok || gx != x || gy != y || len(rest) != 1 || rest[0] != 42 {
+				t.Fatalf("%+v, %+v: decoded %+v, %+v, rest %v, ok %v", x, y, gx, gy, rest, ok)
+			}
+			for n := range b {
+				if _, _, _, ok := decodeAddrs(b[:n]); ok {
+					t.Fatalf("%+v, %+v: %d of %d bytes decode", x, y, n, len(b))
+				}
+			}
 		}
 	}
 }

@@ -13,21 +13,21 @@ import (
 // packets, and at a busy capture's connection rate most of the flows
 // tracked at once are such closed flows. When the table tracks more than
 // Config.CompactAbove flows, it keeps a flow that closed (from the next
-// call on) as a closedFlow in its closedStore: a 48-byte record and the
-// flow's scalar fields and its SeqAnalysis coded into about 210 bytes
-// for a request/response connection, 70 for a lone SYN: a bitmap of the
-// nonzero fields (named by its number in the store's codeBook), then each
-// nonzero 64-, 32- and 16-bit field as a varint delta from the value it
-// is most likely near (the flow's first packet number or time, a side's
-// sequence number, or one of the last two fields of its size), or as how
-// far back an equal older field is; a byte as itself, a true bool by its
-// bit alone. The rare state of the flow
-// and its endpoints (resets, retransmission runs, SYN retransmissions)
-// after it the same way; the few pointers left (Zeek's data blocks, an
-// ICMP error) are kept as they are. A late packet,
-// the flow's expiry, eviction and Flush turn it back into the same Flow
-// (decodeFlow undoes encodeFlow exactly; TestCompactRoundTrip), so
-// compacting changes nothing but memory.
+// call on) as a closedFlow in its closedStore: a 48-byte record and a
+// coding of about 220 bytes for a request/response connection, 75 for a
+// lone SYN. The coding holds the endpoints' addresses, then the flow's
+// scalar fields: a bitmap of the nonzero ones (named by its number in
+// the store's codeBook), then each nonzero 64-, 32- and 16-bit field as
+// a varint delta from the value it is most likely near (the flow's first
+// packet number or time, a side's sequence number, or one of the last
+// two fields of its size) or as how far back an equal older field is, a
+// byte as itself, a true bool by its bit alone. The rare state of the
+// flow and its endpoints (resets, retransmission runs, SYN
+// retransmissions) and the SeqAnalysis follow, coded the same way; the
+// few pointers left (Zeek's data blocks, an ICMP error) are kept as they
+// are. A late packet, the flow's expiry, eviction and Flush turn it back
+// into the same Flow (decodeFlow undoes encodeFlow exactly;
+// TestCompactRoundTrip), so compacting changes nothing but memory.
 //
 // The coding walks Flow's and SeqAnalysis's fields with reflect once, at
 // start-up (see layout), and reads and writes them through their
@@ -294,6 +294,7 @@ const (
 	tagRaw8 = 0xff
 )
 
+// tagRecent's counterparts for 32- and 16-bit fields.
 const (
 	tagRecent4 = 5
 	tagRecent2 = 3

@@ -208,3 +208,28 @@ func zeekBatch(t *testing.T, path string, jsonFormat bool) string {
 	}
 	return b.String()
 }
+
+// TestIsTerminal checks the terminal test on a pseudo-terminal, a pipe
+// and a value that is no file.
+func TestIsTerminal(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if !isTerminal(ptmx) {
+		t.Error("a pseudo-terminal is not a terminal")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if isTerminal(w) {
+		t.Error("a pipe is a terminal")
+	}
+	if isTerminal(new(bytes.Buffer)) {
+		t.Error("a buffer is a terminal")
+	}
+}

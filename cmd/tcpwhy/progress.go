@@ -8,20 +8,16 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 )
 
-// isTerminal reports whether w is a terminal (a *os.File whose
-// descriptor answers the terminal ioctl).
+// isTerminal reports whether w is a terminal: a *os.File whose
+// descriptor answers the terminal ioctl (a console handle on Windows).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progressWanted says whether to draw a progress bar: only when stderr

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lab makes the real Linux TCP stack produce each connection fate
 // tcpwhy names, captures it, and records what really happened.
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 package lab
 
 // Truth is the content of a scenario's truth.json: what the kernel really

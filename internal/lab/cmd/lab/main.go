@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command lab regenerates the scenario lab captures and truth files: it
 // makes the real Linux TCP stack produce each scenario in network
 // namespaces (needs root), captures it and writes

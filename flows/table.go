@@ -496,13 +496,15 @@ func (t *Table) Flush() {
 		id int64
 		c  cref
 	}
-	var closed []compacted
+	// Sized at once: grown by append, the copies of a flood's million
+	// took 0.35 s and, for a moment, half as much memory again.
+	closed := make([]compacted, 0, t.store.live)
 	for i := range t.closed {
 		for c := t.closed[i].head; c != 0; c = t.store.rec(c).next {
 			closed = append(closed, compacted{id: t.store.rec(c).id, c: c})
 		}
 	}
-	var whole []*Flow
+	whole := make([]*Flow, 0, max(t.count-t.store.live, 0))
 	for i := range t.idle {
 		for k := t.idle[i].head; k != 0; k = t.links[k].next {
 			whole = append(whole, t.linked[k])

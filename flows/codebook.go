@@ -19,6 +19,13 @@ type codeBook struct {
 	// k (from 1) at (k-1)*len.
 	ids     map[string]uint32
 	bitmaps []byte
+	// keys are the bitmaps as ids holds them, by number from 1.
+	keys []string
+	// last and lastID are the bitmap bitmapID returned last and its
+	// number: a SYN flood's codings all have the same, which a
+	// comparison finds sooner than the map's hash of 34 bytes.
+	last   string
+	lastID uint32
 	// base is the first time of the first flow coded; baseSet is false
 	// until then.
 	base    stamp
@@ -28,7 +35,11 @@ type codeBook struct {
 // bitmapID returns the number of the bitmap bm, adding it to the book;
 // 0 when the book is full.
 func (b *codeBook) bitmapID(bm []byte) uint32 {
+	if b.lastID != 0 && b.last == string(bm) {
+		return b.lastID
+	}
 	if id, ok := b.ids[string(bm)]; ok {
+		b.last, b.lastID = b.keys[id-1], id
 		return id
 	}
 	if len(b.ids) >= maxBitmaps {
@@ -38,8 +49,11 @@ func (b *codeBook) bitmapID(bm []byte) uint32 {
 		b.ids = map[string]uint32{}
 	}
 	id := uint32(len(b.ids) + 1)
-	b.ids[string(bm)] = id
+	key := string(bm)
+	b.ids[key] = id
+	b.keys = append(b.keys, key)
 	b.bitmaps = append(b.bitmaps, bm...)
+	b.last, b.lastID = key, id
 	return id
 }
 

@@ -440,7 +440,7 @@ func (t *Table) slotIndex(a, b epAddr, ref uint32) int {
 }
 
 // slotIndexOf is slotIndex for the flow of slot hash h.
-func (t *Table) slotIndexOf(h uint32, ref uint32) int {
+func (t *Table) slotIndexOf(h, ref uint32) int {
 	mask := len(t.slots) - 1
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]

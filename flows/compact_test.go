@@ -126,6 +126,34 @@ func TestCompactChangesNothing(t *testing.T) {
 	}
 }
 
+// FuzzCompact feeds arbitrary segment sequences (as FuzzTable makes
+// them) to a table that compacts every flow it can and to one that never
+// does: no update and no decided flow may differ (compactRun), so every
+// coding decodes to the flow it was made from.
+func FuzzCompact(f *testing.F) {
+	f.Add(uint8(0), []byte{
+		0, byte(capture.SYN), 0, 0, 0, 0,
+		4, byte(capture.SYN | capture.ACK), 0, 1, 0, 0,
+		0, byte(capture.ACK), 0, 1, 0, 0,
+		0, byte(capture.PSH | capture.ACK), 10, 1, 0, 0,
+		4, byte(capture.FIN | capture.ACK), 0, 1, 0, 0,
+		0, byte(capture.FIN | capture.ACK), 0, 1, 0, 0,
+		4, byte(capture.ACK), 0, 1, 0, 0,
+	})
+	f.Add(uint8(5), []byte{0, byte(capture.SYN), 0, 0, 0, 0, 9, byte(capture.SYN), 0, 0, 0, 0, 8, byte(capture.RST | capture.ACK), 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, cfg uint8, data []byte) {
+		if len(data) > 16<<10 {
+			return
+		}
+		c := flows.Config{
+			MaxFlows:      int(cfg % 4),
+			IdleClosed:    time.Duration(cfg>>2&3+1) * 30 * time.Second,
+			NoSeqAnalysis: cfg&16 != 0,
+		}
+		compactRun(t, "fuzz", tableSegments(data), c)
+	})
+}
+
 // readTCP reads the TCP segments and ICMP errors of a capture.
 func readTCP(file string) ([]capture.Segment, error) {
 	src, err := capture.Open([]string{file}, capture.OpenOptions{})

@@ -1,6 +1,9 @@
 package flows
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // maxBitmaps bounds a codeBook's bitmaps: past it, a coding carries its
 // bitmap itself. A capture shows few patterns of nonzero fields (108 in
@@ -15,11 +18,8 @@ const maxBitmaps = 1 << 12
 // is only readable with the book it was made with; a store's book lives
 // as long as the codings in it (release resets both).
 type codeBook struct {
-	// ids numbers the bitmaps; bitmaps holds them end to end, bitmap
-	// k (from 1) at (k-1)*len.
-	ids     map[string]uint32
-	bitmaps []byte
-	// keys are the bitmaps as ids holds them, by number from 1.
+	// ids numbers the bitmaps; keys holds them by number (from 1).
+	ids  map[string]uint32
 	keys []string
 	// last and lastID are the bitmap bitmapID returned last and its
 	// number: a SYN flood's codings all have the same, which a
@@ -52,19 +52,18 @@ func (b *codeBook) bitmapID(bm []byte) uint32 {
 	key := string(bm)
 	b.ids[key] = id
 	b.keys = append(b.keys, key)
-	b.bitmaps = append(b.bitmaps, bm...)
 	b.last, b.lastID = key, id
 	return id
 }
 
-// bitmap returns the bitmap numbered id of n bytes, and false when the
-// book has no such bitmap.
+// bitmap returns the bitmap numbered id, which must be n bytes long, to
+// read only; false when the book has no such bitmap.
 func (b *codeBook) bitmap(id uint64, n int) ([]byte, bool) {
-	if id == 0 || id > uint64(len(b.bitmaps)/n) {
+	if id == 0 || id > uint64(len(b.keys)) || len(b.keys[id-1]) != n {
 		return nil, false
 	}
-	k := int(id-1) * n
-	return b.bitmaps[k : k+n], true
+	k := b.keys[id-1]
+	return unsafe.Slice(unsafe.StringData(k), n), true
 }
 
 // appendTime appends the coding of the time t against the book's base

@@ -131,15 +131,7 @@ func TestCompactChangesNothing(t *testing.T) {
 // does: no update and no decided flow may differ (compactRun), so every
 // coding decodes to the flow it was made from.
 func FuzzCompact(f *testing.F) {
-	f.Add(uint8(0), []byte{
-		0, byte(capture.SYN), 0, 0, 0, 0,
-		4, byte(capture.SYN | capture.ACK), 0, 1, 0, 0,
-		0, byte(capture.ACK), 0, 1, 0, 0,
-		0, byte(capture.PSH | capture.ACK), 10, 1, 0, 0,
-		4, byte(capture.FIN | capture.ACK), 0, 1, 0, 0,
-		0, byte(capture.FIN | capture.ACK), 0, 1, 0, 0,
-		4, byte(capture.ACK), 0, 1, 0, 0,
-	})
+	f.Add(uint8(0), closedConnSeed)
 	f.Add(uint8(5), []byte{0, byte(capture.SYN), 0, 0, 0, 0, 9, byte(capture.SYN), 0, 0, 0, 0, 8, byte(capture.RST | capture.ACK), 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, cfg uint8, data []byte) {
 		if len(data) > 16<<10 {

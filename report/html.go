@@ -66,6 +66,9 @@ type htmlView struct {
 	FailingNote, SectionsNote string
 	Hosts                     []htmlHost
 	HavePackets               bool
+	// ListenersNote and HostsNote say how many listeners and hosts a
+	// large capture's report leaves out.
+	ListenersNote, HostsNote string
 }
 
 type htmlFinding struct{ Verdict, Text string }
@@ -197,7 +200,12 @@ func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 			v.Verdicts = append(v.Verdicts, htmlCount{Verdict: string(vd), Count: n, Failing: vd.Failing()})
 		}
 	}
-	for _, l := range a.Listeners {
+	listeners, moreListeners := busiestListeners(a.Listeners)
+	if len(moreListeners) > 0 {
+		v.ListenersNote = fmt.Sprintf("The %d listeners with the most failing connections; %d more are not shown (%s); --json has every listener.",
+			len(listeners), len(moreListeners), restDiagnoses(moreListeners))
+	}
+	for _, l := range listeners {
 		v.Listeners = append(v.Listeners, htmlListener{Server: l.Server.String(),
 			Summary:   plural(l.Connections, "connection") + " (" + verdictCounts(l.Verdicts) + ")",
 			Diagnosis: l.Diagnosis, Estimate: l.AcceptQueueEstimate, Timeline: timeline(a, d.timelines[l.Server], l)})
@@ -231,10 +239,11 @@ func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 	if d.FailingCount() > digestMaxSections {
 		v.SectionsNote = "The first flow of each failing verdict:"
 	}
-	for _, h := range a.Hosts {
-		if len(h.Counters) == 0 {
-			continue
-		}
+	hosts, moreHosts := busiestHosts(hostsWithCounters(a))
+	if len(moreHosts) > 0 {
+		v.HostsNote = fmt.Sprintf("The %d hosts with the largest deltas; %d more are not listed; --json has every host.", len(hosts), len(moreHosts))
+	}
+	for _, h := range hosts {
 		hh := htmlHost{IP: h.IP.String()}
 		for _, name := range counterNames(h.Counters) {
 			hh.Counters = append(hh.Counters, htmlCounter{Name: name, Delta: fmt.Sprintf("%+d", h.Counters[name]), Text: classify.NetstatText[name]})

@@ -493,13 +493,7 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 				len(rest), diagnosisCounts(rest))
 		}
 	}
-	var hosts []*classify.Host
-	for _, h := range a.Hosts {
-		if len(h.Counters) > 0 {
-			hosts = append(hosts, h)
-		}
-	}
-	if len(hosts) > 0 {
+	if hosts := hostsWithCounters(a); len(hosts) > 0 {
 		fmt.Fprintf(bw, "\npredicted nstat deltas per host (confirm with nstat -az on the host):\n")
 		listed, rest := busiestHosts(hosts)
 		for _, h := range listed {
@@ -531,15 +525,58 @@ func summaryTail(bw *bufio.Writer, a *classify.Analysis, recs []*classify.Reconc
 	return nil
 }
 
-// maxHostLines is how many hosts the summary's counter deltas list: the
-// ones with the largest deltas. A SYN flood from spoofed addresses makes
-// a host of each (up to the host view's bound); the others are summed
-// on one entry.
+// maxHostLines is how many hosts the summary's, the Markdown and the HTML
+// reports' counter deltas list: the ones with the largest deltas. A SYN
+// flood from spoofed addresses makes a host of each (up to the host
+// view's bound); the summary sums the others on one entry, the reports
+// count them.
 const maxHostLines = 50
 
-// maxListenerLines bounds the listeners the summary and the Markdown
-// report describe; the rest are counted by diagnosis.
+// maxListenerLines bounds the listeners the summary and the Markdown and
+// HTML reports describe; the rest are counted by diagnosis.
 const maxListenerLines = 50
+
+// hostsWithCounters returns the hosts with predicted counter deltas, in
+// their order.
+func hostsWithCounters(a *classify.Analysis) []*classify.Host {
+	var hosts []*classify.Host
+	for _, h := range a.Hosts {
+		if len(h.Counters) > 0 {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// busiestListeners splits listeners, diagnosed or not, into the
+// maxListenerLines with the most failing connections (the first on a
+// tie), in their order, and the others (the HTML report, which also
+// shows the healthy listeners of a small capture).
+func busiestListeners(ls []*classify.Listener) (listed, rest []*classify.Listener) {
+	return busiest(ls, maxListenerLines, failingConnections)
+}
+
+// failingConnections counts a listener's connections with a failing
+// verdict.
+func failingConnections(l *classify.Listener) int64 {
+	var n int64
+	for v, c := range l.Verdicts {
+		if v.Failing() {
+			n += int64(c)
+		}
+	}
+	return n
+}
+
+// restDiagnoses describes the diagnoses of listeners left out of a
+// report: "22 syn-drops, 24 reject-or-no-listener", or "none has a
+// diagnosis".
+func restDiagnoses(ls []*classify.Listener) string {
+	if s := diagnosisCounts(ls); s != "" {
+		return s
+	}
+	return "none has a diagnosis"
+}
 
 // diagnosedListeners splits the listeners with a diagnosis into the
 // maxListenerLines with the most failing connections (in their order)
@@ -551,15 +588,7 @@ func diagnosedListeners(a *classify.Analysis) (listed, rest []*classify.Listener
 			diag = append(diag, l)
 		}
 	}
-	return busiest(diag, maxListenerLines, func(l *classify.Listener) int64 {
-		var n int64
-		for v, c := range l.Verdicts {
-			if v.Failing() {
-				n += int64(c)
-			}
-		}
-		return n
-	})
+	return busiest(diag, maxListenerLines, failingConnections)
 }
 
 // diagnosisCounts counts listeners by diagnosis, in order of first

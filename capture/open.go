@@ -388,16 +388,17 @@ func (s *fileSource) deliver(in *input, seg *Segment) bool {
 		s.info.Last = rec.ts
 	}
 
-	*seg = Segment{
-		Packet:   s.info.Packets,
-		Time:     rec.ts,
-		Input:    in.idx,
-		LinkType: rec.linkType,
-		WireLen:  rec.wireLen,
-		CapLen:   len(rec.data),
-		Data:     rec.data,
-		Opt:      Options{WScale: -1},
-	}
+	// Cleared in place, then filled: a composite literal is built on the
+	// stack from a template and copied, two copies of 320 bytes.
+	*seg = Segment{}
+	seg.Packet = s.info.Packets
+	seg.Time = rec.ts
+	seg.Input = in.idx
+	seg.LinkType = rec.linkType
+	seg.WireLen = rec.wireLen
+	seg.CapLen = len(rec.data)
+	seg.Data = rec.data
+	seg.Opt.WScale = -1
 	s.cur, s.decoding = in, true
 	res := s.dec.decode(rec.first, rec.data, seg)
 	s.decoding = false

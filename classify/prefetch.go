@@ -12,12 +12,23 @@ import (
 var errCountReached = errors.New("packet count reached")
 
 // batchSize is how many segments the reading goroutine hands over at once.
-// The batches in flight (depth+2 of them, 320-byte Segments) must stay in
-// the cores' caches: with 512 segments and depth 8 (1.6 MB) the reader's
-// writes of fresh Segments missed the cache, and cost a fifth of the
-// text output's CPU. 128 x 6 (240 KB) measured 8% faster for the text
-// and 3-10% for --json on big.pcap.
+// With 512 segments and depth 8 the reader's writes of fresh Segments
+// missed the cache, and cost a fifth of the text output's CPU; 128
+// measured 8% faster for the text and 3-10% for --json on big.pcap. With
+// as many bytes queued (prefetchDepth), 32 and 64 segments measured
+// slower and 256 no faster.
 const batchSize = 128
+
+// prefetchDepth is how many batches the reading goroutine may queue ahead
+// of the flow table. The table's goroutine needs a core of its own: with
+// 4 batches queued (80 us of its work) it found the queue empty at one
+// batch in ten, and each time, woken by the reader, waited for a core
+// behind it (Go runs a goroutine it wakes on the waker's core next):
+// 0.25 s runnable and 0.1 s blocked of big.pcap's 1.7 s (go tool trace,
+// --trace). With 32 it waits 0.07 s and 0.04 s. Eight interleaved pairs,
+// -q: median 1.58 s against 1.80 s; --json, six pairs: 1.73 s against
+// 1.86 s; peak RSS 2 MiB more. 64 and 128 measured no faster.
+const prefetchDepth = 32
 
 // writeAhead is how many segments ahead of the one it decodes the reader
 // asks for the cache lines it will write (see package prefetch): the
@@ -75,9 +86,8 @@ type prefetcher struct {
 func (p *prefetcher) release(b *segBatch) { p.free <- b }
 
 func newPrefetcher(src capture.Source, count int64, keepData bool) *prefetcher {
-	const depth = 4
-	p := &prefetcher{src: src, count: count, full: make(chan *segBatch, depth), free: make(chan *segBatch, depth+2)}
-	for range depth + 2 {
+	p := &prefetcher{src: src, count: count, full: make(chan *segBatch, prefetchDepth), free: make(chan *segBatch, prefetchDepth+2)}
+	for range prefetchDepth + 2 {
 		p.free <- &segBatch{segs: make([]capture.Segment, 0, batchSize)}
 	}
 	go p.run(keepData)

@@ -844,3 +844,28 @@ func rbKnownBug(t *testing.T, ok bool, format string, args ...any) {
 		t.Logf("KNOWN BUG (TCPWHY_KNOWN_BUGS=1 to fail): "+format, args...)
 	}
 }
+
+// TestProfileFlags checks that --cpuprofile, --memprofile and --trace
+// write a CPU profile and a heap profile (gzipped protobufs) and an
+// execution trace, that the analysis is the same with them, and that an
+// unwritable path is an error that names the flag.
+func TestProfileFlags(t *testing.T) {
+	demo := filepath.Join("..", "..", "testdata", "pcaps", "demo.pcap")
+	_, want, _ := rbMain(t, "-r", demo, "--json")
+	dir := t.TempDir()
+	cpu, mem, tr := filepath.Join(dir, "cpu"), filepath.Join(dir, "mem"), filepath.Join(dir, "trace")
+	code, got, stderr := rbMain(t, "-r", demo, "--json", "--cpuprofile", cpu, "--memprofile", mem, "--trace", tr)
+	if code != 0 || got != want {
+		t.Fatalf("exit %d, stderr %q; output the same: %v", code, stderr, got == want)
+	}
+	for _, f := range []struct{ path, magic string }{{cpu, "\x1f\x8b"}, {mem, "\x1f\x8b"}, {tr, "go 1."}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil || !strings.HasPrefix(string(b), f.magic) {
+			t.Errorf("%s: %d bytes starting %q, err %v; want them to start %q", filepath.Base(f.path), len(b), b[:min(len(b), 8)], err, f.magic)
+		}
+	}
+	missing := filepath.Join(dir, "no", "such", "dir", "trace")
+	if code, _, stderr := rbMain(t, "-r", demo, "-q", "--trace", missing); code == 0 || !strings.Contains(stderr, "trace") {
+		t.Errorf("--trace %s: exit %d, stderr %q; want an error about the trace", missing, code, stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -53,6 +54,7 @@ type options struct {
 	nstat         nstatOptions
 	cpuProfile    string
 	memProfile    string
+	traceFile     string
 }
 
 const helpText = `tcpwhy reads TCP captures and says, connection by connection and listener by
@@ -120,6 +122,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	addLiveFlags(f, lo)
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE` (go tool pprof)")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile to `FILE`, taken when the live heap peaked")
+	f.StringVar(&o.traceFile, "trace", "", "write an execution trace to `FILE` (go tool trace): how the reading, flow and classifying goroutines share the cores")
 	return cmd
 }
 
@@ -358,6 +361,24 @@ func startProfiles(o *options) (func(), error) {
 		}
 		cpu = f
 	}
+	var tr *os.File
+	if o.traceFile != "" {
+		f, err := os.Create(o.traceFile)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			if f != nil {
+				f.Close()
+			}
+			if cpu != nil {
+				pprof.StopCPUProfile()
+				cpu.Close()
+			}
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		tr = f
+	}
 	var heap *peakHeap
 	if o.memProfile != "" {
 		heap = watchPeakHeap()
@@ -366,6 +387,10 @@ func startProfiles(o *options) (func(), error) {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()
+		}
+		if tr != nil {
+			trace.Stop()
+			tr.Close()
 		}
 		if heap != nil {
 			_ = os.WriteFile(o.memProfile, heap.stop(), 0o644)

@@ -14,7 +14,8 @@ import (
 
 // manyListenersAndHosts returns an analysis with more listeners and more
 // hosts with counters than a report lists, each with a distinct weight
-// (failing connections, sum of deltas); every third listener is healthy.
+// (failing connections, sum of deltas); every third listener has no
+// diagnosis.
 func manyListenersAndHosts() *classify.Analysis {
 	a := &classify.Analysis{Verdicts: map[classify.Verdict]int{}}
 	const nl, nh = maxListenerLines + 12, maxHostLines + 7

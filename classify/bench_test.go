@@ -80,6 +80,24 @@ func BenchmarkClassifySynTimeout(b *testing.B) {
 			i++
 		}
 	})
+	b.Run("held", func(b *testing.B) {
+		// The flood's path: held past the memory budget, in the
+		// compressed temporary file, and decoded into one reused result
+		// (add and each, per flow).
+		r := Flow(decided[0], end)
+		defer func(n int) { heldInMemory = n }(heldInMemory)
+		heldInMemory = 0
+		var h heldFlows
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			h.add(r)
+		}
+		got := 0
+		if err := h.each(new(FlowResult), func(*FlowResult) { got++ }); err != nil || got != b.N {
+			b.Fatalf("%d of %d flows back, err %v", got, b.N, err)
+		}
+	})
 	b.Run("hold", func(b *testing.B) {
 		r := Flow(decided[0], end)
 		var buf []byte

@@ -100,6 +100,9 @@ func keptCopy(r *FlowResult) FlowResult {
 	c := *r
 	c.ClientCounters, c.ServerCounters = maps.Clone(r.ClientCounters), maps.Clone(r.ServerCounters)
 	c.Evidence, c.Annotations = slices.Clone(r.Evidence), slices.Clone(r.Annotations)
+	// The arrays a reused result keeps for the next flow are not the
+	// flow's.
+	c.spareEvidence, c.spareAnnotations = nil, nil
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -281,17 +282,6 @@ func (d *decoder) floats() []float64 {
 	}
 	return fs
 }
-func (d *decoder) ints() []int64 {
-	n := d.length()
-	if n == 0 {
-		return nil
-	}
-	vs := make([]int64, n)
-	for i := range vs {
-		vs[i] = d.int()
-	}
-	return vs
-}
 
 // counters decodes a Counters map into c, cleared first (nil: a new
 // map).
@@ -316,7 +306,10 @@ func (d *decoder) counters(c Counters) Counters {
 // (nil: none) keeps the shared strings across calls (see decoder).
 func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	r := new(FlowResult)
-	return r, decodeFlowResultInto(r, b, intern)
+	err := decodeFlowResultInto(r, b, intern)
+	// Its arrays are its own: nothing decodes into it again.
+	r.spareEvidence, r.spareAnnotations = nil, nil
+	return r, err
 }
 
 // decodeFlowResultInto is decodeFlowResult into r, whose counter maps it
@@ -326,7 +319,10 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) error {
 	d := decoder{b: b, intern: intern}
 	cc, sc := r.ClientCounters, r.ServerCounters
-	*r = FlowResult{}
+	// A result decoded into again (the held flows' spare, see
+	// Options.ReuseResults) reuses its arrays, as classifyInto does.
+	ev, an := r.spareEvidence[:0], r.spareAnnotations[:0]
+	*r = FlowResult{spareEvidence: ev, spareAnnotations: an}
 	r.ID = d.int()
 	r.Client = d.addrPort()
 	r.Server = d.addrPort()
@@ -361,10 +357,17 @@ func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) err
 	r.ServerPackets = int(d.int())
 	r.ClientBytes = d.int()
 	r.ServerBytes = d.int()
-	r.Evidence = d.ints()
+	if n := d.length(); n > 0 {
+		r.Evidence = slices.Grow(ev, n)[:n]
+		r.spareEvidence = r.Evidence
+		for i := range r.Evidence {
+			r.Evidence[i] = d.int()
+		}
+	}
 	expl := d.bytes()
 	if n := d.length(); n > 0 {
-		r.Annotations = make([]Annotation, n)
+		r.Annotations = slices.Grow(an, n)[:n]
+		r.spareAnnotations = r.Annotations
 		for i := range r.Annotations {
 			a := &r.Annotations[i]
 			a.Packet = d.int()

@@ -34,6 +34,7 @@ type heldFlows struct {
 	file *os.File
 	bw   *s2.Writer
 	buf  []byte
+	ln   []byte
 	n    int
 	err  error
 }
@@ -41,8 +42,10 @@ type heldFlows struct {
 func (h *heldFlows) add(r *FlowResult) {
 	h.n++
 	h.buf = appendFlowResult(h.buf[:0], r)
-	var n [binary.MaxVarintLen64]byte
-	ln := n[:binary.PutUvarint(n[:], uint64(len(h.buf)))]
+	// The length goes before the record, in a buffer of its own: a local
+	// array would escape to the heap through the writer's Write.
+	h.ln = binary.AppendUvarint(h.ln[:0], uint64(len(h.buf)))
+	ln := h.ln
 	if len(h.mem) < heldInMemory || h.err != nil {
 		if h.mem == nil {
 			// The budget at once: grown by append, its copies would

@@ -312,10 +312,10 @@ func decodeFlowResult(b []byte, intern map[string]string) (*FlowResult, error) {
 	return r, err
 }
 
-// decodeFlowResultInto is decodeFlowResult into r, whose counter maps it
-// reuses, as classifyInto does (everything else of r is overwritten, and
-// slices are new: a consumer may keep a copy of r with its slices, see
-// Options.ReuseResults).
+// decodeFlowResultInto is decodeFlowResult into r, whose counter maps and
+// Evidence and Annotations arrays it reuses, as classifyInto does
+// (everything else of r is overwritten, and its other slices are new: a
+// consumer may keep a copy of r with them, see Options.ReuseResults).
 func decodeFlowResultInto(r *FlowResult, b []byte, intern map[string]string) error {
 	d := decoder{b: b, intern: intern}
 	cc, sc := r.ClientCounters, r.ServerCounters

@@ -346,52 +346,47 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// startProfiles starts the CPU profile and returns a function that stops
-// it and writes the heap profile.
+// startProfiles starts the CPU profile and the execution trace and
+// returns a function that stops them and writes the heap profile.
 func startProfiles(o *options) (func(), error) {
-	var cpu *os.File
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return nil, fmt.Errorf("cpu profile: %w", err)
+	var stops []func()
+	stopAll := func() {
+		for _, stop := range stops {
+			stop()
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("cpu profile: %w", err)
-		}
-		cpu = f
 	}
-	var tr *os.File
-	if o.traceFile != "" {
-		f, err := os.Create(o.traceFile)
-		if err == nil {
-			err = trace.Start(f)
+	for _, p := range []struct {
+		path, what string
+		start      func(io.Writer) error
+		stop       func()
+	}{
+		{o.cpuProfile, "cpu profile", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{o.traceFile, "trace", trace.Start, trace.Stop},
+	} {
+		if p.path == "" {
+			continue
 		}
-		if err != nil {
-			if f != nil {
+		f, err := os.Create(p.path)
+		if err == nil {
+			if err = p.start(f); err != nil {
 				f.Close()
 			}
-			if cpu != nil {
-				pprof.StopCPUProfile()
-				cpu.Close()
-			}
-			return nil, fmt.Errorf("trace: %w", err)
 		}
-		tr = f
+		if err != nil {
+			stopAll()
+			return nil, fmt.Errorf("%s: %w", p.what, err)
+		}
+		stops = append(stops, func() {
+			p.stop()
+			f.Close()
+		})
 	}
 	var heap *peakHeap
 	if o.memProfile != "" {
 		heap = watchPeakHeap()
 	}
 	return func() {
-		if cpu != nil {
-			pprof.StopCPUProfile()
-			cpu.Close()
-		}
-		if tr != nil {
-			trace.Stop()
-			tr.Close()
-		}
+		stopAll()
 		if heap != nil {
 			_ = os.WriteFile(o.memProfile, heap.stop(), 0o644)
 		}

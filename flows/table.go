@@ -57,9 +57,8 @@ type Config struct {
 // heap held 45 MiB of such free slots at its peak), so a lower threshold
 // lowers the peak for good: busy.pcap 205-207 -> 191-193 MiB, a 2 M-SYN
 // flood 240-243 -> 216-219 MiB, the 10 M one 242 -> 213 MiB, in the same
-// time. Captures that never
-// track this many flows (the 5 M-packet bench capture peaks near 15,000)
-// do not compact at all.
+// time. Captures that never track this many flows (the 5 M-packet bench
+// capture peaks near 15,000) do not compact at all.
 const DefaultCompactAbove = 1 << 15
 
 // Update is what the table says about one segment.

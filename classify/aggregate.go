@@ -31,6 +31,17 @@ import (
 // and the summary says so.
 const maxBriefs = 1 << 15
 
+// maxListeners is how many listeners the view tracks before it leaves out
+// the ones that only ever saw a connection or two that nobody answered:
+// a port scan probes hundreds of thousands of ip:ports (a 500,000-probe
+// scan peaked at 456 MiB with every one of them a listener of about 560
+// bytes), while a real service, refused or not, sees more connections.
+const maxListeners = 1 << 14
+
+// leaveOutConnections is the most connections a listener may have had
+// and still be left out (see leavable).
+const leaveOutConnections = 2
+
 // listenerAgg collects what the flows of one server ip:port leave.
 type listenerAgg struct {
 	l     *Listener
@@ -60,6 +71,13 @@ type aggregate struct {
 	// reclassified maps the IDs of flows the listener diagnosis turned
 	// into overflow (filled by finish).
 	reclassified map[int64]bool
+	// queue lists the listeners in the order they were first seen, from
+	// head on: the ones leaveOut considers.
+	queue []netip.AddrPort
+	head  int
+	// leftOut counts the listeners left out (maxListeners) and
+	// leftOutFlows their connections.
+	leftOut, leftOutFlows int
 }
 
 func newAggregate() *aggregate {
@@ -106,6 +124,10 @@ func (g *aggregate) add(r *FlowResult) {
 	if la == nil {
 		la = &listenerAgg{l: &Listener{Server: r.Server, Verdicts: map[Verdict]int{}}}
 		g.listeners[r.Server] = la
+		g.queue = append(g.queue, r.Server)
+		if len(g.listeners) > maxListeners {
+			g.leaveOut(r.Server)
+		}
 	}
 	la.l.Connections++
 	la.synDrops += r.SynDropsSeen
@@ -139,12 +161,57 @@ func (g *aggregate) add(r *FlowResult) {
 	la.enc.add(&b)
 }
 
+// leavable reports whether the listener can be left out of the view: at
+// most leaveOutConnections connections, none answered (no times, and
+// Verdict.Unanswered verdicts), none examined (no briefs), no SYN
+// dropped. All it holds is counts, which no diagnosis can use.
+func (la *listenerAgg) leavable() bool {
+	if la.l.Connections > leaveOutConnections || len(la.times.full) > 0 || len(la.times.cur) > 0 ||
+		la.enc.n > 0 || la.synDrops > 0 || la.fullOpts || len(la.overflowed) > 0 {
+		return false
+	}
+	for v := range la.l.Verdicts {
+		if !v.Unanswered() {
+			return false
+		}
+	}
+	return true
+}
+
+// leaveOut takes the oldest leavable listener but keep out of the view,
+// counting it in leftOut; the listeners it passes over (not leavable) are
+// not considered again.
+func (g *aggregate) leaveOut(keep netip.AddrPort) {
+	for g.head < len(g.queue) {
+		k := g.queue[g.head]
+		if k == keep {
+			// Only the newest listener is left: it is not left out
+			// before its first connection is counted.
+			break
+		}
+		g.queue[g.head] = netip.AddrPort{}
+		g.head++
+		if la := g.listeners[k]; la != nil && la.leavable() {
+			delete(g.listeners, k)
+			g.leftOut++
+			g.leftOutFlows += la.l.Connections
+			break
+		}
+	}
+	if g.head > 1024 && g.head*2 > len(g.queue) {
+		n := copy(g.queue, g.queue[g.head:])
+		clear(g.queue[n:])
+		g.queue, g.head = g.queue[:n], 0
+	}
+}
+
 // finish diagnoses the listeners and returns the listener and host views;
 // it fills g.reclassified and moves the reclassified flows' verdict counts.
 // The error is one of writing or reading back the temporary file of the
 // listener times, or of decoding the briefs.
 func (g *aggregate) finish() ([]*Listener, []*Host, error) {
 	g.reclassified = map[int64]bool{}
+	g.queue = nil
 	out := make([]*Listener, 0, len(g.listeners))
 	var err error
 	for _, la := range g.listeners {

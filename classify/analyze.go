@@ -106,6 +106,11 @@ type Analysis struct {
 	// IP address the host view did not track because it already tracked
 	// the most it may (a SYN flood from millions of spoofed addresses).
 	UntrackedHostSides int
+	// ListenersLeftOut counts the server ip:ports left out of Listeners,
+	// and ListenerFlowsLeftOut their connections: once the view tracks
+	// its most, it drops the oldest of those that saw at most two
+	// connections, none answered (a port scan's probes).
+	ListenersLeftOut, ListenerFlowsLeftOut int
 
 	agg  *aggregate
 	held heldFlows
@@ -417,6 +422,7 @@ func (a *Analysis) finish() {
 	a.Verdicts = a.agg.verdicts
 	a.FlowCount, a.Failing, a.Unexamined = a.agg.flows, a.agg.failing, a.agg.skipped
 	a.UntrackedHostSides = a.agg.hosts.untracked
+	a.ListenersLeftOut, a.ListenerFlowsLeftOut = a.agg.leftOut, a.agg.leftOutFlows
 	for _, r := range a.Flows {
 		if a.agg.reclassified[r.ID] {
 			reclassifyOverflow(r)

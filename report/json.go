@@ -105,6 +105,11 @@ type jsonSummary struct {
 	// HostsUntracked counts the flow sides whose address the host view
 	// did not track (it tracks at most 262144 addresses).
 	HostsUntracked int `json:"hosts_untracked"`
+	// ListenersLeftOut counts the server ip:ports without a listener
+	// record, and ListenerFlowsLeftOut their flows (a port scan's probes,
+	// see classify.Analysis.ListenersLeftOut).
+	ListenersLeftOut     int `json:"listeners_left_out"`
+	ListenerFlowsLeftOut int `json:"listener_flows_left_out"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -305,7 +310,7 @@ func jsonTail(bw *bufio.Writer, enc *json.Encoder, a *classify.Analysis, recs []
 	flows, failing := a.Counts()
 	s := jsonSummary{Type: "summary", Flows: flows, Failing: failing, Verdicts: a.Verdicts,
 		Listeners: len(a.Listeners), Evicted: a.Evicted, PeakFlows: a.PeakFlows, StrayICMP: a.StrayICMP, Unexamined: a.Unexamined,
-		HostsUntracked: a.UntrackedHostSides}
+		HostsUntracked: a.UntrackedHostSides, ListenersLeftOut: a.ListenersLeftOut, ListenerFlowsLeftOut: a.ListenerFlowsLeftOut}
 	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("write json: %w", err)
 	}

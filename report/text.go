@@ -455,6 +455,9 @@ func summaryHead(bw *bufio.Writer, a *classify.Analysis) {
 	if a.UntrackedHostSides > 0 {
 		fmt.Fprintf(bw, "note: the host view tracks at most 262144 addresses; %d flow sides from further addresses were left out of it\n", a.UntrackedHostSides)
 	}
+	if a.ListenersLeftOut > 0 {
+		fmt.Fprintf(bw, "note: %s\n", listenersLeftOutNote(a))
+	}
 	if a.Unexamined > 0 {
 		fmt.Fprintf(bw, "note: the listener diagnosis examined the first notable flows and only counted %d more\n", a.Unexamined)
 	}
@@ -755,4 +758,20 @@ func reconciliationText(bw *bufio.Writer, rec *classify.Reconciliation) {
 	if rec.Ignored > 0 {
 		fmt.Fprintf(bw, "  (%d other counters are not about connections and were not compared)\n", rec.Ignored)
 	}
+}
+
+// listenersLeftOutNote says which server ip:ports the listener view left
+// out (classify.Analysis.ListenersLeftOut).
+func listenersLeftOutNote(a *classify.Analysis) string {
+	return fmt.Sprintf("the listener view left out %d server ip:ports that saw at most two connections, none answered (a port scan?); they had %d flows, counted by verdict above",
+		a.ListenersLeftOut, a.ListenerFlowsLeftOut)
+}
+
+// sentence turns a note of the text summary into a sentence of the
+// reports: a capital first letter and a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }

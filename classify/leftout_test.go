@@ -1,0 +1,69 @@
+package classify
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// TestListenersLeftOut feeds the listener view a port scan's probes (one
+// refused connection to each of many ip:ports) between real services: the
+// view keeps the services and the probes it examined, leaves the other
+// probes out, and every connection is counted either in a listener or
+// as left out.
+func TestListenersLeftOut(t *testing.T) {
+	g := newAggregate()
+	id := int64(0)
+	add := func(server netip.AddrPort, v Verdict) {
+		id++
+		g.add(&FlowResult{ID: id, Client: netip.MustParseAddrPort("10.0.0.1:40000"), Server: server, Verdict: v})
+	}
+	web := netip.MustParseAddrPort("10.9.9.9:80")
+	down := netip.MustParseAddrPort("10.9.9.8:443")
+	late := netip.MustParseAddrPort("10.9.9.7:22")
+	for range 3 {
+		add(web, GracefulClose)
+	}
+	const downConns = 5
+	for range downConns {
+		add(down, NoListener) // a service that is down: refused again and again
+	}
+	probes := maxBriefs + 2*maxListeners
+	for i := range probes {
+		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), NoListener)
+	}
+	add(late, GracefulClose)
+
+	ls, _, err := g.finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := 0
+	byServer := map[netip.AddrPort]*Listener{}
+	for _, l := range ls {
+		conns += l.Connections
+		byServer[l.Server] = l
+	}
+	for _, s := range []netip.AddrPort{web, down, late} {
+		if byServer[s] == nil {
+			t.Errorf("%s was left out", s)
+		}
+	}
+	if l := byServer[down]; l != nil && l.Connections != downConns {
+		t.Errorf("%s: %d connections, want %d", down, l.Connections, downConns)
+	}
+	// The probes with a brief stay (the diagnosis examines them), and
+	// the services (the late one makes room by leaving out the newest
+	// probe); the other probes are left out.
+	if want := probes - (maxBriefs - downConns); g.leftOut != want || g.leftOutFlows != want {
+		t.Errorf("left out %d listeners with %d flows, want %d", g.leftOut, g.leftOutFlows, want)
+	}
+	if len(ls) != maxBriefs-downConns+3 {
+		t.Errorf("%d listeners, want %d", len(ls), maxBriefs-downConns+3)
+	}
+	if total := 3 + downConns + probes + 1; conns+g.leftOutFlows != total {
+		t.Errorf("%d connections in listeners and %d left out, want %d in all", conns, g.leftOutFlows, total)
+	}
+	if g.verdicts[NoListener] != probes+downConns {
+		t.Errorf("no-listener counted %d times", g.verdicts[NoListener])
+	}
+}

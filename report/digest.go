@@ -30,6 +30,11 @@ const (
 	// digestMaxRuns bounds the stretches of one lane; when there would be
 	// more, the time grain doubles.
 	digestMaxRuns = 512
+	// digestMaxServers is how many servers the Digest tracks before it
+	// drops the oldest of those that saw at most two connections, none
+	// answered (a port scan's probes; classify's listener view leaves
+	// the same kind out, past as many listeners).
+	digestMaxServers = 1 << 14
 )
 
 // Digest is what the Markdown and HTML reports need of an analysis's
@@ -49,6 +54,10 @@ type Digest struct {
 	// example holds the first failing flow of each verdict.
 	example   map[classify.Verdict]*classify.FlowResult
 	timelines map[netip.AddrPort]*serverMarks
+	// queue lists the servers in the order they were first seen, from
+	// head on: the ones leaveOut considers.
+	queue []netip.AddrPort
+	head  int
 }
 
 type findingKey struct {
@@ -110,6 +119,12 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 	d.flows++
 	d.total[r.Server]++
 	d.mark(r)
+	if d.total[r.Server] == 1 {
+		d.queue = append(d.queue, r.Server)
+		if len(d.total) > digestMaxServers {
+			d.leaveOut(r.Server)
+		}
+	}
 	if !r.Verdict.Failing() {
 		return
 	}
@@ -133,6 +148,35 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 		d.example[r.Verdict] = keep(r)
 	}
 	d.keepFirst(r)
+}
+
+// leaveOut drops the oldest server but keep that saw at most two
+// connections, none answered: its count, timeline and findings. The
+// servers it passes over are not considered again.
+func (d *Digest) leaveOut(keep netip.AddrPort) {
+	for d.head < len(d.queue) {
+		s := d.queue[d.head]
+		if s == keep {
+			break
+		}
+		d.queue[d.head] = netip.AddrPort{}
+		d.head++
+		sm := d.timelines[s]
+		if d.total[s] > 2 || sm == nil || sm.lanes != nil || slices.ContainsFunc(sm.marks, func(m markFlow) bool { return !m.verdict.Unanswered() }) {
+			continue
+		}
+		for _, m := range sm.marks {
+			delete(d.findings, findingKey{s, m.verdict})
+		}
+		delete(d.timelines, s)
+		delete(d.total, s)
+		break
+	}
+	if d.head > 1024 && d.head*2 > len(d.queue) {
+		n := copy(d.queue, d.queue[d.head:])
+		clear(d.queue[n:])
+		d.queue, d.head = d.queue[:n], 0
+	}
 }
 
 // keepFirst keeps r if it is among the digestMaxFailing failing flows of

@@ -207,3 +207,54 @@ func TestLaneRuns(t *testing.T) {
 	}
 	t.Logf("%d runs of 2^%d ns", len(l.runs), l.shift)
 }
+
+// TestDigestLeavesOutProbes feeds a Digest a port scan's probes (one
+// refused or unanswered connection to each of many ip:ports) around real
+// servers: it keeps at most digestMaxServers servers, never a real one,
+// and only the kept servers' findings and timelines.
+func TestDigestLeavesOutProbes(t *testing.T) {
+	d := NewDigest()
+	id := int64(0)
+	t0 := time.Unix(1700000000, 0)
+	add := func(s netip.AddrPort, v classify.Verdict) {
+		id++
+		d.Flow(&classify.FlowResult{ID: id, Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: s, Verdict: v,
+			Start: t0.Add(time.Duration(id) * time.Millisecond), End: t0.Add(time.Duration(id+1) * time.Millisecond)})
+	}
+	web := netip.MustParseAddrPort("10.9.9.9:80")
+	down := netip.MustParseAddrPort("10.9.9.8:443")
+	add(web, classify.GracefulClose)
+	add(web, classify.EarlyClose) // failing, but answered
+	for range 3 {
+		add(down, classify.NoListener)
+	}
+	probes := 3 * digestMaxServers
+	verdicts := []classify.Verdict{classify.NoListener, classify.SynTimeout, classify.Unreachable}
+	for i := range probes {
+		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), verdicts[i%3])
+	}
+	if len(d.total) != digestMaxServers || len(d.timelines) != digestMaxServers {
+		t.Fatalf("%d servers and %d timelines tracked, want %d", len(d.total), len(d.timelines), digestMaxServers)
+	}
+	for _, s := range []netip.AddrPort{web, down} {
+		if d.timelines[s] == nil || d.total[s] == 0 {
+			t.Errorf("%s was left out", s)
+		}
+	}
+	// Every finding left is a kept server's: web's early-close, down's
+	// refusals, and one per probe kept.
+	for k := range d.findings {
+		if d.total[k.s] == 0 {
+			t.Errorf("finding %s %s outlived its server", k.s, k.v)
+		}
+	}
+	if len(d.findings) != digestMaxServers {
+		t.Errorf("%d findings, want %d", len(d.findings), digestMaxServers)
+	}
+	if d.Flows() != int(id) || d.FailingCount() != int(id)-1 {
+		t.Errorf("%d flows, %d failing; want %d and %d", d.Flows(), d.FailingCount(), id, id-1)
+	}
+	if len(d.queue)-d.head > 2*digestMaxServers {
+		t.Errorf("the queue holds %d servers", len(d.queue)-d.head)
+	}
+}

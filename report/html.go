@@ -187,6 +187,9 @@ func HTML(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) error {
 	if a.Evicted > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("The flow table was full: %d flows were decided early (raise --max-flows).", a.Evicted))
 	}
+	if a.ListenersLeftOut > 0 {
+		v.Notes = append(v.Notes, sentence(listenersLeftOutNote(a)))
+	}
 	for _, e := range errorList(a.Err) {
 		v.Notes = append(v.Notes, "Read error: "+e)
 	}

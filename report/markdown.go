@@ -134,6 +134,9 @@ func Markdown(w io.Writer, a *classify.Analysis, d *Digest, px *PacketIndex) err
 	if a.Evicted > 0 {
 		notes = append(notes, fmt.Sprintf("The flow table was full: %d flows were decided early (raise --max-flows).", a.Evicted))
 	}
+	if a.ListenersLeftOut > 0 {
+		notes = append(notes, sentence(listenersLeftOutNote(a)))
+	}
 	for _, e := range errorList(a.Err) {
 		notes = append(notes, "Read error: "+md(e))
 	}

@@ -163,11 +163,12 @@ func (g *aggregate) add(r *FlowResult) {
 
 // leavable reports whether the listener can be left out of the view: at
 // most leaveOutConnections connections, none answered (no times, and
-// Verdict.Unanswered verdicts), none examined (no briefs), no SYN
-// dropped. All it holds is counts, which no diagnosis can use.
+// Verdict.Unanswered verdicts), none examined (no briefs). All it holds
+// is counts, which no diagnosis can use (its SYNs taken as dropped count
+// only in an overflow diagnosis, which needs briefs).
 func (la *listenerAgg) leavable() bool {
 	if la.l.Connections > leaveOutConnections || len(la.times.full) > 0 || len(la.times.cur) > 0 ||
-		la.enc.n > 0 || la.synDrops > 0 || la.fullOpts || len(la.overflowed) > 0 {
+		la.enc.n > 0 || la.fullOpts || len(la.overflowed) > 0 {
 		return false
 	}
 	for v := range la.l.Verdicts {

@@ -32,10 +32,11 @@ import (
 const maxBriefs = 1 << 15
 
 // maxListeners is how many listeners the view tracks before it leaves out
-// the ones that only ever saw a connection or two that nobody answered:
-// a port scan probes hundreds of thousands of ip:ports (a 500,000-probe
-// scan peaked at 456 MiB with every one of them a listener of about 560
-// bytes), while a real service, refused or not, sees more connections.
+// the ones that only ever saw a connection or two, none examined: a port
+// scan probes hundreds of thousands of ip:ports, and a gateway's capture
+// may reach as many servers once each (a 500,000-probe scan peaked at 456
+// MiB with each ip:port a listener of about 560 bytes), while a service
+// with a problem to diagnose sees more connections, or notable ones.
 const maxListeners = 1 << 14
 
 // leaveOutConnections is the most connections a listener may have had
@@ -162,21 +163,11 @@ func (g *aggregate) add(r *FlowResult) {
 }
 
 // leavable reports whether the listener can be left out of the view: at
-// most leaveOutConnections connections, none answered (no times, and
-// Verdict.Unanswered verdicts), none examined (no briefs). All it holds
-// is counts, which no diagnosis can use (its SYNs taken as dropped count
-// only in an overflow diagnosis, which needs briefs).
+// most leaveOutConnections connections, none examined (no briefs). All
+// it holds is counts and its SYN-ACK times, which the diagnoses read only
+// for flows they examine.
 func (la *listenerAgg) leavable() bool {
-	if la.l.Connections > leaveOutConnections || len(la.times.full) > 0 || len(la.times.cur) > 0 ||
-		la.enc.n > 0 || la.fullOpts || len(la.overflowed) > 0 {
-		return false
-	}
-	for v := range la.l.Verdicts {
-		if !v.Unanswered() {
-			return false
-		}
-	}
-	return true
+	return la.l.Connections <= leaveOutConnections && la.enc.n == 0
 }
 
 // leaveOut takes the oldest leavable listener but keep out of the view,

@@ -109,7 +109,8 @@ type Analysis struct {
 	// ListenersLeftOut counts the server ip:ports left out of Listeners,
 	// and ListenerFlowsLeftOut their connections: once the view tracks
 	// its most, it drops the oldest of those that saw at most two
-	// connections, none answered (a port scan's probes).
+	// connections, none of them examined by the diagnosis (a port scan's
+	// probes, a gateway's one-off connections).
 	ListenersLeftOut, ListenerFlowsLeftOut int
 
 	agg  *aggregate

@@ -5,11 +5,11 @@ import (
 	"testing"
 )
 
-// TestListenersLeftOut feeds the listener view a port scan's probes (one
-// refused connection to each of many ip:ports) between real services: the
-// view keeps the services and the probes it examined, leaves the other
-// probes out, and every connection is counted either in a listener or
-// as left out.
+// TestListenersLeftOut feeds the listener view a port scan's probes and
+// a gateway's one-off connections (one connection to each of many
+// ip:ports) between real services: the view keeps the services and the
+// probes its diagnosis examines, leaves the other one-off ip:ports out,
+// and every connection is counted either in a listener or as left out.
 func TestListenersLeftOut(t *testing.T) {
 	g := newAggregate()
 	id := int64(0)
@@ -32,10 +32,11 @@ func TestListenersLeftOut(t *testing.T) {
 		add(down, NoListener) // a service that is down: refused again and again
 	}
 	probes := maxBriefs + 2*maxListeners
-	// Closed ports (RST), filtered ones (no answer) and unreachable ones.
-	verdicts := []Verdict{NoListener, SynTimeout, Unreachable}
+	// Closed ports (RST), filtered ones (no answer), unreachable ones, and
+	// a gateway's one-off connections to many servers.
+	verdicts := []Verdict{NoListener, SynTimeout, Unreachable, GracefulClose}
 	for i := range probes {
-		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), verdicts[i%3])
+		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), verdicts[i%4])
 	}
 	add(late, GracefulClose)
 
@@ -69,7 +70,16 @@ func TestListenersLeftOut(t *testing.T) {
 	if total := 3 + downConns + probes + 1; conns+g.leftOutFlows != total {
 		t.Errorf("%d connections in listeners and %d left out, want %d in all", conns, g.leftOutFlows, total)
 	}
-	if n := g.verdicts[NoListener] + g.verdicts[SynTimeout] + g.verdicts[Unreachable]; n != probes+downConns {
-		t.Errorf("%d refused or unanswered flows counted, want %d", n, probes+downConns)
+	for _, v := range verdicts {
+		want := probes / 4
+		switch v {
+		case NoListener:
+			want += downConns
+		case GracefulClose:
+			want += 4
+		}
+		if g.verdicts[v] != want {
+			t.Errorf("%s counted %d times, want %d", v, g.verdicts[v], want)
+		}
 	}
 }

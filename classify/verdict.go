@@ -48,13 +48,6 @@ func (v Verdict) Failing() bool {
 	return true
 }
 
-// Unanswered reports whether a flow of verdict v got no answer from its
-// server but a refusal (a RST or an ICMP error), or none at all: the
-// verdicts of a port scan's probes.
-func (v Verdict) Unanswered() bool {
-	return v == NoListener || v == Unreachable || v == SynTimeout
-}
-
 // Side names a flow's side in reports.
 type Side string
 

@@ -31,9 +31,10 @@ const (
 	// more, the time grain doubles.
 	digestMaxRuns = 512
 	// digestMaxServers is how many servers the Digest tracks before it
-	// drops the oldest of those that saw at most two connections, none
-	// answered (a port scan's probes; classify's listener view leaves
-	// the same kind out, past as many listeners).
+	// drops the oldest of those that saw at most two connections (a port
+	// scan's probes, a gateway's one-off connections: classify's listener
+	// view leaves them out past as many listeners, unless its diagnosis
+	// examines them).
 	digestMaxServers = 1 << 14
 )
 
@@ -151,8 +152,8 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 }
 
 // leaveOut drops the oldest server but keep that saw at most two
-// connections, none answered: its count, timeline and findings. The
-// servers it passes over are not considered again.
+// connections: its count, timeline and findings. The servers it passes
+// over are not considered again.
 func (d *Digest) leaveOut(keep netip.AddrPort) {
 	for d.head < len(d.queue) {
 		s := d.queue[d.head]
@@ -162,7 +163,7 @@ func (d *Digest) leaveOut(keep netip.AddrPort) {
 		d.queue[d.head] = netip.AddrPort{}
 		d.head++
 		sm := d.timelines[s]
-		if d.total[s] > 2 || sm == nil || sm.lanes != nil || slices.ContainsFunc(sm.marks, func(m markFlow) bool { return !m.verdict.Unanswered() }) {
+		if d.total[s] > 2 || sm == nil || sm.lanes != nil {
 			continue
 		}
 		for _, m := range sm.marks {

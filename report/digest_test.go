@@ -209,9 +209,10 @@ func TestLaneRuns(t *testing.T) {
 }
 
 // TestDigestLeavesOutProbes feeds a Digest a port scan's probes (one
-// refused or unanswered connection to each of many ip:ports) around real
-// servers: it keeps at most digestMaxServers servers, never a real one,
-// and only the kept servers' findings and timelines.
+// connection to each of many ip:ports, refused, unanswered or cut short)
+// around real servers: it keeps at most digestMaxServers servers, never
+// one with more than two connections, and only the kept servers' findings
+// and timelines.
 func TestDigestLeavesOutProbes(t *testing.T) {
 	d := NewDigest()
 	id := int64(0)
@@ -224,14 +225,15 @@ func TestDigestLeavesOutProbes(t *testing.T) {
 	web := netip.MustParseAddrPort("10.9.9.9:80")
 	down := netip.MustParseAddrPort("10.9.9.8:443")
 	add(web, classify.GracefulClose)
-	add(web, classify.EarlyClose) // failing, but answered
+	add(web, classify.GracefulClose)
+	add(web, classify.EarlyClose)
 	for range 3 {
 		add(down, classify.NoListener)
 	}
-	probes := 3 * digestMaxServers
-	verdicts := []classify.Verdict{classify.NoListener, classify.SynTimeout, classify.Unreachable}
+	probes := 4 * digestMaxServers
+	verdicts := []classify.Verdict{classify.NoListener, classify.SynTimeout, classify.Unreachable, classify.EarlyClose}
 	for i := range probes {
-		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), verdicts[i%3])
+		add(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(1+i>>16)), verdicts[i%4])
 	}
 	if len(d.total) != digestMaxServers || len(d.timelines) != digestMaxServers {
 		t.Fatalf("%d servers and %d timelines tracked, want %d", len(d.total), len(d.timelines), digestMaxServers)
@@ -251,8 +253,8 @@ func TestDigestLeavesOutProbes(t *testing.T) {
 	if len(d.findings) != digestMaxServers {
 		t.Errorf("%d findings, want %d", len(d.findings), digestMaxServers)
 	}
-	if d.Flows() != int(id) || d.FailingCount() != int(id)-1 {
-		t.Errorf("%d flows, %d failing; want %d and %d", d.Flows(), d.FailingCount(), id, id-1)
+	if d.Flows() != int(id) || d.FailingCount() != int(id)-2 {
+		t.Errorf("%d flows, %d failing; want %d and %d", d.Flows(), d.FailingCount(), id, id-2)
 	}
 	if len(d.queue)-d.head > 2*digestMaxServers {
 		t.Errorf("the queue holds %d servers", len(d.queue)-d.head)

@@ -107,7 +107,8 @@ type jsonSummary struct {
 	HostsUntracked int `json:"hosts_untracked"`
 	// ListenersLeftOut counts the server ip:ports without a listener
 	// record, and ListenerFlowsLeftOut their flows (a port scan's probes,
-	// see classify.Analysis.ListenersLeftOut).
+	// a gateway's one-off connections; see
+	// classify.Analysis.ListenersLeftOut).
 	ListenersLeftOut     int `json:"listeners_left_out"`
 	ListenerFlowsLeftOut int `json:"listener_flows_left_out"`
 }

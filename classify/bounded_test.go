@@ -226,3 +226,45 @@ func TestSegmentsOnlyClassifiesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestNoAnnotations checks that Options.NoAnnotations leaves every flow's
+// annotations out and changes nothing else, on every lab capture (real
+// kernel) and the demo capture.
+func TestNoAnnotations(t *testing.T) {
+	files, _ := filepath.Glob("../testdata/pcaps/lab/*/*.pcap*")
+	files = append(files, "../testdata/pcaps/demo.pcap")
+	annotations := 0
+	for _, f := range files {
+		run := func(opts Options) *Analysis {
+			src, err := capture.Open([]string{f}, capture.OpenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			return Analyze(src, opts)
+		}
+		with, without := run(Options{}), run(Options{NoAnnotations: true})
+		if len(with.Flows) != len(without.Flows) {
+			t.Fatalf("%s: %d flows with annotations, %d without", f, len(with.Flows), len(without.Flows))
+		}
+		for i, r := range without.Flows {
+			if len(r.Annotations) > 0 {
+				t.Errorf("%s: flow %d has %d annotations", f, r.ID, len(r.Annotations))
+			}
+			annotations += len(with.Flows[i].Annotations)
+			w, wo := normalized(with.Flows[i]), normalized(r)
+			w.Annotations, wo.Annotations = nil, nil
+			w.noAnnotations, wo.noAnnotations = false, false
+			if !reflect.DeepEqual(w, wo) {
+				t.Errorf("%s: flow %d differs:\nwithout %+v\nwith    %+v", f, r.ID, wo, w)
+			}
+		}
+		if !reflect.DeepEqual(with.Listeners, without.Listeners) || !reflect.DeepEqual(with.Hosts, without.Hosts) ||
+			!reflect.DeepEqual(with.Verdicts, without.Verdicts) {
+			t.Errorf("%s: listener, host or verdict views differ", f)
+		}
+	}
+	if annotations == 0 {
+		t.Error("no capture had an annotation")
+	}
+}

@@ -41,14 +41,14 @@ func (r *FlowResult) evidence(ns ...int64) {
 
 // annotate adds an annotation to packet n (none when n is 0).
 func (r *FlowResult) annotate(n int64, format string, args ...any) {
-	if n != 0 {
+	if n != 0 && !r.noAnnotations {
 		r.annotateText(n, fmt.Sprintf(format, args...))
 	}
 }
 
 // annotateText adds the annotation text to packet n (none when n is 0).
 func (r *FlowResult) annotateText(n int64, text string) {
-	if n != 0 {
+	if n != 0 && !r.noAnnotations {
 		if r.Annotations == nil {
 			r.Annotations = r.spareAnnotations
 			if r.Annotations == nil {
@@ -344,6 +344,9 @@ func decideReset(f *flows.Flow, r *FlowResult, rst flows.Packet, d int) {
 			if f.ChallengeACK().Number != 0 {
 				r.annotate(f.ChallengeACK().Number, "challenge ACK: %s did not accept the RST (its sequence number was not exact, RFC 5961)", ya)
 			}
+		}
+		if r.noAnnotations {
+			return
 		}
 		text := fmt.Sprintf("%s: %s", r.Verdict, r.Explanation)
 		if reset.Reason != "" {

@@ -45,6 +45,7 @@ func classifyInto(r *FlowResult, f *flows.Flow, captureEnd time.Time) {
 		ClientPackets: int(c.Packets), ServerPackets: int(s.Packets), ClientBytes: c.Bytes, ServerBytes: s.Bytes,
 		ClientCounters: cc, ServerCounters: sc, HandshakeRTT: -1, Evicted: f.Evicted,
 		spareEvidence: r.spareEvidence[:0], spareAnnotations: r.spareAnnotations[:0], histories: r.histories,
+		noAnnotations: r.noAnnotations,
 	}
 	if c.SYNCount > 1 {
 		r.SYNRetransmits = int(c.SYNCount) - 1

@@ -184,4 +184,6 @@ type FlowResult struct {
 	// histories holds the Zeek histories of the flows classified into a
 	// reused FlowResult (nil otherwise), each string once.
 	histories map[string]string
+	// noAnnotations skips the annotations (Options.NoAnnotations).
+	noAnnotations bool
 }

@@ -254,6 +254,10 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		return func(r *classify.FlowResult) { consume(r); comments.Flow(r) }
 	}
 	aopts.Bounded, aopts.ReuseResults = true, true
+	// The JSON records, Zeek's rows and the summary print no packets: the
+	// annotations are wanted only for -w's comments.
+	aopts.NoAnnotations = comments == nil && (o.format == "json" || o.format == "zeek" || o.format == "zeek-json" ||
+		(o.quiet && !isReportFormat(o.format)))
 	var a *classify.Analysis
 	switch {
 	case o.format == "json":

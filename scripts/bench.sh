@@ -39,6 +39,11 @@
 #                         started at BUSY_RATE (60000) a second, so that
 #                         about as many flows are tracked at once, timed with
 #                         BUSY_TOOLS (tcpwhy-json)
+#   FILES="... scan"      adds scan.pcap: SCAN_PROBES (500000) port-scan
+#                         probes (a SYN to each of as many closed ip:ports,
+#                         refused with a RST) plus 1000 connections, timed
+#                         with SCAN_TOOLS (tcpwhy-q tcpwhy-json tcpwhy-html):
+#                         memory that follows the servers, not the flows
 #                         For busy and flood, tcpwhy's peak RSS is also
 #                         divided by the flows it tracked at once (peak_flows,
 #                         from one more --json run): the memory a tracked
@@ -117,15 +122,16 @@ $GO build -o bin/gopacketloop ./internal/cmd/gopacketloop
 
 # --- captures, regenerated when the generator's sources change
 GEN_HASH=$(cat internal/gen/*.go internal/gen/cmd/gencap/*.go | sha256sum | cut -c1-16)
-gen_file() { # name connections [flood SYNs [connections per second]]
-	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2-${3:-0}${4:+-$4}
+gen_file() { # name connections [flood SYNs [connections per second [port-scan probes]]]
+	local f=$DIR/$1.pcap stamp=$DIR/$1.pcap.json id=$GEN_HASH-$2-${3:-0}${4:+-$4}${5:+-scan$5}
 	if [ -s "$f" ] && [ -s "$stamp" ] && grep -q "\"gen\":\"$id\"" "$stamp"; then
 		return
 	fi
 	local flood=
 	[ "${3:-0}" = 0 ] || flood=", $3 flood SYNs"
+	[ -z "${5:-}" ] || flood="$flood, $5 port-scan probes"
 	say "generating $f ($2 connections${4:+ at $4/s}$flood)"
-	bin/gencap -o "$f" -connections "$2" -synflood "${3:-0}" ${4:+-rate "$4"} -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
+	bin/gencap -o "$f" -connections "$2" -synflood "${3:-0}" ${4:+-rate "$4"} ${5:+-portscan "$5"} -stats-json | sed "s/^{/{\"gen\":\"$id\",/" >"$stamp"
 }
 packets() { # file -> packet count
 	local stamp=$1.json
@@ -141,7 +147,8 @@ for name in $FILES; do
 	small) gen_file small $((BIG_CONNS / 10)) ;;
 	flood) gen_file flood 1000 "${FLOOD_SYNS:-10000000}" ;;
 	busy) gen_file busy "${BUSY_CONNS:-300000}" 0 "${BUSY_RATE:-60000}" ;;
-	*) say "unknown file $name (want small, big, flood or busy)"; exit 2 ;;
+	scan) gen_file scan 1000 0 "" "${SCAN_PROBES:-500000}" ;;
+	*) say "unknown file $name (want small, big, flood, busy or scan)"; exit 2 ;;
 	esac
 done
 
@@ -185,6 +192,7 @@ tools_for() { # file name -> the tools timed on it
 	case $1 in
 	flood) echo "${FLOOD_TOOLS:-tcpwhy-json}" ;;
 	busy) echo "${BUSY_TOOLS:-tcpwhy-json}" ;;
+	scan) echo "${SCAN_TOOLS:-tcpwhy-q tcpwhy-json tcpwhy-html}" ;;
 	*) echo "$TOOLS" ;;
 	esac
 }

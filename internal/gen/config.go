@@ -126,6 +126,11 @@ type Config struct {
 	// SYNFloodRate is the number of flood SYNs per second (default
 	// 100000).
 	SYNFloodRate float64
+	// PortScan is the number of port-scan probes added: a SYN from one
+	// scanner to a distinct closed ip:port, answered by a RST.
+	PortScan int
+	// PortScanRate is the number of probes per second (default 25000).
+	PortScanRate float64
 }
 
 // DefaultConfig returns the configuration gencap uses by default: 200 000
@@ -171,6 +176,9 @@ func (c Config) withDefaults() Config {
 	if c.SYNFloodRate <= 0 {
 		c.SYNFloodRate = 100_000
 	}
+	if c.PortScanRate <= 0 {
+		c.PortScanRate = 25_000
+	}
 	return c
 }
 
@@ -180,6 +188,9 @@ func (c Config) validate() error {
 	}
 	if c.SYNFlood < 0 || c.SYNFlood > 1<<30 {
 		return fmt.Errorf("SYN flood size %d out of range [0, 2^30]", c.SYNFlood)
+	}
+	if c.PortScan < 0 || c.PortScan > maxProbes {
+		return fmt.Errorf("port scan size %d out of range [0, %d]", c.PortScan, maxProbes)
 	}
 	if c.IPv6Fraction > 1 {
 		return fmt.Errorf("IPv6 fraction %g above 1", c.IPv6Fraction)
@@ -211,6 +222,8 @@ type Stats struct {
 	IPv6 int64
 	// SYNFlood is the number of flood SYNs written.
 	SYNFlood int64
+	// PortScan is the number of port-scan probes written.
+	PortScan int64
 	// ConcurrentMax is the largest number of connections open at once
 	// (between their first and last packet).
 	ConcurrentMax int

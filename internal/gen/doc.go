@@ -96,4 +96,11 @@
 // They come at Config.SYNFloodRate per second
 // from Config.Start, interleaved with the connections; the flood draws from
 // its own random stream, so adding it leaves the connections unchanged.
+//
+// Config.PortScan adds a scan of closed ports: one scanner, 203.0.113.9,
+// sends a SYN (win 1024, no options) to port 22, 80, 443, 3306 or 8080 of
+// each address of 100.64.0.0/10 in turn, every probe to its own ip:port,
+// and each target answers 200 µs later with [R.] ack ISN+1. The probes
+// come at Config.PortScanRate per second from Config.Start, interleaved
+// with the rest; they use no random stream. Verdict no-listener.
 package gen

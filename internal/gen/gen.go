@@ -119,6 +119,8 @@ type generator struct {
 	ports    []uint16 // next ephemeral port per client host, 0 = unused
 	nextID   int64
 	floodKey uint32
+	// probes and refused count the port-scan SYNs and RSTs written.
+	probes, refused int64
 }
 
 func newGenerator(w io.Writer, cfg Config) *generator {
@@ -180,6 +182,13 @@ func (g *generator) run() error {
 			g.stats.ConcurrentMax = max(g.stats.ConcurrentMax, len(g.heap))
 			admitted++
 			arrival += int64(g.rng.ExpFloat64() * 1e6 / g.cfg.Rate)
+		}
+		if t, ok := g.nextProbe(); ok && (len(g.heap) == 0 || t < g.heap[0].at()) &&
+			(flood >= int64(g.cfg.SYNFlood) || t < floodAt()) {
+			if err := g.writeProbe(); err != nil {
+				return err
+			}
+			continue
 		}
 		if flood < int64(g.cfg.SYNFlood) && (len(g.heap) == 0 || floodAt() < g.heap[0].at()) {
 			if err := g.writeFlood(floodAt(), flood); err != nil {
@@ -434,6 +443,76 @@ func (g *generator) writeFlood(t, i int64) error {
 	ip.TTL = uint8(40 + r.IntN(200))
 	g.tcp = layers.TCP{SrcPort: layers.TCPPort(1024 + r.IntN(64512)), DstPort: 443, Seq: r.Uint32(), SYN: true, Window: 1024}
 	g.eth.SrcMAC, g.eth.DstMAC = routerMAC, serverMAC
+	g.eth.EthernetType = layers.EthernetTypeIPv4
+	g.payload = nil
+	if err := g.tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		return fmt.Errorf("set checksum layer: %w", err)
+	}
+	return g.emit(t, g.stack4)
+}
+
+// Port-scan probes: the scanner, the ports it probes on each target
+// address, the target's answer delay, and the most probes (the targets
+// are 100.64.0.0/10, five ports each).
+var (
+	scannerAddr = [4]byte{203, 0, 113, 9}
+	probePorts  = [...]uint16{22, 80, 443, 3306, 8080}
+)
+
+const (
+	probeRTT  = 200 // µs
+	maxProbes = 1 << 22 * len(probePorts)
+)
+
+// probeAt returns the µs time of the i-th probe's SYN.
+func (g *generator) probeAt(i int64) int64 { return int64(float64(i) * 1e6 / g.cfg.PortScanRate) }
+
+// nextProbe returns the time of the next port-scan packet: a SYN, or the
+// RST that answers an earlier one; ok is false when all are written.
+func (g *generator) nextProbe() (t int64, ok bool) {
+	syn, rst := g.probes < int64(g.cfg.PortScan), g.refused < g.probes
+	switch {
+	case rst && (!syn || g.probeAt(g.refused)+probeRTT <= g.probeAt(g.probes)):
+		return g.probeAt(g.refused) + probeRTT, true
+	case syn:
+		return g.probeAt(g.probes), true
+	}
+	return 0, false
+}
+
+// writeProbe writes the next port-scan packet (see nextProbe): the i-th
+// probe is a SYN from the scanner to port probePorts[i%5] of
+// 100.64.0.0+i/5, with no options, answered by [R.] seq 0 ack ISN+1.
+func (g *generator) writeProbe() error {
+	t, _ := g.nextProbe()
+	i, answer := g.probes, g.refused < g.probes && t == g.probeAt(g.refused)+probeRTT
+	if answer {
+		i = g.refused
+		g.refused++
+	} else {
+		g.probes++
+		g.stats.PortScan++
+	}
+	var target [4]byte
+	binary.BigEndian.PutUint32(target[:], 100<<24|64<<16+uint32(i)/uint32(len(probePorts)))
+	sport := layers.TCPPort(1024 + i%64000)
+	dport := layers.TCPPort(probePorts[i%int64(len(probePorts))])
+	isn := uint32(splitmix64(uint64(i)))
+	ip := &g.ip4
+	ip.Id = uint16(isn >> 16)
+	if answer {
+		copy(ip.SrcIP, target[:])
+		copy(ip.DstIP, scannerAddr[:])
+		ip.TTL = 64
+		g.tcp = layers.TCP{SrcPort: dport, DstPort: sport, Ack: isn + 1, RST: true, ACK: true}
+		g.eth.SrcMAC, g.eth.DstMAC = serverMAC, routerMAC
+	} else {
+		copy(ip.SrcIP, scannerAddr[:])
+		copy(ip.DstIP, target[:])
+		ip.TTL = 52
+		g.tcp = layers.TCP{SrcPort: sport, DstPort: dport, Seq: isn, SYN: true, Window: 1024}
+		g.eth.SrcMAC, g.eth.DstMAC = routerMAC, serverMAC
+	}
 	g.eth.EthernetType = layers.EthernetTypeIPv4
 	g.payload = nil
 	if err := g.tcp.SetNetworkLayerForChecksum(ip); err != nil {

@@ -3,6 +3,7 @@ package gen
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -49,6 +50,8 @@ func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
 		{Connections: -1},
 		{Connections: 1, SYNFlood: -1},
+		{Connections: 1, PortScan: -1},
+		{Connections: 1, PortScan: maxProbes + 1},
 		{Connections: 1, IPv6Fraction: 1.5},
 		{Connections: 1, Mix: Mix{KindRefused: -1}},
 		{Connections: 1, Start: time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)},
@@ -485,5 +488,68 @@ func TestFloodIndependent(t *testing.T) {
 	}
 	if !bytes.Equal(kept.Bytes(), plain) {
 		t.Errorf("the connections differ once a flood is added")
+	}
+}
+
+// TestPortScan adds a port scan to a capture: every probe is a SYN to its
+// own ip:port, answered by a RST that acknowledges it, in time order with
+// the rest, and without the probes the capture is the one without them.
+func TestPortScan(t *testing.T) {
+	plain, _ := generate(t, Config{Connections: 300, Seed: 9})
+	scanned, st := generate(t, Config{Connections: 300, Seed: 9, PortScan: 1000, PortScanRate: 5000})
+	var kept bytes.Buffer
+	w := pcapgo.NewWriter(&kept)
+	if err := w.WriteFileHeader(snaplenMax, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(bytes.NewReader(scanned))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syns := map[[6]byte]uint32{} // target ip:port -> ISN
+	refused := 0
+	var last time.Time
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.Timestamp.Before(last) {
+			t.Fatalf("packet at %s after one at %s", ci.Timestamp, last)
+		}
+		last = ci.Timestamp
+		ipv4 := len(data) >= 54 && data[12] == 0x08 && data[13] == 0x00
+		switch {
+		case ipv4 && bytes.Equal(data[26:30], scannerAddr[:]):
+			var k [6]byte
+			copy(k[:], data[30:34])
+			copy(k[4:], data[36:38])
+			if _, dup := syns[k]; dup || data[47] != 0x02 {
+				t.Fatalf("probe to %v: flags %#x, seen before: %v", k, data[47], dup)
+			}
+			syns[k] = binary.BigEndian.Uint32(data[38:42])
+		case ipv4 && bytes.Equal(data[30:34], scannerAddr[:]):
+			var k [6]byte
+			copy(k[:], data[26:30])
+			copy(k[4:], data[34:36])
+			isn, ok := syns[k]
+			if !ok || data[47] != 0x14 || binary.BigEndian.Uint32(data[42:46]) != isn+1 {
+				t.Fatalf("answer from %v: flags %#x, probed %v", k, data[47], ok)
+			}
+			refused++
+		default:
+			if err := w.WritePacket(ci, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(syns) != 1000 || refused != 1000 || st.PortScan != 1000 {
+		t.Errorf("%d probes and %d RSTs, Stats.PortScan = %d; want 1000 each", len(syns), refused, st.PortScan)
+	}
+	if !bytes.Equal(kept.Bytes(), plain) {
+		t.Errorf("the connections differ once a port scan is added")
 	}
 }

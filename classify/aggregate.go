@@ -123,12 +123,13 @@ func (g *aggregate) add(r *FlowResult) {
 	}
 	la := g.listeners[r.Server]
 	if la == nil {
-		la = &listenerAgg{l: &Listener{Server: r.Server, Verdicts: map[Verdict]int{}}}
+		var spare *listenerAgg
+		if len(g.listeners) >= maxListeners {
+			spare = g.leaveOut()
+		}
+		la = g.newListener(r.Server, spare)
 		g.listeners[r.Server] = la
 		g.queue = append(g.queue, r.Server)
-		if len(g.listeners) > maxListeners {
-			g.leaveOut(r.Server)
-		}
 	}
 	la.l.Connections++
 	la.synDrops += r.SynDropsSeen
@@ -170,24 +171,20 @@ func (la *listenerAgg) leavable() bool {
 	return la.l.Connections <= leaveOutConnections && la.enc.n == 0
 }
 
-// leaveOut takes the oldest leavable listener but keep out of the view,
-// counting it in leftOut; the listeners it passes over (not leavable) are
-// not considered again.
-func (g *aggregate) leaveOut(keep netip.AddrPort) {
-	for g.head < len(g.queue) {
+// leaveOut takes the oldest leavable listener out of the view, counting
+// it in leftOut, and returns it for reuse (nil when none is leavable); the
+// listeners it passes over are not considered again.
+func (g *aggregate) leaveOut() *listenerAgg {
+	var out *listenerAgg
+	for g.head < len(g.queue) && out == nil {
 		k := g.queue[g.head]
-		if k == keep {
-			// Only the newest listener is left: it is not left out
-			// before its first connection is counted.
-			break
-		}
 		g.queue[g.head] = netip.AddrPort{}
 		g.head++
 		if la := g.listeners[k]; la != nil && la.leavable() {
 			delete(g.listeners, k)
 			g.leftOut++
 			g.leftOutFlows += la.l.Connections
-			break
+			out = la
 		}
 	}
 	if g.head > 1024 && g.head*2 > len(g.queue) {
@@ -195,6 +192,26 @@ func (g *aggregate) leaveOut(keep netip.AddrPort) {
 		clear(g.queue[n:])
 		g.queue, g.head = g.queue[:n], 0
 	}
+	return out
+}
+
+// newListener returns the aggregate of a listener first seen: spare, a
+// listener left out, emptied (a scan replaces one with the next at each
+// probe: reused, they cost no allocation), or a new one.
+func (g *aggregate) newListener(s netip.AddrPort, spare *listenerAgg) *listenerAgg {
+	if spare == nil {
+		return &listenerAgg{l: &Listener{Server: s, Verdicts: map[Verdict]int{}}}
+	}
+	// The current chunk of times stays (and stays counted in the
+	// store's budget); full chunks in memory are let go.
+	for _, c := range spare.times.full {
+		g.times.mem -= cap(c.b)
+	}
+	l, verdicts, cur := spare.l, spare.l.Verdicts, spare.times.cur[:0]
+	clear(verdicts)
+	*l = Listener{Server: s, Verdicts: verdicts}
+	*spare = listenerAgg{l: l, times: timesList{cur: cur}}
+	return spare
 }
 
 // finish diagnoses the listeners and returns the listener and host views;

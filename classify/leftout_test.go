@@ -49,6 +49,14 @@ func TestListenersLeftOut(t *testing.T) {
 	for _, l := range ls {
 		conns += l.Connections
 		byServer[l.Server] = l
+		// A listener reusing one left out starts from nothing.
+		n := 0
+		for _, c := range l.Verdicts {
+			n += c
+		}
+		if n != l.Connections {
+			t.Errorf("%s: %d connections, %d counted by verdict", l.Server, l.Connections, n)
+		}
 	}
 	for _, s := range []netip.AddrPort{web, down, late} {
 		if byServer[s] == nil {

@@ -827,7 +827,7 @@ func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool, bool) {
 		if flags&(1<<d) == 0 {
 			continue
 		}
-		r := new(epRare)
+		r := newEpRare()
 		if b, ok = epRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
 			return nil, false, false
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -342,9 +343,24 @@ type epRare struct {
 
 func (e *Endpoint) rareState() *epRare {
 	if e.rare == nil {
-		e.rare = new(epRare)
+		e.rare = newEpRare()
 	}
 	return e.rare
+}
+
+// rarePool recycles the endpoints' rare states: in a port scan or a flood
+// of resets every flow has one (a RST), made when its RST is seen and
+// again when the flow is made whole after compaction; the table gives
+// them back as it reuses the flows (Table.newFlow).
+var rarePool = sync.Pool{New: func() any { return new(epRare) }}
+
+// newEpRare returns an empty rare state.
+func newEpRare() *epRare { return rarePool.Get().(*epRare) }
+
+// freeEpRare empties r, which nothing may use after, and gives it back.
+func freeEpRare(r *epRare) {
+	*r = epRare{}
+	rarePool.Put(r)
 }
 
 // Addr returns the side's address and port.

@@ -287,6 +287,11 @@ func (t *Table) newFlow() *Flow {
 	}
 	f := t.free[n-1]
 	t.free[n-1], t.free = nil, t.free[:n-1]
+	for i := range f.Ep {
+		if r := f.Ep[i].rare; r != nil {
+			freeEpRare(r)
+		}
+	}
 	sa := f.Seq
 	*f = Flow{}
 	if sa != nil {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/tcpwhy/tcpwhy/internal/fifo"
 )
 
 // The listener and host views are built from what each decided flow
@@ -72,10 +74,9 @@ type aggregate struct {
 	// reclassified maps the IDs of flows the listener diagnosis turned
 	// into overflow (filled by finish).
 	reclassified map[int64]bool
-	// queue lists the listeners in the order they were first seen, from
-	// head on: the ones leaveOut considers.
-	queue []netip.AddrPort
-	head  int
+	// queue lists the listeners in the order they were first seen: the
+	// ones leaveOut considers.
+	queue fifo.Queue[netip.AddrPort]
 	// leftOut counts the listeners left out (maxListeners) and
 	// leftOutFlows their connections.
 	leftOut, leftOutFlows int
@@ -129,7 +130,7 @@ func (g *aggregate) add(r *FlowResult) {
 		}
 		la = g.newListener(r.Server, spare)
 		g.listeners[r.Server] = la
-		g.queue = append(g.queue, r.Server)
+		g.queue.Push(r.Server)
 	}
 	la.l.Connections++
 	la.synDrops += r.SynDropsSeen
@@ -175,24 +176,18 @@ func (la *listenerAgg) leavable() bool {
 // it in leftOut, and returns it for reuse (nil when none is leavable); the
 // listeners it passes over are not considered again.
 func (g *aggregate) leaveOut() *listenerAgg {
-	var out *listenerAgg
-	for g.head < len(g.queue) && out == nil {
-		k := g.queue[g.head]
-		g.queue[g.head] = netip.AddrPort{}
-		g.head++
+	for {
+		k, ok := g.queue.Pop()
+		if !ok {
+			return nil
+		}
 		if la := g.listeners[k]; la != nil && la.leavable() {
 			delete(g.listeners, k)
 			g.leftOut++
 			g.leftOutFlows += la.l.Connections
-			out = la
+			return la
 		}
 	}
-	if g.head > 1024 && g.head*2 > len(g.queue) {
-		n := copy(g.queue, g.queue[g.head:])
-		clear(g.queue[n:])
-		g.queue, g.head = g.queue[:n], 0
-	}
-	return out
 }
 
 // newListener returns the aggregate of a listener first seen: spare, a
@@ -220,7 +215,7 @@ func (g *aggregate) newListener(s netip.AddrPort, spare *listenerAgg) *listenerA
 // listener times, or of decoding the briefs.
 func (g *aggregate) finish() ([]*Listener, []*Host, error) {
 	g.reclassified = map[int64]bool{}
-	g.queue = nil
+	g.queue = fifo.Queue[netip.AddrPort]{}
 	out := make([]*Listener, 0, len(g.listeners))
 	var err error
 	for _, la := range g.listeners {

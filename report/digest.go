@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/internal/fifo"
 )
 
 // Limits of what a Digest keeps, so that the Markdown and HTML reports of
@@ -55,10 +56,9 @@ type Digest struct {
 	// example holds the first failing flow of each verdict.
 	example   map[classify.Verdict]*classify.FlowResult
 	timelines map[netip.AddrPort]*serverMarks
-	// queue lists the servers in the order they were first seen, from
-	// head on: the ones leaveOut considers.
-	queue []netip.AddrPort
-	head  int
+	// queue lists the servers in the order they were first seen: the
+	// ones leaveOut considers.
+	queue fifo.Queue[netip.AddrPort]
 }
 
 type findingKey struct {
@@ -118,14 +118,14 @@ func DigestOf(a *classify.Analysis) *Digest {
 // ReuseResults): the few flows it keeps whole are copied.
 func (d *Digest) Flow(r *classify.FlowResult) {
 	d.flows++
+	if _, seen := d.total[r.Server]; !seen {
+		if len(d.total) >= digestMaxServers {
+			d.leaveOut()
+		}
+		d.queue.Push(r.Server)
+	}
 	d.total[r.Server]++
 	d.mark(r)
-	if d.total[r.Server] == 1 {
-		d.queue = append(d.queue, r.Server)
-		if len(d.total) > digestMaxServers {
-			d.leaveOut(r.Server)
-		}
-	}
 	if !r.Verdict.Failing() {
 		return
 	}
@@ -151,32 +151,23 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 	d.keepFirst(r)
 }
 
-// leaveOut drops the oldest server but keep that saw at most two
-// connections: its count, timeline and findings. The servers it passes
-// over are not considered again.
-func (d *Digest) leaveOut(keep netip.AddrPort) {
-	for d.head < len(d.queue) {
-		s := d.queue[d.head]
-		if s == keep {
-			break
+// leaveOut drops the oldest server that saw at most two connections: its
+// count, timeline and findings. The servers it passes over are not
+// considered again.
+func (d *Digest) leaveOut() {
+	for {
+		s, ok := d.queue.Pop()
+		if !ok {
+			return
 		}
-		d.queue[d.head] = netip.AddrPort{}
-		d.head++
-		sm := d.timelines[s]
-		if d.total[s] > 2 || sm == nil || sm.lanes != nil {
-			continue
+		if sm := d.timelines[s]; d.total[s] <= 2 && sm != nil && sm.lanes == nil {
+			for _, m := range sm.marks {
+				delete(d.findings, findingKey{s, m.verdict})
+			}
+			delete(d.timelines, s)
+			delete(d.total, s)
+			return
 		}
-		for _, m := range sm.marks {
-			delete(d.findings, findingKey{s, m.verdict})
-		}
-		delete(d.timelines, s)
-		delete(d.total, s)
-		break
-	}
-	if d.head > 1024 && d.head*2 > len(d.queue) {
-		n := copy(d.queue, d.queue[d.head:])
-		clear(d.queue[n:])
-		d.queue, d.head = d.queue[:n], 0
 	}
 }
 

@@ -256,7 +256,7 @@ func TestDigestLeavesOutProbes(t *testing.T) {
 	if d.Flows() != int(id) || d.FailingCount() != int(id)-2 {
 		t.Errorf("%d flows, %d failing; want %d and %d", d.Flows(), d.FailingCount(), id, id-2)
 	}
-	if len(d.queue)-d.head > 2*digestMaxServers {
-		t.Errorf("the queue holds %d servers", len(d.queue)-d.head)
+	if d.queue.Len() > digestMaxServers {
+		t.Errorf("the queue holds %d servers", d.queue.Len())
 	}
 }

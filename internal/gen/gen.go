@@ -183,9 +183,9 @@ func (g *generator) run() error {
 			admitted++
 			arrival += int64(g.rng.ExpFloat64() * 1e6 / g.cfg.Rate)
 		}
-		if t, ok := g.nextProbe(); ok && (len(g.heap) == 0 || t < g.heap[0].at()) &&
+		if t, answer, ok := g.nextProbe(); ok && (len(g.heap) == 0 || t < g.heap[0].at()) &&
 			(flood >= int64(g.cfg.SYNFlood) || t < floodAt()) {
-			if err := g.writeProbe(); err != nil {
+			if err := g.writeProbe(t, answer); err != nil {
 				return err
 			}
 			continue
@@ -467,25 +467,25 @@ const (
 // probeAt returns the µs time of the i-th probe's SYN.
 func (g *generator) probeAt(i int64) int64 { return int64(float64(i) * 1e6 / g.cfg.PortScanRate) }
 
-// nextProbe returns the time of the next port-scan packet: a SYN, or the
-// RST that answers an earlier one; ok is false when all are written.
-func (g *generator) nextProbe() (t int64, ok bool) {
+// nextProbe returns the time of the next port-scan packet and whether it
+// is the RST that answers an earlier SYN; ok is false when all are
+// written.
+func (g *generator) nextProbe() (t int64, answer, ok bool) {
 	syn, rst := g.probes < int64(g.cfg.PortScan), g.refused < g.probes
 	switch {
 	case rst && (!syn || g.probeAt(g.refused)+probeRTT <= g.probeAt(g.probes)):
-		return g.probeAt(g.refused) + probeRTT, true
+		return g.probeAt(g.refused) + probeRTT, true, true
 	case syn:
-		return g.probeAt(g.probes), true
+		return g.probeAt(g.probes), false, true
 	}
-	return 0, false
+	return 0, false, false
 }
 
-// writeProbe writes the next port-scan packet (see nextProbe): the i-th
-// probe is a SYN from the scanner to port probePorts[i%5] of
+// writeProbe writes the next port-scan packet, at µs t (see nextProbe):
+// the i-th probe is a SYN from the scanner to port probePorts[i%5] of
 // 100.64.0.0+i/5, with no options, answered by [R.] seq 0 ack ISN+1.
-func (g *generator) writeProbe() error {
-	t, _ := g.nextProbe()
-	i, answer := g.probes, g.refused < g.probes && t == g.probeAt(g.refused)+probeRTT
+func (g *generator) writeProbe(t int64, answer bool) error {
+	i := g.probes
 	if answer {
 		i = g.refused
 		g.refused++

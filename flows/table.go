@@ -51,15 +51,14 @@ type Config struct {
 
 // DefaultCompactAbove is Config.CompactAbove's default: compacting pays
 // once whole flows would take more memory than the rest of the analysis
-// (32,768 whole flows are about 38 MiB). It was 65,536 until 2026-12-07:
-// the Go heap keeps the memory of the most flows ever whole at once, in
-// spans that the flows compacted since leave partly used (busy.pcap's
-// heap held 45 MiB of such free slots at its peak), so a lower threshold
-// lowers the peak for good: busy.pcap 205-207 -> 191-193 MiB, a 2 M-SYN
-// flood 240-243 -> 216-219 MiB, the 10 M one 242 -> 213 MiB, in the same
-// time. Captures that never track this many flows (the 5 M-packet bench
-// capture peaks near 15,000) do not compact at all.
-const DefaultCompactAbove = 1 << 15
+// (64 MiB). 32,768, tried on 2026-12-07, lowered the peaks of captures
+// that compact anyway (busy.pcap 205-207 -> 191-193 MiB, a 2 M-SYN flood
+// 240-243 -> 216-219 MiB: the Go heap keeps the memory of the most flows
+// ever whole at once), but a capture that tracks between 32,768 and 65,536
+// flows then compacts every closed flow: 300,000 one-off connections,
+// 41,000 tracked at once, took 1.8-2.3 s instead of 1.0-1.1 s (for 66
+// MiB instead of 102).
+const DefaultCompactAbove = 1 << 16
 
 // Update is what the table says about one segment.
 type Update struct {

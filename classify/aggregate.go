@@ -33,21 +33,26 @@ import (
 // and the summary says so.
 const maxBriefs = 1 << 15
 
-// maxListeners is how many listeners the view tracks before it leaves out
-// the ones that only ever saw a connection or two, none examined: a port
-// scan probes hundreds of thousands of ip:ports, and a gateway's capture
-// may reach as many servers once each (a 500,000-probe scan peaked at 456
-// MiB with each ip:port a listener of about 560 bytes), while a service
-// with a problem to diagnose sees more connections, or notable ones.
+// maxListeners is how many listeners without a brief (none of their flows
+// examined by a diagnosis) the view tracks; past it, it leaves out those
+// with the fewest connections, oldest first. A port scan probes hundreds
+// of thousands of ip:ports, and a gateway's capture may reach as many
+// servers a few times each (a 500,000-probe scan peaked at 456 MiB with
+// each ip:port a listener of about 560 bytes), while a service with a
+// problem to diagnose has briefs (at most maxBriefs in all) or many
+// connections.
 const maxListeners = 1 << 14
 
 // leaveOutConnections is the most connections a listener may have had
-// and still be left out (see leavable).
+// and still be left out (see leavable), at first: it doubles each time no
+// listener qualifies (see leaveOut).
 const leaveOutConnections = 2
 
 // listenerAgg collects what the flows of one server ip:port leave.
 type listenerAgg struct {
-	l     *Listener
+	l *Listener
+	// seq orders the listeners by their first flow.
+	seq   int
 	times timesList
 	// enc holds the briefs of the listener's notable flows, encoded;
 	// finish decodes them into briefs for the diagnosis.
@@ -78,12 +83,18 @@ type aggregate struct {
 	// ones leaveOut considers.
 	queue fifo.Queue[netip.AddrPort]
 	// leftOut counts the listeners left out (maxListeners) and
-	// leftOutFlows their connections.
-	leftOut, leftOutFlows int
+	// leftOutFlows their connections; leftOutMax is the most connections
+	// one of them may have had (leaveOutConnections, doubled while no
+	// listener qualified). seq counts the listeners seen, examined those
+	// with a brief (never left out).
+	leftOut, leftOutFlows, leftOutMax, seq, examined int
+	// leftOutSinceRequeue is set once a listener was left out since the
+	// queue was last filled again.
+	leftOutSinceRequeue bool
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, verdicts: map[Verdict]int{}}
+	return &aggregate{listeners: map[netip.AddrPort]*listenerAgg{}, verdicts: map[Verdict]int{}, leftOutMax: leaveOutConnections}
 }
 
 // notable reports whether some listener diagnosis looks at the flow
@@ -125,7 +136,7 @@ func (g *aggregate) add(r *FlowResult) {
 	la := g.listeners[r.Server]
 	if la == nil {
 		var spare *listenerAgg
-		if len(g.listeners) >= maxListeners {
+		if len(g.listeners)-g.examined >= maxListeners {
 			spare = g.leaveOut()
 		}
 		la = g.newListener(r.Server, spare)
@@ -160,42 +171,77 @@ func (g *aggregate) add(r *FlowResult) {
 		return
 	}
 	g.briefs++
+	if la.enc.n == 0 {
+		g.examined++
+	}
 	b := briefOf(r)
 	la.enc.add(&b)
 }
 
 // leavable reports whether the listener can be left out of the view: at
-// most leaveOutConnections connections, none examined (no briefs). All
-// it holds is counts and its SYN-ACK times, which the diagnoses read only
-// for flows they examine.
-func (la *listenerAgg) leavable() bool {
-	return la.l.Connections <= leaveOutConnections && la.enc.n == 0
+// most `most` connections, none examined (no briefs). All it holds is
+// counts and its SYN-ACK times, which the diagnoses read only for flows
+// they examine.
+func (la *listenerAgg) leavable(most int) bool {
+	return la.l.Connections <= most && la.enc.n == 0
 }
 
 // leaveOut takes the oldest leavable listener out of the view, counting
-// it in leftOut, and returns it for reuse (nil when none is leavable); the
-// listeners it passes over are not considered again.
+// it in leftOut, and returns it for reuse (nil when none is leavable). The
+// listeners it passes over are considered again only when none is left
+// to consider: then every listener not examined is queued again, oldest
+// first, and, if none was left out since it was last, the most
+// connections a listener may have doubles.
 func (g *aggregate) leaveOut() *listenerAgg {
 	for {
 		k, ok := g.queue.Pop()
 		if !ok {
-			return nil
+			if !g.requeue() {
+				return nil
+			}
+			continue
 		}
-		if la := g.listeners[k]; la != nil && la.leavable() {
+		if la := g.listeners[k]; la != nil && la.leavable(g.leftOutMax) {
 			delete(g.listeners, k)
 			g.leftOut++
 			g.leftOutFlows += la.l.Connections
+			g.leftOutSinceRequeue = true
 			return la
 		}
 	}
+}
+
+// requeue queues every listener no diagnosis examines, oldest first, and
+// doubles leftOutMax unless a listener was left out since the last time;
+// it reports false when there is none.
+func (g *aggregate) requeue() bool {
+	var las []*listenerAgg
+	for _, la := range g.listeners {
+		if la.enc.n == 0 {
+			las = append(las, la)
+		}
+	}
+	if len(las) == 0 {
+		return false
+	}
+	slices.SortFunc(las, func(x, y *listenerAgg) int { return cmp.Compare(x.seq, y.seq) })
+	for _, la := range las {
+		g.queue.Push(la.l.Server)
+	}
+	if !g.leftOutSinceRequeue {
+		g.leftOutMax *= 2
+	}
+	g.leftOutSinceRequeue = false
+	return true
 }
 
 // newListener returns the aggregate of a listener first seen: spare, a
 // listener left out, emptied (a scan replaces one with the next at each
 // probe: reused, they cost no allocation), or a new one.
 func (g *aggregate) newListener(s netip.AddrPort, spare *listenerAgg) *listenerAgg {
+	g.seq++
 	if spare == nil {
-		return &listenerAgg{l: &Listener{Server: s, Verdicts: map[Verdict]int{}}}
+		return &listenerAgg{l: &Listener{Server: s, Verdicts: map[Verdict]int{}}, seq: g.seq}
 	}
 	// The current chunk of times stays (and stays counted in the
 	// store's budget); full chunks in memory are let go.
@@ -205,7 +251,7 @@ func (g *aggregate) newListener(s netip.AddrPort, spare *listenerAgg) *listenerA
 	l, verdicts, cur := spare.l, spare.l.Verdicts, spare.times.cur[:0]
 	clear(verdicts)
 	*l = Listener{Server: s, Verdicts: verdicts}
-	*spare = listenerAgg{l: l, times: timesList{cur: cur}}
+	*spare = listenerAgg{l: l, seq: g.seq, times: timesList{cur: cur}}
 	return spare
 }
 

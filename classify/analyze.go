@@ -112,11 +112,12 @@ type Analysis struct {
 	// the most it may (a SYN flood from millions of spoofed addresses).
 	UntrackedHostSides int
 	// ListenersLeftOut counts the server ip:ports left out of Listeners,
-	// and ListenerFlowsLeftOut their connections: once the view tracks
-	// its most, it drops the oldest of those that saw at most two
-	// connections, none of them examined by the diagnosis (a port scan's
-	// probes, a gateway's one-off connections).
-	ListenersLeftOut, ListenerFlowsLeftOut int
+	// and ListenerFlowsLeftOut their connections: past 16,384 listeners
+	// whose flows no diagnosis examined, the view drops the oldest of
+	// those with the fewest connections (a port scan's probes, a
+	// gateway's one-off connections), at most ListenersLeftOutMost
+	// connections each (2, doubled whenever none had so few).
+	ListenersLeftOut, ListenerFlowsLeftOut, ListenersLeftOutMost int
 
 	agg  *aggregate
 	held heldFlows
@@ -429,7 +430,7 @@ func (a *Analysis) finish() {
 	a.Verdicts = a.agg.verdicts
 	a.FlowCount, a.Failing, a.Unexamined = a.agg.flows, a.agg.failing, a.agg.skipped
 	a.UntrackedHostSides = a.agg.hosts.untracked
-	a.ListenersLeftOut, a.ListenerFlowsLeftOut = a.agg.leftOut, a.agg.leftOutFlows
+	a.ListenersLeftOut, a.ListenerFlowsLeftOut, a.ListenersLeftOutMost = a.agg.leftOut, a.agg.leftOutFlows, a.agg.leftOutMax
 	for _, r := range a.Flows {
 		if a.agg.reclassified[r.ID] {
 			reclassifyOverflow(r)

@@ -31,11 +31,11 @@ const (
 	// digestMaxRuns bounds the stretches of one lane; when there would be
 	// more, the time grain doubles.
 	digestMaxRuns = 512
-	// digestMaxServers is how many servers the Digest tracks before it
-	// drops the oldest of those that saw at most two connections (a port
-	// scan's probes, a gateway's one-off connections: classify's listener
-	// view leaves them out past as many listeners, unless its diagnosis
-	// examines them).
+	// digestMaxServers is how many servers the Digest tracks; past it, it
+	// drops those with the fewest connections, oldest first: at most two
+	// at first, twice as many each time none has so few (a port scan's
+	// probes, a gateway's one-off connections; classify's listener view
+	// leaves out the same kind past as many listeners).
 	digestMaxServers = 1 << 14
 )
 
@@ -57,8 +57,11 @@ type Digest struct {
 	example   map[classify.Verdict]*classify.FlowResult
 	timelines map[netip.AddrPort]*serverMarks
 	// queue lists the servers in the order they were first seen: the
-	// ones leaveOut considers.
-	queue fifo.Queue[netip.AddrPort]
+	// ones leaveOut considers. leaveOutMax is the most connections of a
+	// server it drops; seq counts the servers seen.
+	queue               fifo.Queue[netip.AddrPort]
+	leaveOutMax, seq    int
+	leftOutSinceRequeue bool
 }
 
 type findingKey struct {
@@ -70,6 +73,8 @@ type findingKey struct {
 // connection while there are at most digestMaxMarks, then covered
 // stretches of time per verdict.
 type serverMarks struct {
+	// seq orders the servers by their first flow.
+	seq   int
 	n     int
 	marks []markFlow
 	lanes map[classify.Verdict]*laneRuns
@@ -102,7 +107,7 @@ type timeRun struct {
 // NewDigest returns an empty Digest.
 func NewDigest() *Digest {
 	return &Digest{total: map[netip.AddrPort]int{}, findings: map[findingKey]*finding{},
-		example: map[classify.Verdict]*classify.FlowResult{}, timelines: map[netip.AddrPort]*serverMarks{}}
+		example: map[classify.Verdict]*classify.FlowResult{}, timelines: map[netip.AddrPort]*serverMarks{}, leaveOutMax: 2}
 }
 
 // DigestOf digests every flow of an analysis that kept them.
@@ -151,24 +156,51 @@ func (d *Digest) Flow(r *classify.FlowResult) {
 	d.keepFirst(r)
 }
 
-// leaveOut drops the oldest server that saw at most two connections: its
-// count, timeline and findings. The servers it passes over are not
-// considered again.
+// leaveOut drops the oldest server with at most leaveOutMax connections:
+// its count, timeline and findings. The servers it passes over are
+// considered again only when none is left to consider: then every server
+// is queued again, oldest first, and leaveOutMax doubles unless a server
+// was dropped since the last time.
 func (d *Digest) leaveOut() {
 	for {
 		s, ok := d.queue.Pop()
 		if !ok {
-			return
-		}
-		if sm := d.timelines[s]; d.total[s] <= 2 && sm != nil && sm.lanes == nil {
-			for _, m := range sm.marks {
-				delete(d.findings, findingKey{s, m.verdict})
+			if len(d.timelines) == 0 {
+				return
 			}
-			delete(d.timelines, s)
-			delete(d.total, s)
-			return
+			d.requeue()
+			continue
 		}
+		sm := d.timelines[s]
+		if sm == nil || d.total[s] > d.leaveOutMax {
+			continue
+		}
+		for _, m := range sm.marks {
+			delete(d.findings, findingKey{s, m.verdict})
+		}
+		for v := range sm.lanes {
+			delete(d.findings, findingKey{s, v})
+		}
+		delete(d.timelines, s)
+		delete(d.total, s)
+		d.leftOutSinceRequeue = true
+		return
 	}
+}
+
+// requeue queues every server, oldest first, and doubles leaveOutMax
+// unless a server was dropped since it last did.
+func (d *Digest) requeue() {
+	ss := slices.SortedFunc(maps.Keys(d.timelines), func(x, y netip.AddrPort) int {
+		return cmp.Compare(d.timelines[x].seq, d.timelines[y].seq)
+	})
+	for _, s := range ss {
+		d.queue.Push(s)
+	}
+	if !d.leftOutSinceRequeue {
+		d.leaveOutMax *= 2
+	}
+	d.leftOutSinceRequeue = false
 }
 
 // keepFirst keeps r if it is among the digestMaxFailing failing flows of
@@ -222,7 +254,8 @@ func keep(r *classify.FlowResult) *classify.FlowResult {
 func (d *Digest) mark(r *classify.FlowResult) {
 	sm := d.timelines[r.Server]
 	if sm == nil {
-		sm = &serverMarks{}
+		d.seq++
+		sm = &serverMarks{seq: d.seq}
 		d.timelines[r.Server] = sm
 	}
 	sm.n++

@@ -210,9 +210,10 @@ func TestLaneRuns(t *testing.T) {
 
 // TestDigestLeavesOutProbes feeds a Digest a port scan's probes (one
 // connection to each of many ip:ports, refused, unanswered or cut short)
-// around real servers: it keeps at most digestMaxServers servers, never
-// one with more than two connections, and only the kept servers' findings
-// and timelines.
+// around real servers, then servers with three connections each: it keeps
+// at most digestMaxServers servers, drops those with the fewest
+// connections first, and keeps only the kept servers' findings and
+// timelines.
 func TestDigestLeavesOutProbes(t *testing.T) {
 	d := NewDigest()
 	id := int64(0)
@@ -258,5 +259,28 @@ func TestDigestLeavesOutProbes(t *testing.T) {
 	}
 	if d.queue.Len() > digestMaxServers {
 		t.Errorf("the queue holds %d servers", d.queue.Len())
+	}
+
+	// Servers with three connections each: once no server has two or
+	// fewer, those with up to four go, oldest first (web and down too).
+	for i := range 2 * digestMaxServers {
+		s := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), uint16(1+i>>16))
+		for range 3 {
+			add(s, classify.EarlyClose)
+		}
+	}
+	if len(d.total) != digestMaxServers || len(d.timelines) != digestMaxServers || d.leaveOutMax != 4 {
+		t.Fatalf("%d servers and %d timelines tracked, at most %d connections left out; want %d, %d and 4",
+			len(d.total), len(d.timelines), d.leaveOutMax, digestMaxServers, digestMaxServers)
+	}
+	for _, s := range []netip.AddrPort{web, down} {
+		if d.total[s] != 0 {
+			t.Errorf("%s was kept", s)
+		}
+	}
+	for k := range d.findings {
+		if d.total[k.s] != 3 || k.v != classify.EarlyClose {
+			t.Errorf("finding %s %s kept, of a server with %d connections", k.s, k.v, d.total[k.s])
+		}
 	}
 }

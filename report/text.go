@@ -763,8 +763,8 @@ func reconciliationText(bw *bufio.Writer, rec *classify.Reconciliation) {
 // listenersLeftOutNote says which server ip:ports the listener view left
 // out (classify.Analysis.ListenersLeftOut).
 func listenersLeftOutNote(a *classify.Analysis) string {
-	return fmt.Sprintf("the listener view left out %d server ip:ports that saw at most two connections each, none examined by the diagnosis (a port scan, or a gateway's one-off connections); they had %d flows, counted in the verdict totals",
-		a.ListenersLeftOut, a.ListenerFlowsLeftOut)
+	return fmt.Sprintf("the listener view left out %d server ip:ports that saw at most %d connections each, none examined by the diagnosis (a port scan, or a gateway's one-off connections); they had %d flows, counted in the verdict totals",
+		a.ListenersLeftOut, a.ListenersLeftOutMost, a.ListenerFlowsLeftOut)
 }
 
 // sentence turns a note of the text summary into a sentence of the

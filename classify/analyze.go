@@ -123,6 +123,9 @@ type Analysis struct {
 	held heldFlows
 	// spare is the FlowResult reused for every flow (Options.ReuseResults).
 	spare *FlowResult
+	// flowsInUse is the flow table's InUse at the end: 0 unless a
+	// decided flow was never released (TestParallelEqualsSerial).
+	flowsInUse int
 }
 
 // Analyze reads every segment of src, tracks the flows and classifies
@@ -196,10 +199,15 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 		var work []decided
 		ch := make(chan []decided, 16)
 		classified = make(chan struct{})
-		// Classified flows come back to be reused by the table (in its
-		// goroutine); when the table is slow to take them, they are left
-		// to the garbage collector.
-		recycle := make(chan []decided, 16)
+		// Classified flows come back to be released by the table (in
+		// its goroutine), every one of them: the table's flows are
+		// outside the heap, and one never released would keep its
+		// memory. The table takes back all that came back before each
+		// batch it sends, so at most the batches in ch, the one being
+		// classified and the one being sent are on their way back:
+		// recycle has room for them all, and a send on it never waits
+		// for long.
+		recycle := make(chan []decided, 2*cap(ch))
 		go func() {
 			for batch := range ch {
 				for i, d := range batch {
@@ -208,10 +216,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 					}
 					a.takeOne(d.f, d.end, opts)
 				}
-				select {
-				case recycle <- batch:
-				default:
-				}
+				recycle <- batch
 			}
 			close(classified)
 		}()
@@ -243,6 +248,11 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			if final {
 				close(ch)
 				<-classified
+				for len(recycle) > 0 {
+					for _, d := range <-recycle {
+						table.Release(d.f)
+					}
+				}
 			}
 		}
 	}
@@ -311,6 +321,7 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 	}
 	table.Flush()
 	handOver(true)
+	a.flowsInUse = table.InUse()
 	a.Capture = src.Info()
 	if e := src.Err(); e != nil {
 		a.Err = errors.Join(a.Err, e)

@@ -154,7 +154,8 @@ func boundedEqualsKept(t *testing.T, f string, open func() capture.Source, kept 
 // cores) and the one-goroutine analysis reading in batches
 // (GOMAXPROCS=1) hand over the same flows in the same order, with the
 // same views, as the one-goroutine analysis reading a segment at a time,
-// on a generated capture of 3000 connections of every kind.
+// on a generated capture of 3000 connections of every kind; and that each
+// gives back every flow to the table.
 func TestParallelEqualsSerial(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gen.pcap")
 	if _, err := gen.WriteFile(path, gen.Config{Connections: 3000, Seed: 3}); err != nil {
@@ -175,12 +176,18 @@ func TestParallelEqualsSerial(t *testing.T) {
 		return got, a
 	}
 	serial, sa := run(1, false)
+	if sa.flowsInUse != 0 {
+		t.Errorf("serial: %d flows never released", sa.flowsInUse)
+	}
 	for _, c := range []struct {
 		name    string
 		procs   int
 		batches bool
 	}{{"parallel", 2, true}, {"batched", 1, true}} {
 		par, pa := run(c.procs, c.batches)
+		if pa.flowsInUse != 0 {
+			t.Errorf("%s: %d flows never released", c.name, pa.flowsInUse)
+		}
 		if len(serial) < 3000 || len(serial) != len(par) {
 			t.Fatalf("serial %d flows, %s %d", len(serial), c.name, len(par))
 		}

@@ -283,6 +283,12 @@ func FuzzFlows(f *testing.F) {
 		if counted != tcp {
 			t.Fatalf("flows count %d segments, %d TCP segments fed", counted, tcp)
 		}
+		for fl := range decided {
+			tab.Release(fl)
+		}
+		if n := tab.InUse(); n != 0 {
+			t.Fatalf("%d flows in use after Flush and Release", n)
+		}
 
 		a := classify.Analyze(&sliceSource{segs: segs}, classify.Options{MaxFlows: limit})
 		if len(a.Flows) != len(results) {

@@ -847,7 +847,7 @@ func decodeRare(b []byte, f *Flow, refs *flowRefs) ([]byte, bool, bool) {
 		f.Ep[d].rare = r
 	}
 	if flags&(1<<2) != 0 {
-		r := new(flowRare)
+		r := flowRares.get()
 		if b, ok = flowRareLayout.decode(b, unsafe.Pointer(r), refs); !ok {
 			return nil, false, false
 		}

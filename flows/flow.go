@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/tcpwhy/tcpwhy/capture"
@@ -348,20 +347,11 @@ func (e *Endpoint) rareState() *epRare {
 	return e.rare
 }
 
-// rarePool recycles the endpoints' rare states: in a port scan or a flood
-// of resets every flow has one (a RST), made when its RST is seen and
-// again when the flow is made whole after compaction; the table gives
-// them back as it reuses the flows (Table.newFlow).
-var rarePool = sync.Pool{New: func() any { return new(epRare) }}
-
 // newEpRare returns an empty rare state.
-func newEpRare() *epRare { return rarePool.Get().(*epRare) }
+func newEpRare() *epRare { return epRares.get() }
 
 // freeEpRare empties r, which nothing may use after, and gives it back.
-func freeEpRare(r *epRare) {
-	*r = epRare{}
-	rarePool.Put(r)
-}
+func freeEpRare(r *epRare) { epRares.put(r) }
 
 // Addr returns the side's address and port.
 func (e *Endpoint) Addr() netip.AddrPort { return e.addr.addrPort() }
@@ -552,7 +542,7 @@ type flowRare struct {
 
 func (f *Flow) rareState() *flowRare {
 	if f.rare == nil {
-		f.rare = new(flowRare)
+		f.rare = flowRares.get()
 	}
 	return f.rare
 }

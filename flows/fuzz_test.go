@@ -103,6 +103,7 @@ func FuzzTable(f *testing.F) {
 		var evicted int64
 		var counted int
 		var tab *flows.Table
+		var held []*flows.Flow // decided and released only at the end
 		tab = flows.NewTable(flows.Config{
 			MaxFlows:        limit,
 			IdleHandshake:   time.Duration(cfg>>2&3+1) * time.Minute,
@@ -120,6 +121,8 @@ func FuzzTable(f *testing.F) {
 				checkFlow(t, fl)
 				if release {
 					tab.Release(fl)
+				} else {
+					held = append(held, fl)
 				}
 			},
 		})
@@ -145,6 +148,13 @@ func FuzzTable(f *testing.F) {
 		}
 		if evicted != tab.Evicted {
 			t.Fatalf("%d flows marked evicted, table says %d", evicted, tab.Evicted)
+		}
+		// Every flow goes back: the table's memory is all free.
+		for _, fl := range held {
+			tab.Release(fl)
+		}
+		if n := tab.InUse(); n != 0 {
+			t.Fatalf("%d flows in use after Flush and Release", n)
 		}
 	})
 }

@@ -997,7 +997,7 @@ func (ep *zeekEndpoint) insertBlock(lo, hi uint64) {
 		}
 	}
 	if ep.blocks == nil {
-		ep.blocks = new([zeekMaxBlocks]zeekBlock)
+		ep.blocks = zeekBlocks.get()
 	}
 	if int(ep.nblocks) < zeekMaxBlocks {
 		ep.blocks[ep.nblocks] = zeekBlock{lo, hi}

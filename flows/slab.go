@@ -225,10 +225,10 @@ func (s *flowSlab) freeEmpty() {
 // mapped returns the bytes of the chunks mapped.
 func (s *flowSlab) mapped() int { return s.chunks * slabSlots * int(s.slot) }
 
-// sparse reports whether fewer than two slots in three of the chunks
-// mapped are in use (beyond a few chunks' worth).
+// sparse reports whether fewer than eight slots in nine of the chunks
+// mapped are in use (beyond 64 chunks' worth, 4 MiB).
 func (s *flowSlab) sparse() bool {
-	return 2*s.chunks*slabSlots > 3*s.inUse+8*slabSlots
+	return 8*s.chunks*slabSlots > 9*s.inUse+64*slabSlots
 }
 
 // sparsest returns the chunk with the fewest flows in use that is not

@@ -112,6 +112,13 @@ func (s *flowSlab) alloc() *Flow {
 	return f
 }
 
+// slotOf returns the chunk and slot numbers stored before f, which
+// alloc returned.
+func slotOf(f *Flow) (k int32, i uint32) {
+	base := unsafe.Add(unsafe.Pointer(f), -slotFlowOffset)
+	return int32(*(*uint32)(base)), *(*uint32)(unsafe.Add(base, 4))
+}
+
 // seqOf returns the SeqAnalysis of f's slot; f must come from s and s
 // have them.
 func (s *flowSlab) seqOf(f *Flow) *SeqAnalysis {
@@ -121,8 +128,7 @@ func (s *flowSlab) seqOf(f *Flow) *SeqAnalysis {
 // free gives back f, which alloc returned and nothing may use after. A
 // chunk left empty is unmapped, but one is kept.
 func (s *flowSlab) free(f *Flow) {
-	base := unsafe.Add(unsafe.Pointer(f), -slotFlowOffset)
-	k, i := int32(*(*uint32)(base)), *(*uint32)(unsafe.Add(base, 4))
+	k, i := slotOf(f)
 	c := &s.chunk[k]
 	if c.free&(1<<i) != 0 {
 		panic("flows: a flow freed twice")
@@ -249,7 +255,7 @@ func (s *flowSlab) flowAt(k int32, i int) *Flow {
 // there is one, and returns where it is (f when it stays). The caller
 // renames it wherever it is named; nothing may use f after.
 func (s *flowSlab) move(f *Flow) *Flow {
-	k := int32(*(*uint32)(unsafe.Add(unsafe.Pointer(f), -slotFlowOffset)))
+	k, _ := slotOf(f)
 	n := s.used(k)
 	if n == slabSlots {
 		return f

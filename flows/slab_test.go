@@ -1,12 +1,12 @@
 package flows
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 )
@@ -26,10 +26,10 @@ func TestFlowSlab(t *testing.T) {
 				// The fullest chunk with room serves, or a new one.
 				want := int32(-1)
 				if s.partialSet != 0 {
-					want = s.partial[63-bitsLeading(s.partialSet)] - 1
+					want = s.partial[bits.Len64(s.partialSet)-1] - 1
 				}
 				f := s.alloc()
-				if k := chunkOf(f); want >= 0 && k != want {
+				if k, _ := slotOf(f); want >= 0 && k != want {
 					t.Fatalf("step %d: allocated from chunk %d, want the fullest, %d", step, k, want)
 				}
 				if seen[f] {
@@ -83,19 +83,6 @@ func TestFlowSlab(t *testing.T) {
 			t.Fatalf("freeEmpty left %d chunks", s.chunks)
 		}
 	}
-}
-
-func bitsLeading(x uint64) int {
-	n := 0
-	for x&(1<<63) == 0 {
-		x <<= 1
-		n++
-	}
-	return n
-}
-
-func chunkOf(f *Flow) int32 {
-	return int32(*(*uint32)(unsafe.Add(unsafe.Pointer(f), -slotFlowOffset)))
 }
 
 // TestTidyGivesBack opens 6,400 connections, closes nine in ten of them

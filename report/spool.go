@@ -16,26 +16,27 @@ var spoolInMemory = 1 << 20
 
 // spoolPlainOnDisk is how many bytes a spool writes to its file as they
 // are before it compresses the rest (S2, about 1.5 GB/s): the JSON of a
-// 10 M-SYN flood spools 8.4 GB, which /tmp on tmpfs would hold in
-// memory, compressed about 14 times smaller. Below it the output of
-// ordinary captures pays no compression (the 5 M-packet bench capture
-// spools 157 MB).
+// 10 M-SYN flood spools 8.4 GB, compressed about 14 times smaller. Below
+// it the output of ordinary captures pays no compression on disk (the
+// 5 M-packet bench capture spools 157 MB). A file in memory (/tmp on
+// tmpfs) is compressed from its first byte: there the 157 MB would be
+// memory the process's own peak does not show.
 var spoolPlainOnDisk int64 = 256 << 20
 
 // spool holds output that must wait for the end of the analysis (flow
 // records come after the capture record, whose counts are known last):
 // in memory up to spoolInMemory bytes, then in an unlinked temporary
-// file, compressed past spoolPlainOnDisk bytes, so that output of any
-// size costs disk, not memory.
+// file, compressed past spoolPlainOnDisk bytes (at once when the file is
+// in memory), so that output of any size costs disk, not memory.
 type spool struct {
 	mem  []byte
 	file *os.File
 	bw   *bufio.Writer
-	// plain counts the bytes written to the file uncompressed; zw
-	// compresses what follows them.
-	plain int64
-	zw    *s2.Writer
-	err   error
+	// plain counts the bytes written to the file uncompressed, at most
+	// plainMost; zw compresses what follows them.
+	plain, plainMost int64
+	zw               *s2.Writer
+	err              error
 }
 
 // Write appends p.
@@ -61,8 +62,12 @@ func (s *spool) Write(p []byte) (int, error) {
 		}
 		s.plain = int64(len(s.mem))
 		s.mem = nil
+		s.plainMost = spoolPlainOnDisk
+		if inMemory(f) {
+			s.plainMost = s.plain
+		}
 	}
-	if s.zw == nil && s.plain+int64(len(p)) > spoolPlainOnDisk {
+	if s.zw == nil && s.plain+int64(len(p)) > s.plainMost {
 		if err := s.bw.Flush(); err != nil {
 			s.err = fmt.Errorf("spool output to a temporary file: %w", err)
 			return 0, s.err

@@ -3,6 +3,9 @@ package report
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -43,7 +46,9 @@ func TestSpool(t *testing.T) {
 			}
 			want.Write(p)
 		}
-		if (sp.zw != nil) != c.compressed || (sp.file != nil) != (c.total > c.mem) {
+		// A file in memory (TMPDIR on tmpfs) is compressed at once.
+		compressed := c.compressed || (sp.file != nil && inMemory(sp.file))
+		if (sp.zw != nil) != compressed || (sp.file != nil) != (c.total > c.mem) {
 			t.Errorf("%s: file %v, compressed %v", c.name, sp.file != nil, sp.zw != nil)
 		}
 		var got bytes.Buffer
@@ -53,5 +58,71 @@ func TestSpool(t *testing.T) {
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Errorf("%s: got %d bytes back of %d", c.name, got.Len(), want.Len())
 		}
+	}
+}
+
+// TestSpoolInMemoryFS checks that a spool whose temporary file is on
+// tmpfs (/dev/shm here; /tmp on many distributions), where its bytes
+// cost memory, compresses everything after the part it kept in memory,
+// and that a file on disk is not seen as one in memory.
+func TestSpoolInMemoryFS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("file systems in memory are recognized on Linux only")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "tcpwhy-spool-test-*")
+	if err != nil {
+		t.Skipf("no /dev/shm to test with: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	seen := func(name string) bool {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return inMemory(f)
+	}
+	if !seen(dir) {
+		t.Skip("/dev/shm is not tmpfs on this machine")
+	}
+	// The package's own directory is on disk (a checkout).
+	if seen("spool.go") {
+		t.Fatal("spool.go is seen in memory")
+	}
+	t.Setenv("TMPDIR", dir)
+	old := spoolInMemory
+	defer func() { spoolInMemory = old }()
+	spoolInMemory = 1000
+	var sp spool
+	line := `{"type":"flow","id":12345,"client":"10.0.0.1:40000","verdict":"graceful-close"}` + "\n"
+	want := strings.Repeat(line, 2_000_000/len(line))
+	for i := 0; i < len(want); i += len(line) {
+		if _, err := sp.Write([]byte(want[i : i+len(line)])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sp.file == nil || sp.zw == nil || sp.plain > 1000 {
+		t.Fatalf("file %v, compressed %v, %d bytes plain; want a file compressed after at most the 1000 bytes kept in memory",
+			sp.file != nil, sp.zw != nil, sp.plain)
+	}
+	if err := sp.bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.zw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sp.file.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > int64(len(want)/10) {
+		t.Errorf("the file in memory holds %d bytes for %d spooled, want a tenth at most", st.Size(), len(want))
+	}
+	var got bytes.Buffer
+	if err := sp.copyTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want {
+		t.Errorf("got %d bytes back of %d", got.Len(), len(want))
 	}
 }

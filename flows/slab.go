@@ -16,8 +16,8 @@ import (
 // The collector does not see what the chunks hold, so whatever a Flow
 // points to must be kept alive elsewhere: its sequence analysis is in
 // the same slot, and its endpoints' rare state, its own rare state and
-// Zeek's blocks come from keepPools, which never free what they made
-// (TestFlowPointers).
+// Zeek's blocks come from keepPools, which free none of what they handed
+// out (TestFlowPointers).
 type flowSlab struct {
 	// seq is set when each slot also holds the flow's SeqAnalysis.
 	seq bool

@@ -112,7 +112,19 @@ func TestSeqLabelsFromFirstPass(t *testing.T) {
 // temporary file in many small sorted runs (and added in any order, as a
 // bounded analysis decides flows) print exactly as when all of them stay
 // in memory.
-func TestPacketPrinterSpilledNotes(t *testing.T) {
+func TestPacketPrinterSpilledNotes(t *testing.T) { testSpilledNotes(t, false) }
+
+// TestPacketPrinterSpilledNotesInMemoryFS is TestPacketPrinterSpilledNotes
+// with the temporary file on tmpfs (/dev/shm), where the runs are
+// compressed.
+func TestPacketPrinterSpilledNotesInMemoryFS(t *testing.T) {
+	t.Setenv("TMPDIR", memoryDir(t))
+	testSpilledNotes(t, true)
+}
+
+// testSpilledNotes checks that annotations spilled to the temporary file
+// in many runs print as those kept in memory, compressed or not.
+func testSpilledNotes(t *testing.T, compressed bool) {
 	for _, f := range []string{"../testdata/pcaps/demo.pcap", "../testdata/pcaps/lab/mixed/server.pcap"} {
 		a, labels := analyzeWithLabels(t, f)
 		want, _ := printAnnotated(t, f, a.Flows, labels, false)
@@ -130,8 +142,8 @@ func TestPacketPrinterSpilledNotes(t *testing.T) {
 		if withWriter != want {
 			t.Errorf("%s: with spilled annotations and the writing goroutine:\n%s\n--- want:\n%s", f, withWriter, want)
 		}
-		if len(pp.notes.runs) < 2 {
-			t.Errorf("%s: %d runs in the temporary file, want several", f, len(pp.notes.runs))
+		if len(pp.notes.runs) < 2 || pp.notes.compress != compressed {
+			t.Errorf("%s: %d runs in the temporary file, compressed %v; want several, compressed %v", f, len(pp.notes.runs), pp.notes.compress, compressed)
 		}
 		if got != want {
 			t.Errorf("%s: with spilled annotations:\n%s\n--- want:\n%s", f, got, want)

@@ -66,27 +66,9 @@ func TestSpool(t *testing.T) {
 // cost memory, compresses everything after the part it kept in memory,
 // and that a file on disk is not seen as one in memory.
 func TestSpoolInMemoryFS(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("file systems in memory are recognized on Linux only")
-	}
-	dir, err := os.MkdirTemp("/dev/shm", "tcpwhy-spool-test-*")
-	if err != nil {
-		t.Skipf("no /dev/shm to test with: %v", err)
-	}
-	defer os.RemoveAll(dir)
-	seen := func(name string) bool {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		return inMemory(f)
-	}
-	if !seen(dir) {
-		t.Skip("/dev/shm is not tmpfs on this machine")
-	}
+	dir := memoryDir(t)
 	// The package's own directory is on disk (a checkout).
-	if seen("spool.go") {
+	if inMemoryPath(t, "spool.go") {
 		t.Fatal("spool.go is seen in memory")
 	}
 	t.Setenv("TMPDIR", dir)
@@ -125,4 +107,33 @@ func TestSpoolInMemoryFS(t *testing.T) {
 	if got.String() != want {
 		t.Errorf("got %d bytes back of %d", got.Len(), len(want))
 	}
+}
+
+// memoryDir returns a new directory on tmpfs (in /dev/shm), removed when
+// the test ends; it skips the test where there is none.
+func memoryDir(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("file systems in memory are recognized on Linux only")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "tcpwhy-test-*")
+	if err != nil {
+		t.Skipf("no /dev/shm to test with: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if !inMemoryPath(t, dir) {
+		t.Skip("/dev/shm is not tmpfs on this machine")
+	}
+	return dir
+}
+
+// inMemoryPath reports whether name is on a file system in memory.
+func inMemoryPath(t *testing.T, name string) bool {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return inMemory(f)
 }

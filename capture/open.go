@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // OpenOptions configure Open. (The name Options is taken by the TCP
@@ -107,7 +109,7 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 // opened only once. cleanup removes the file. Open the file with
 // OpenOptions.Names set, so that the input keeps its own name.
 func Spool(r io.Reader) (path string, cleanup func(), err error) {
-	f, err := os.CreateTemp("", "tcpwhy-input-*.pcap")
+	f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-input-*.pcap")
 	if err != nil {
 		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // heldInMemory is how many bytes of encoded held flows stay in memory
@@ -58,7 +59,7 @@ func (h *heldFlows) add(r *FlowResult) {
 		return
 	}
 	if h.file == nil {
-		f, err := os.CreateTemp("", "tcpwhy-held-*")
+		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-held-*")
 		if err != nil {
 			h.err = fmt.Errorf("hold flows in a temporary file: %w", err)
 			h.mem = append(append(h.mem, ln...), h.buf...)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // flowTimes is what the diagnosis needs of every answered or completed
@@ -195,7 +197,7 @@ func (s *timesStore) spill(l *timesList) bool {
 		return false
 	}
 	if s.file == nil {
-		f, err := os.CreateTemp("", "tcpwhy-times-*")
+		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-times-*")
 		if err != nil {
 			s.err = fmt.Errorf("keep listener times in a temporary file: %w", err)
 			return false

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // notesInMemory is how many bytes of annotations a noteIndex holds in
@@ -101,14 +102,14 @@ func (x *noteIndex) sort() {
 // ones already written are still read back).
 func (x *noteIndex) spill() {
 	if x.file == nil {
-		f, err := os.CreateTemp("", "tcpwhy-notes-*")
+		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-notes-*")
 		if err != nil {
 			x.noSpill = true
 			return
 		}
 		os.Remove(f.Name())
 		x.file = f
-		x.compress = inMemory(f)
+		x.compress = tmpdir.InMemory(f)
 	}
 	x.sort()
 	cw := &countingWriter{w: io.NewOffsetWriter(x.file, x.size)}

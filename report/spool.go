@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // spoolInMemory is how many bytes a spool keeps in memory before it moves
@@ -49,7 +50,7 @@ func (s *spool) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.file == nil {
-		f, err := os.CreateTemp("", "tcpwhy-spool-*")
+		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-spool-*")
 		if err != nil {
 			s.err = fmt.Errorf("spool output to a temporary file: %w", err)
 			return 0, s.err
@@ -63,7 +64,7 @@ func (s *spool) Write(p []byte) (int, error) {
 		s.plain = int64(len(s.mem))
 		s.mem = nil
 		s.plainMost = spoolPlainOnDisk
-		if inMemory(f) {
+		if tmpdir.InMemory(f) {
 			s.plainMost = s.plain
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
 
 // TestSpool writes chunks of every size through a spool that stays in
@@ -47,7 +49,7 @@ func TestSpool(t *testing.T) {
 			want.Write(p)
 		}
 		// A file in memory (TMPDIR on tmpfs) is compressed at once.
-		compressed := c.compressed || (sp.file != nil && inMemory(sp.file))
+		compressed := c.compressed || (sp.file != nil && tmpdir.InMemory(sp.file))
 		if (sp.zw != nil) != compressed || (sp.file != nil) != (c.total > c.mem) {
 			t.Errorf("%s: file %v, compressed %v", c.name, sp.file != nil, sp.zw != nil)
 		}
@@ -66,12 +68,7 @@ func TestSpool(t *testing.T) {
 // cost memory, compresses everything after the part it kept in memory,
 // and that a file on disk is not seen as one in memory.
 func TestSpoolInMemoryFS(t *testing.T) {
-	dir := memoryDir(t)
-	// The package's own directory is on disk (a checkout).
-	if inMemoryPath(t, "spool.go") {
-		t.Fatal("spool.go is seen in memory")
-	}
-	t.Setenv("TMPDIR", dir)
+	t.Setenv("TMPDIR", memoryDir(t))
 	old := spoolInMemory
 	defer func() { spoolInMemory = old }()
 	spoolInMemory = 1000
@@ -121,19 +118,8 @@ func memoryDir(t *testing.T) string {
 		t.Skipf("no /dev/shm to test with: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if !inMemoryPath(t, dir) {
+	if !tmpdir.PathInMemory(dir) {
 		t.Skip("/dev/shm is not tmpfs on this machine")
 	}
 	return dir
-}
-
-// inMemoryPath reports whether name is on a file system in memory.
-func inMemoryPath(t *testing.T, name string) bool {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	return inMemory(f)
 }

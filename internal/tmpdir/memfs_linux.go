@@ -1,4 +1,4 @@
-package report
+package tmpdir
 
 import (
 	"os"
@@ -12,10 +12,9 @@ const (
 	ramfsMagic = 0x858458f6
 )
 
-// inMemory reports whether f is on a file system that keeps its files in
-// memory (tmpfs, ramfs: /tmp on many distributions), where a spooled
-// byte costs as much memory as it would in the process.
-func inMemory(f *os.File) bool {
+// InMemory reports whether f is on a file system that keeps its files in
+// memory (tmpfs, ramfs).
+func InMemory(f *os.File) bool {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false

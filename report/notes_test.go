@@ -12,6 +12,7 @@ import (
 	"github.com/tcpwhy/tcpwhy/classify"
 	"github.com/tcpwhy/tcpwhy/flows"
 	"github.com/tcpwhy/tcpwhy/internal/gen"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir/tmpdirtest"
 )
 
 // seqLabel is one segment's sequence-analysis labels, as a first pass
@@ -118,7 +119,7 @@ func TestPacketPrinterSpilledNotes(t *testing.T) { testSpilledNotes(t, false) }
 // with the temporary file on tmpfs (/dev/shm), where the runs are
 // compressed.
 func TestPacketPrinterSpilledNotesInMemoryFS(t *testing.T) {
-	t.Setenv("TMPDIR", memoryDir(t))
+	t.Setenv("TMPDIR", tmpdirtest.MemoryDir(t))
 	testSpilledNotes(t, true)
 }
 

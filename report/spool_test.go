@@ -3,12 +3,11 @@ package report
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir/tmpdirtest"
 )
 
 // TestSpool writes chunks of every size through a spool that stays in
@@ -68,7 +67,7 @@ func TestSpool(t *testing.T) {
 // cost memory, compresses everything after the part it kept in memory,
 // and that a file on disk is not seen as one in memory.
 func TestSpoolInMemoryFS(t *testing.T) {
-	t.Setenv("TMPDIR", memoryDir(t))
+	t.Setenv("TMPDIR", tmpdirtest.MemoryDir(t))
 	old := spoolInMemory
 	defer func() { spoolInMemory = old }()
 	spoolInMemory = 1000
@@ -104,22 +103,4 @@ func TestSpoolInMemoryFS(t *testing.T) {
 	if got.String() != want {
 		t.Errorf("got %d bytes back of %d", got.Len(), len(want))
 	}
-}
-
-// memoryDir returns a new directory on tmpfs (in /dev/shm), removed when
-// the test ends; it skips the test where there is none.
-func memoryDir(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("file systems in memory are recognized on Linux only")
-	}
-	dir, err := os.MkdirTemp("/dev/shm", "tcpwhy-test-*")
-	if err != nil {
-		t.Skipf("no /dev/shm to test with: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if !tmpdir.PathInMemory(dir) {
-		t.Skip("/dev/shm is not tmpfs on this machine")
-	}
-	return dir
 }

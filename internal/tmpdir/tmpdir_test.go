@@ -1,40 +1,24 @@
-package tmpdir
+package tmpdir_test
 
 import (
 	"os"
-	"runtime"
 	"testing"
-)
 
-// memoryDir returns a new directory on tmpfs (in /dev/shm), removed when
-// the test ends; it skips the test where there is none.
-func memoryDir(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("file systems in memory are recognized on Linux only")
-	}
-	dir, err := os.MkdirTemp("/dev/shm", "tcpwhy-test-*")
-	if err != nil {
-		t.Skipf("no /dev/shm to test with: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if !PathInMemory(dir) {
-		t.Skip("/dev/shm is not tmpfs on this machine")
-	}
-	return dir
-}
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
+	"github.com/tcpwhy/tcpwhy/internal/tmpdir/tmpdirtest"
+)
 
 // TestInMemory checks that a tmpfs directory is seen in memory and the
 // package's own directory (a checkout, on disk) is not.
 func TestInMemory(t *testing.T) {
-	mem := memoryDir(t)
-	if !PathInMemory(mem) {
+	mem := tmpdirtest.MemoryDir(t)
+	if !tmpdir.PathInMemory(mem) {
 		t.Errorf("%s: not seen in memory", mem)
 	}
-	if PathInMemory("tmpdir.go") {
+	if tmpdir.PathInMemory("tmpdir.go") {
 		t.Error("tmpdir.go: seen in memory")
 	}
-	if PathInMemory("no-such-file") {
+	if tmpdir.PathInMemory("no-such-file") {
 		t.Error("a missing file: seen in memory")
 	}
 }
@@ -43,7 +27,7 @@ func TestInMemory(t *testing.T) {
 // is in memory, TMPDIR is not set, and /var/tmp is a writable directory
 // on disk.
 func TestChoose(t *testing.T) {
-	mem := memoryDir(t)
+	mem := tmpdirtest.MemoryDir(t)
 	// The package's directory is a checkout, on disk; t.TempDir is in
 	// /tmp, which may be in memory.
 	disk, err := os.MkdirTemp(".", "tcpwhy-test-*")
@@ -51,7 +35,7 @@ func TestChoose(t *testing.T) {
 		t.Skipf("no directory on disk to test with: %v", err)
 	}
 	t.Cleanup(func() { os.RemoveAll(disk) })
-	if PathInMemory(disk) {
+	if tmpdir.PathInMemory(disk) {
 		t.Skip("the checkout is in memory")
 	}
 	for _, c := range []struct {
@@ -66,7 +50,7 @@ func TestChoose(t *testing.T) {
 		{"var/tmp in memory too", false, mem, mem, mem},
 		{"no var/tmp", false, mem, disk + "/missing", mem},
 	} {
-		if got := choose(c.set, c.tmp, c.varTmp); got != c.want {
+		if got := tmpdir.Choose(c.set, c.tmp, c.varTmp); got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}

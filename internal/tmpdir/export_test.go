@@ -1,0 +1,4 @@
+package tmpdir
+
+// Choose is choose, for the external tests.
+var Choose = choose

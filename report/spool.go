@@ -19,9 +19,10 @@ var spoolInMemory = 1 << 20
 // are before it compresses the rest (S2, about 1.5 GB/s): the JSON of a
 // 10 M-SYN flood spools 8.4 GB, compressed about 14 times smaller. Below
 // it the output of ordinary captures pays no compression on disk (the
-// 5 M-packet bench capture spools 157 MB). A file in memory (/tmp on
-// tmpfs) is compressed from its first byte: there the 157 MB would be
-// memory the process's own peak does not show.
+// 5 M-packet bench capture spools 157 MB). A file in memory (TMPDIR on
+// tmpfs: internal/tmpdir) is compressed past what the spool had kept in
+// memory: there the 157 MB would be memory the process's own peak does
+// not show.
 var spoolPlainOnDisk int64 = 256 << 20
 
 // spool holds output that must wait for the end of the analysis (flow

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
@@ -107,23 +108,46 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 // Spool copies r (standard input, a pipe, a device) to a temporary file,
 // for callers that must read their input twice or whose input can be
 // opened only once. cleanup removes the file. Open the file with
-// OpenOptions.Names set, so that the input keeps its own name.
+// OpenOptions.Names set, so that the input keeps its own name. On Linux
+// the file is unlinked as soon as it is made and path names it through
+// /proc/self/fd (each open of it reads from the start), so that a
+// tcpwhy stopped on the way (Ctrl-C) leaves no copy behind.
 func Spool(r io.Reader) (path string, cleanup func(), err error) {
 	f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-input-*.pcap")
 	if err != nil {
 		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}
-	cleanup = func() { os.Remove(f.Name()) }
+	path, cleanup = f.Name(), func() { f.Close(); os.Remove(f.Name()) }
+	if p := procPath(f); p != "" {
+		os.Remove(f.Name())
+		path, cleanup = p, func() { f.Close() }
+	}
 	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
 		cleanup()
 		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("spool input to a temporary file: %w", err)
+	return path, cleanup, nil
+}
+
+// procPath returns the name under which f can be opened again after it
+// is unlinked, "" where there is none: /proc/self/fd/N on Linux (a new
+// open file, with its own offset; elsewhere /dev/fd/N shares f's).
+func procPath(f *os.File) string {
+	if runtime.GOOS != "linux" {
+		return ""
 	}
-	return f.Name(), cleanup, nil
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	var p string
+	rc.Control(func(fd uintptr) { p = fmt.Sprintf("/proc/self/fd/%d", fd) })
+	a, err1 := os.Stat(p)
+	b, err2 := f.Stat()
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		return ""
+	}
+	return p
 }
 
 // input is one file being read.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -173,13 +174,23 @@ func TestStdin(t *testing.T) {
 			t.Fatalf("err %v, %d segments, %+v", err, len(segs), info.Inputs)
 		}
 	})
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
 	path, cleanup, err := Spool(bytes.NewReader(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(path)
-	if err != nil || !bytes.Equal(got, file) {
-		t.Fatalf("spooled file differs: %v", err)
+	// Each open reads the whole copy (the annotated text reads it twice).
+	for range 2 {
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, file) {
+			t.Fatalf("spooled file differs: %v", err)
+		}
+	}
+	// On Linux the copy is unlinked at once: a tcpwhy killed while it
+	// reads leaves nothing behind.
+	if entries, _ := os.ReadDir(dir); runtime.GOOS == "linux" && (len(entries) != 0 || !strings.HasPrefix(path, "/proc/self/fd/")) {
+		t.Errorf("spooled to %s, %d files left in %s; want /proc/self/fd/N and none", path, len(entries), dir)
 	}
 	cleanup()
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {

@@ -59,13 +59,12 @@ func (h *heldFlows) add(r *FlowResult) {
 		return
 	}
 	if h.file == nil {
-		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-held-*")
+		f, err := tmpdir.CreateUnlinked("tcpwhy-held-*")
 		if err != nil {
 			h.err = fmt.Errorf("hold flows in a temporary file: %w", err)
 			h.mem = append(append(h.mem, ln...), h.buf...)
 			return
 		}
-		os.Remove(f.Name())
 		h.file, h.bw = f, s2.NewWriter(f, s2.WriterConcurrency(1))
 	}
 	_, err := h.bw.Write(ln)

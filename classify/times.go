@@ -197,12 +197,11 @@ func (s *timesStore) spill(l *timesList) bool {
 		return false
 	}
 	if s.file == nil {
-		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-times-*")
+		f, err := tmpdir.CreateUnlinked("tcpwhy-times-*")
 		if err != nil {
 			s.err = fmt.Errorf("keep listener times in a temporary file: %w", err)
 			return false
 		}
-		os.Remove(f.Name())
 		s.file, s.bw = f, bufio.NewWriterSize(f, 64<<10)
 	}
 	if _, err := s.bw.Write(l.cur); err != nil {

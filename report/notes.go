@@ -102,12 +102,11 @@ func (x *noteIndex) sort() {
 // ones already written are still read back).
 func (x *noteIndex) spill() {
 	if x.file == nil {
-		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-notes-*")
+		f, err := tmpdir.CreateUnlinked("tcpwhy-notes-*")
 		if err != nil {
 			x.noSpill = true
 			return
 		}
-		os.Remove(f.Name())
 		x.file = f
 		x.compress = tmpdir.InMemory(f)
 	}

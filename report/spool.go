@@ -51,12 +51,11 @@ func (s *spool) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.file == nil {
-		f, err := os.CreateTemp(tmpdir.Dir(), "tcpwhy-spool-*")
+		f, err := tmpdir.CreateUnlinked("tcpwhy-spool-*")
 		if err != nil {
 			s.err = fmt.Errorf("spool output to a temporary file: %w", err)
 			return 0, s.err
 		}
-		os.Remove(f.Name())
 		s.file, s.bw = f, bufio.NewWriterSize(f, 256<<10)
 		if _, err := s.bw.Write(s.mem); err != nil {
 			s.err = fmt.Errorf("spool output to a temporary file: %w", err)

@@ -45,3 +45,15 @@ func PathInMemory(name string) bool {
 	defer f.Close()
 	return InMemory(f)
 }
+
+// CreateUnlinked creates a temporary file in Dir (os.CreateTemp's
+// pattern) and removes its name at once: the file lives until it is
+// closed, and a tcpwhy that is killed leaves nothing behind.
+func CreateUnlinked(pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(Dir(), pattern)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}

@@ -2,6 +2,7 @@ package tmpdir_test
 
 import (
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
@@ -56,5 +57,23 @@ func TestChoose(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(disk); len(entries) != 0 {
 		t.Errorf("the probe left %d files behind", len(entries))
+	}
+}
+
+// TestCreateUnlinked checks that the file is usable and has no name left.
+func TestCreateUnlinked(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	f, err := tmpdir.CreateUnlinked("tcpwhy-test-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("kept"); err != nil {
+		t.Fatal(err)
+	}
+	// (Windows removes an open file's name only when it is closed.)
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 && runtime.GOOS != "windows" {
+		t.Errorf("%d names left in %s, want none", len(entries), dir)
 	}
 }

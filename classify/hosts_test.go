@@ -1,12 +1,16 @@
 package classify
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/tcpwhy/tcpwhy/capture"
 )
 
 // TestHostCounters checks the compact host counters against plain maps:
@@ -228,5 +232,55 @@ func TestHostTableFindsEvery(t *testing.T) {
 	}
 	if tab.n4 != len(recs) || tab.n != len(recs) {
 		t.Errorf("%d IPv4 entries, %d records, want %d", tab.n4, tab.n, len(recs))
+	}
+}
+
+// TestHostViewsAhead checks, on the lab's captures of overflowing
+// listeners (the real kernel's), that the host views built while the
+// listeners are diagnosed (finish) are those built after the diagnoses:
+// the same hosts and counters, the server's TcpExtListenDrops and
+// TcpExtListenOverflows from the listener's SYN drops included.
+func TestHostViewsAhead(t *testing.T) {
+	analyze := func(path string) *Analysis {
+		src, err := capture.Open([]string{path}, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		a := Analyze(src, Options{})
+		if a.Err != nil {
+			t.Fatalf("%s: %v", path, a.Err)
+		}
+		return a
+	}
+	drops := 0
+	for _, scenario := range []string{"overflow-abort0", "overflow-abort1", "overflow-syncookies", "mixed"} {
+		path := filepath.Join(labDir, scenario, "server.pcap")
+		ahead := analyze(path)
+		hostViewsAhead = false
+		after := analyze(path)
+		hostViewsAhead = true
+		if len(ahead.Hosts) != len(after.Hosts) || len(ahead.Hosts) == 0 {
+			t.Fatalf("%s: %d hosts built ahead, %d after", scenario, len(ahead.Hosts), len(after.Hosts))
+		}
+		for i, h := range ahead.Hosts {
+			if h.IP != after.Hosts[i].IP || !maps.Equal(h.Counters, after.Hosts[i].Counters) {
+				t.Errorf("%s: host %d: %v %v built ahead, %v %v after", scenario, i, h.IP, h.Counters, after.Hosts[i].IP, after.Hosts[i].Counters)
+			}
+		}
+		for _, l := range ahead.Listeners {
+			if l.SynDrops == 0 {
+				continue
+			}
+			drops++
+			for _, h := range ahead.Hosts {
+				if h.IP == l.Server.Addr() && (h.Counters["TcpExtListenDrops"] < l.SynDrops || h.Counters["TcpExtListenOverflows"] < l.SynDrops) {
+					t.Errorf("%s: %v's counters %v lack listener %v's %d SYN drops", scenario, h.IP, h.Counters, l.Server, l.SynDrops)
+				}
+			}
+		}
+	}
+	if drops == 0 {
+		t.Fatal("no listener with SYN drops in the lab captures: the test checks nothing")
 	}
 }

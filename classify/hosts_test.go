@@ -253,6 +253,7 @@ func TestHostViewsAhead(t *testing.T) {
 		}
 		return a
 	}
+	defer func() { hostViewsAhead = true }()
 	drops := 0
 	for _, scenario := range []string{"overflow-abort0", "overflow-abort1", "overflow-syncookies", "mixed"} {
 		path := filepath.Join(labDir, scenario, "server.pcap")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/tcpwhy/tcpwhy/internal/tmpdir"
 )
@@ -98,9 +99,10 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 		}
 		in.closer = f
 		s.inputs = append(s.inputs, in)
-		if err := in.start(f, file); err != nil {
+		if err := in.start(f, file, s.filter == nil); err != nil {
 			s.fail(in, 0, err)
 		}
+		s.mapped = s.mapped || in.mapped
 	}
 	return s, nil
 }
@@ -158,13 +160,16 @@ type input struct {
 	rd     packetReader
 	rec    record // the next packet, valid while queued
 	done   bool
+	mapped bool // read through a mappedFile
 }
 
 // start detects the format of the file read by f. file is f when it is
-// a file, else nil.
-func (in *input) start(f io.Reader, file *os.File) error {
+// a file, else nil. mapOK allows reading a plain pcap file through a
+// mapping (not with a BPF filter: libpcap's C code would read the
+// mapping, where a fault cannot be recovered).
+func (in *input) start(f io.Reader, file *os.File, mapOK bool) error {
 	if file != nil {
-		if plain, err := in.startPlainPCAP(file); plain {
+		if plain, err := in.startPlainPCAP(file, mapOK); plain {
 			return err
 		}
 	}
@@ -213,16 +218,23 @@ func (in *input) start(f io.Reader, file *os.File) error {
 	return nil
 }
 
-// startPlainPCAP starts reading an uncompressed pcap file straight into
-// the pcapReader's window, without a bufio.Reader in between. It reports
-// false, having read nothing, for other formats.
-func (in *input) startPlainPCAP(file *os.File) (bool, error) {
+// startPlainPCAP starts reading an uncompressed pcap file in place,
+// through a mapping of it (when mapOK and the file is a regular one) or
+// straight into the pcapReader's buffer, without a bufio.Reader in
+// between. It reports false, having read nothing, for other formats.
+func (in *input) startPlainPCAP(file *os.File, mapOK bool) (bool, error) {
 	var magic [4]byte
 	if n, _ := file.ReadAt(magic[:], 0); n < len(magic) {
 		return false, nil
 	}
 	switch magic {
 	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
+		if mapOK {
+			if mf := mapFile(file); mf != nil {
+				in.closer, in.mapped = mf, true
+				return true, in.usePCAP(newMappedPCAPReader(mf))
+			}
+		}
 		return true, in.usePCAP(newPCAPReader(file))
 	}
 	return false, nil
@@ -250,8 +262,10 @@ type fileSource struct {
 	dec     *decoder
 	filter  packetFilter
 	snaplen int
-	info    Info
-	errs    []error
+	// mapped is set when an input is read through a mappedFile.
+	mapped bool
+	info   Info
+	errs   []error
 	// limit, when positive, is how many packets Next reads at most (see
 	// LimitPackets).
 	limit int64
@@ -315,6 +329,13 @@ func (s *fileSource) advance(in *input) {
 
 // Next implements Source.
 func (s *fileSource) Next(seg *Segment) error {
+	if s.mapped {
+		// A fault in a mapped file (it shrank) panics in this goroutine
+		// instead of crashing the program, and guardedNext recovers it.
+		// Set at each call: callers may read from more than one
+		// goroutine.
+		debug.SetPanicOnFault(true)
+	}
 	for {
 		err, again := s.guardedNext(seg)
 		if !again {
@@ -336,9 +357,11 @@ func (s *fileSource) guardedNext(seg *Segment) (err error, again bool) {
 }
 
 // recovered handles a panic in next, which can only come from reading or
-// decoding a packet of s.cur. A panic of a reader stops the input with a
-// ReadError; one of the decoder (which the fuzz targets find none of)
-// counts the packet as not TCP, as a packet it cannot make sense of.
+// decoding a packet of s.cur. A panic of a reader, or a memory fault (a
+// mapped file that shrank, see mappedFile), stops the input with a
+// ReadError; another panic of the decoder (which the fuzz targets find
+// none of) counts the packet as not TCP, as a packet it cannot make sense
+// of.
 func (s *fileSource) recovered(r any) {
 	in := s.cur
 	if in == nil {
@@ -347,6 +370,17 @@ func (s *fileSource) recovered(r any) {
 	s.cur = nil
 	decoding := s.decoding
 	s.decoding = false
+	if _, fault := r.(interface{ Addr() uintptr }); fault {
+		// A fault reading a mapped file, while its packet was read or
+		// decoded: the file shrank under the mapping. A packet being
+		// decoded was counted; it is the broken one.
+		if decoding {
+			s.info.Packets--
+			in.info.Packets--
+		}
+		s.fail(in, in.rec.offset, errors.New("the file shrank while it was read (a fault in its mapping)"))
+		return
+	}
 	if decoding {
 		s.info.Other++
 		return

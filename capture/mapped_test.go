@@ -1,0 +1,273 @@
+//go:build unix
+
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// randomRecords returns n records of random lengths (1 byte to 70 KiB)
+// and contents, for the reader, which does not decode them; the last
+// one's length makes the file end at a page boundary when pageEnd is
+// set.
+func randomRecords(n int, pageEnd bool) []testPkt {
+	r := rand.New(rand.NewPCG(7, 11))
+	pkts := make([]testPkt, n)
+	size := 24
+	for i := range pkts {
+		l := 1 + r.IntN(1600)
+		if i%50 == 0 {
+			l = 1 + r.IntN(70<<10)
+		}
+		if pageEnd && i == n-1 {
+			// Leave at least 100 data bytes, ending at a page.
+			l = 4096 - (size+16+100)%4096 + 100
+		}
+		data := make([]byte, l)
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		pkts[i] = testPkt{ts: t0.Add(time.Duration(i) * time.Microsecond), data: data}
+		size += 16 + l
+	}
+	return pkts
+}
+
+// readAllRecords reads every record of p.
+func readAllRecords(t *testing.T, p *pcapReader, err error) []record {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []record
+	for {
+		var rec record
+		err := p.next(&rec)
+		if err == io.EOF {
+			return recs
+		}
+		if err != nil {
+			t.Fatalf("record %d: %v", len(recs)+1, err)
+		}
+		rec.data = bytes.Clone(rec.data)
+		recs = append(recs, rec)
+	}
+}
+
+// TestMappedMatchesRead reads files of several mapped windows, records
+// of random lengths straddling their ends, both through a mapping and
+// with read(2), and compares every record.
+func TestMappedMatchesRead(t *testing.T) {
+	for _, pageEnd := range []bool{false, true} {
+		pkts := randomRecords(12000, pageEnd)
+		b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
+		if pageEnd != (len(b)%4096 == 0) {
+			t.Fatalf("pageEnd %v: file of %d bytes", pageEnd, len(b))
+		}
+		if len(b) < 3*mapWindow {
+			t.Fatalf("file of %d bytes: fewer than three windows", len(b))
+		}
+		path := writeFile(t, "records.pcap", b)
+		f1, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f1.Close()
+		f2, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mf := mapFile(f2)
+		if mf == nil {
+			t.Fatal("a regular file is not mapped")
+		}
+		defer mf.Close()
+		pr, err := newPCAPReader(f1)
+		read := readAllRecords(t, pr, err)
+		pm, err := newMappedPCAPReader(mf)
+		mapped := readAllRecords(t, pm, err)
+		if len(read) != len(pkts) || len(mapped) != len(pkts) {
+			t.Fatalf("pageEnd %v: %d records read, %d mapped, want %d", pageEnd, len(read), len(mapped), len(pkts))
+		}
+		for i := range read {
+			a, m := read[i], mapped[i]
+			if a.offset != m.offset || !a.ts.Equal(m.ts) || a.wireLen != m.wireLen || !bytes.Equal(a.data, m.data) || !bytes.Equal(m.data, pkts[i].data) {
+				t.Fatalf("pageEnd %v: record %d differs: offset %d/%d, %d/%d bytes", pageEnd, i+1, a.offset, m.offset, len(a.data), len(m.data))
+			}
+		}
+	}
+}
+
+// TestMappedFallback: when a window cannot be mapped, the reader goes on
+// with read(2) from the first unread byte.
+func TestMappedFallback(t *testing.T) {
+	pkts := randomRecords(12000, false)
+	path := writeFile(t, "records.pcap", pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts))
+	calls := 0
+	defer func(m func(int, int64, int, int, int) ([]byte, error)) { mmap = m }(mmap)
+	mmap = func(fd int, off int64, n, prot, flags int) ([]byte, error) {
+		if calls++; calls == 3 {
+			return nil, syscall.ENOMEM
+		}
+		return syscall.Mmap(fd, off, n, prot, flags)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := mapFile(f)
+	defer mf.Close()
+	p, err := newMappedPCAPReader(mf)
+	recs := readAllRecords(t, p, err)
+	if calls != 3 || p.mf != nil {
+		t.Fatalf("%d mappings, still mapped %v; want the third to fail and reading to go on with read(2)", calls, p.mf != nil)
+	}
+	if len(recs) != len(pkts) {
+		t.Fatalf("%d records, want %d", len(recs), len(pkts))
+	}
+	for i := range recs {
+		if !bytes.Equal(recs[i].data, pkts[i].data) {
+			t.Fatalf("record %d differs", i+1)
+		}
+	}
+}
+
+// TestMappedTruncatedRecord: a file that ends inside a record gives the
+// same error mapped as read.
+func TestMappedTruncatedRecord(t *testing.T) {
+	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, randomRecords(100, false))
+	path := writeFile(t, "cut.pcap", b[:len(b)-5])
+	errs := map[bool]string{}
+	for _, mapped := range []bool{false, true} {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p *pcapReader
+		if mapped {
+			mf := mapFile(f)
+			defer mf.Close()
+			p, err = newMappedPCAPReader(mf)
+		} else {
+			defer f.Close()
+			p, err = newPCAPReader(f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			var rec record
+			if err = p.next(&rec); err != nil {
+				break
+			}
+			n++
+		}
+		if n != 99 || err == io.EOF {
+			t.Fatalf("mapped %v: %d records then %v, want 99 then a truncated record", mapped, n, err)
+		}
+		errs[mapped] = err.Error()
+	}
+	if errs[false] != errs[true] {
+		t.Fatalf("read: %q, mapped: %q", errs[false], errs[true])
+	}
+}
+
+// TestMappedFileShrinks: a capture truncated while it is read (its
+// mapped pages gone: a fault) ends in a ReadError naming the file and
+// the packet, after the packets before it, and does not crash, also when
+// another goroutine reads on.
+func TestMappedFileShrinks(t *testing.T) {
+	var pkts []testPkt
+	for i := range 3000 {
+		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
+	}
+	path := writePCAP(t, layers.LinkTypeEthernet, pcapOpts{}, pkts)
+	src, err := Open([]string{path}, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var seg Segment
+	for range 10 {
+		if err := src.Next(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	// Read on in another goroutine than the one that opened the file
+	// and mapped its first window, as the analysis's reading goroutine
+	// does.
+	n := 10
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for src.Next(&seg) == nil {
+			n++
+		}
+	}()
+	<-done
+	if n >= len(pkts) || n < 10 {
+		t.Fatalf("%d packets delivered of a file truncated to 4096 bytes", n)
+	}
+	var re *ReadError
+	if !errors.As(src.Err(), &re) {
+		t.Fatalf("err %v, want a ReadError", src.Err())
+	}
+	if re.File != path || re.Packet != int64(n+1) || !strings.Contains(re.Error(), "shrank while it was read") {
+		t.Fatalf("ReadError %q (file %s, packet %d), want %s, packet %d, a file that shrank", re.Error(), re.File, re.Packet, path, n+1)
+	}
+}
+
+// TestMappedFileGrows: packets appended to a capture while it is read
+// (tcpdump still writing it) are read, as read(2) would.
+func TestMappedFileGrows(t *testing.T) {
+	var pkts []testPkt
+	for i := range 200 {
+		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
+	}
+	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
+	half := 24
+	for _, p := range pkts[:300] {
+		half += 16 + len(p.data)
+	}
+	path := writeFile(t, "growing.pcap", b[:half])
+	src, err := Open([]string{path}, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var seg Segment
+	for range 100 {
+		if err := src.Next(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b[half:]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	n := 100
+	for src.Next(&seg) == nil {
+		n++
+	}
+	if n != len(pkts) || src.Err() != nil {
+		t.Fatalf("%d packets, err %v; want %d", n, src.Err(), len(pkts))
+	}
+}

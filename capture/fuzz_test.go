@@ -282,7 +282,7 @@ func FuzzDecode(f *testing.F) {
 		if len(file) < 24+16 || [4]byte(file[:4]) != magicPCAPMicroLE {
 			continue
 		}
-		p, err := newPCAPReader(bytes.NewReader(file))
+		p, err := newPCAPReader(newWindow(bytes.NewReader(file)))
 		if err != nil || firstLayer(p.linkType) == firstNone {
 			continue
 		}

@@ -92,9 +92,9 @@ func TestMappedMatchesRead(t *testing.T) {
 			t.Fatal("a regular file is not mapped")
 		}
 		defer mf.Close()
-		pr, err := newPCAPReader(f1)
+		pr, err := newPCAPReader(newWindow(f1))
 		read := readAllRecords(t, pr, err)
-		pm, err := newMappedPCAPReader(mf)
+		pm, err := newPCAPReader(newMappedWindow(mf))
 		mapped := readAllRecords(t, pm, err)
 		if len(read) != len(pkts) || len(mapped) != len(pkts) {
 			t.Fatalf("pageEnd %v: %d records read, %d mapped, want %d", pageEnd, len(read), len(mapped), len(pkts))
@@ -127,7 +127,7 @@ func TestMappedFallback(t *testing.T) {
 	}
 	mf := mapFile(f)
 	defer mf.Close()
-	p, err := newMappedPCAPReader(mf)
+	p, err := newPCAPReader(newMappedWindow(mf))
 	recs := readAllRecords(t, p, err)
 	if calls != 3 || p.mf != nil {
 		t.Fatalf("%d mappings, still mapped %v; want the third to fail and reading to go on with read(2)", calls, p.mf != nil)
@@ -157,10 +157,10 @@ func TestMappedTruncatedRecord(t *testing.T) {
 		if mapped {
 			mf := mapFile(f)
 			defer mf.Close()
-			p, err = newMappedPCAPReader(mf)
+			p, err = newPCAPReader(newMappedWindow(mf))
 		} else {
 			defer f.Close()
-			p, err = newPCAPReader(f)
+			p, err = newPCAPReader(newWindow(f))
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -164,12 +164,12 @@ type input struct {
 }
 
 // start detects the format of the file read by f. file is f when it is
-// a file, else nil. mapOK allows reading a plain pcap file through a
-// mapping (not with a BPF filter: libpcap's C code would read the
-// mapping, where a fault cannot be recovered).
+// a file, else nil. mapOK allows reading a plain file through a mapping
+// (not with a BPF filter: libpcap's C code would read the mapping, where
+// a fault cannot be recovered).
 func (in *input) start(f io.Reader, file *os.File, mapOK bool) error {
 	if file != nil {
-		if plain, err := in.startPlainPCAP(file, mapOK); plain {
+		if plain, err := in.startPlain(file, mapOK); plain {
 			return err
 		}
 	}
@@ -190,8 +190,7 @@ func (in *input) start(f io.Reader, file *os.File, mapOK bool) error {
 		in.info.Compressed = true
 		src = gzipErrReader{gz}
 	}
-	cr := &countingReader{r: src}
-	br := bufio.NewReaderSize(cr, readBufSize)
+	br := bufio.NewReaderSize(src, readBufSize)
 	magic, err = br.Peek(4)
 	if len(magic) < 4 {
 		if err == nil || err == io.EOF {
@@ -202,40 +201,57 @@ func (in *input) start(f io.Reader, file *os.File, mapOK bool) error {
 		}
 		return err
 	}
-	switch [4]byte(magic) {
+	known, err := in.use([4]byte(magic), newWindow(br))
+	if !known {
+		return fmt.Errorf("not a pcap or pcapng file (starts with % x)", magic)
+	}
+	return err
+}
+
+// startPlain starts reading an uncompressed pcap or pcapng file in
+// place, through a mapping of it (when mapOK and the file is a regular
+// one) or straight into the reader's buffer, without a bufio.Reader in
+// between. It reports false, having read nothing, for other contents.
+func (in *input) startPlain(file *os.File, mapOK bool) (bool, error) {
+	var magic [4]byte
+	if n, _ := file.ReadAt(magic[:], 0); n < len(magic) || !knownMagic(magic) {
+		return false, nil
+	}
+	w := newWindow(file)
+	if mapOK {
+		if mf := mapFile(file); mf != nil {
+			in.closer, in.mapped = mf, true
+			w = newMappedWindow(mf)
+		}
+	}
+	_, err := in.use(magic, w)
+	return true, err
+}
+
+// knownMagic reports whether a file starting with magic is a pcap or
+// pcapng file.
+func knownMagic(magic [4]byte) bool {
+	switch magic {
+	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE, magicPCAPNG:
+		return true
+	}
+	return false
+}
+
+// use starts the reader of the format magic names on w; known is false
+// for an unknown magic, err set for a bad file header.
+func (in *input) use(magic [4]byte, w window) (known bool, err error) {
+	switch magic {
 	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
-		return in.usePCAP(newPCAPReader(br))
+		return true, in.usePCAP(newPCAPReader(w))
 	case magicPCAPNG:
-		n, err := newNgReader(br, cr)
+		n, err := newNgReader(w)
 		if err != nil {
-			return err
+			return true, err
 		}
 		in.rd = n
 		n.describe(&in.info)
-	default:
-		return fmt.Errorf("not a pcap or pcapng file (starts with % x)", magic)
-	}
-	return nil
-}
-
-// startPlainPCAP starts reading an uncompressed pcap file in place,
-// through a mapping of it (when mapOK and the file is a regular one) or
-// straight into the pcapReader's buffer, without a bufio.Reader in
-// between. It reports false, having read nothing, for other formats.
-func (in *input) startPlainPCAP(file *os.File, mapOK bool) (bool, error) {
-	var magic [4]byte
-	if n, _ := file.ReadAt(magic[:], 0); n < len(magic) {
-		return false, nil
-	}
-	switch magic {
-	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
-		if mapOK {
-			if mf := mapFile(file); mf != nil {
-				in.closer, in.mapped = mf, true
-				return true, in.usePCAP(newMappedPCAPReader(mf))
-			}
-		}
-		return true, in.usePCAP(newPCAPReader(file))
+		return true, nil
 	}
 	return false, nil
 }

@@ -291,7 +291,7 @@ func TestBrokenInput(t *testing.T) {
 		{"bad pcapng block length", ngBad, 1, int64(len(ng1)), "bad block length"},
 		{"bad pcapng captured length", ngCapLen, 1, int64(len(ng1)), "captured length 5000 exceeds block length"},
 		{"bad pcapng byte-order magic", ngBOM, 0, 0, "byte-order magic"},
-		{"truncated pcapng", ng[:len(ng)-9], 2, int64(len(ng1) + (len(ng)-len(ng1))/2), "truncated pcapng block: unexpected EOF"},
+		{"truncated pcapng", ng[:len(ng)-9], 2, int64(len(ng1) + (len(ng)-len(ng1))/2), "truncated pcapng block (type 0x6): got 87 of 96 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

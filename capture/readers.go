@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // maxSnaplen is libpcap's MAXIMUM_SNAPLEN: no packet record is longer,
@@ -42,18 +40,6 @@ type packetReader interface {
 	next(rec *record) error
 	// describe updates the format details of info.
 	describe(info *InputInfo)
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // gzipError marks an error of the gzip layer, so it is not mistaken for a
@@ -94,12 +80,11 @@ var (
 // fails). It stays in the CPU's cache while its packets are decoded.
 const pcapBufSize = 256 << 10
 
-// pcapReader reads the classic libpcap format, both byte orders, with
-// microsecond or nanosecond timestamps. It allocates nothing per packet
-// and copies no packet out of its window: records are slices of buf, a
-// mapped window of the file (mf) or a buffer refilled from src, records
-// never straddling a move of the window or a refill.
-type pcapReader struct {
+// window is a reader's view of its file: the bytes from file offset
+// base on, in buf, either a mapped window of the file (mf) or a buffer
+// refilled from src. Records are slices of buf and never straddle a move
+// of the window or a refill, so readers copy no packet out of it.
+type window struct {
 	buf []byte // buf[pos:] is not read yet; buf[0] is at file offset base
 	pos int
 	// base is the file offset of buf[0].
@@ -112,6 +97,24 @@ type pcapReader struct {
 	// srcErr is the error src returned last (io.EOF at its end), kept
 	// until the bytes before it are used up.
 	srcErr error
+}
+
+// newWindow returns a window reading r into a buffer.
+func newWindow(r io.Reader) window {
+	return window{src: r, buf: make([]byte, 0, pcapBufSize)}
+}
+
+// newMappedWindow returns a window reading mf's file through mf.
+func newMappedWindow(mf *mappedFile) window { return window{src: mf.f, mf: mf} }
+
+// offset is the file offset of the first unread byte.
+func (w *window) offset() int64 { return w.base + int64(w.pos) }
+
+// pcapReader reads the classic libpcap format, both byte orders, with
+// microsecond or nanosecond timestamps. It allocates nothing per packet
+// and copies no packet out of its window.
+type pcapReader struct {
+	window
 
 	big      bool
 	nano     bool
@@ -121,16 +124,9 @@ type pcapReader struct {
 	maxLen   int
 }
 
-// newPCAPReader reads the 24-byte file header from r.
-func newPCAPReader(r io.Reader) (*pcapReader, error) {
-	p := &pcapReader{src: r, buf: make([]byte, 0, pcapBufSize)}
-	return p, p.readHeader()
-}
-
-// newMappedPCAPReader reads the 24-byte file header from mf's file, which
-// it reads through mf's windows.
-func newMappedPCAPReader(mf *mappedFile) (*pcapReader, error) {
-	p := &pcapReader{src: mf.f, mf: mf}
+// newPCAPReader reads the 24-byte file header of the file w reads.
+func newPCAPReader(w window) (*pcapReader, error) {
+	p := &pcapReader{window: w}
 	return p, p.readHeader()
 }
 
@@ -166,71 +162,71 @@ func (p *pcapReader) readHeader() error {
 
 // fill makes at least n unread bytes available in buf[pos:], refilling
 // from src, and reports whether it could.
-func (p *pcapReader) fill(n int) bool {
-	if len(p.buf)-p.pos >= n {
+func (w *window) fill(n int) bool {
+	if len(w.buf)-w.pos >= n {
 		return true
 	}
-	if p.mf != nil {
+	if w.mf != nil {
 		// The window is read-only: never refilled in place.
-		if p.srcErr != nil {
+		if w.srcErr != nil {
 			return false
 		}
-		if p.slide(n) {
-			return len(p.buf)-p.pos >= n
+		if w.slide(n) {
+			return len(w.buf)-w.pos >= n
 		}
 	}
-	if p.pos > 0 {
+	if w.pos > 0 {
 		// Move the unread bytes (part of one record) to the front.
-		k := copy(p.buf[:cap(p.buf)], p.buf[p.pos:])
-		p.base += int64(p.pos)
-		p.buf, p.pos = p.buf[:k], 0
+		k := copy(w.buf[:cap(w.buf)], w.buf[w.pos:])
+		w.base += int64(w.pos)
+		w.buf, w.pos = w.buf[:k], 0
 	}
-	if cap(p.buf) < n {
-		p.buf = append(make([]byte, 0, max(n, 2*cap(p.buf))), p.buf...)
+	if cap(w.buf) < n {
+		w.buf = append(make([]byte, 0, max(n, 2*cap(w.buf))), w.buf...)
 	}
-	for empty := 0; len(p.buf) < n && p.srcErr == nil; {
-		k, err := p.src.Read(p.buf[len(p.buf):cap(p.buf)])
-		p.buf = p.buf[:len(p.buf)+k]
-		p.srcErr = err
+	for empty := 0; len(w.buf) < n && w.srcErr == nil; {
+		k, err := w.src.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+k]
+		w.srcErr = err
 		if k > 0 {
 			empty = 0
 		} else if empty++; empty == 100 && err == nil {
-			p.srcErr = io.ErrNoProgress // as bufio gives up
+			w.srcErr = io.ErrNoProgress // as bufio gives up
 		}
 	}
-	return len(p.buf) >= n
+	return len(w.buf) >= n
 }
 
 // slide moves the mapped window to the first unread byte, with n bytes
 // from there when the file has them (p.srcErr is io.EOF when not). When
 // the file cannot be mapped it reports false, having switched p to
 // reading the file with read(2) from that byte on.
-func (p *pcapReader) slide(n int) bool {
-	off := p.base + int64(p.pos)
-	m, start, err := p.mf.window(off, n)
+func (w *window) slide(n int) bool {
+	off := w.base + int64(w.pos)
+	m, start, err := w.mf.window(off, n)
 	if err != nil {
-		f := p.mf.f
-		p.mf = nil
+		f := w.mf.f
+		w.mf = nil
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			p.srcErr = err
+			w.srcErr = err
 		}
-		p.buf, p.pos, p.base = make([]byte, 0, pcapBufSize), 0, off
+		w.buf, w.pos, w.base = make([]byte, 0, pcapBufSize), 0, off
 		return false
 	}
-	p.buf, p.pos, p.base = m, int(off-start), start
-	if len(p.buf)-p.pos < n {
-		p.srcErr = io.EOF
+	w.buf, w.pos, w.base = m, int(off-start), start
+	if len(w.buf)-w.pos < n {
+		w.srcErr = io.EOF
 	}
 	return true
 }
 
 // short describes why fill could not get n bytes of what: the file ends
 // (a truncated record), or the error that stopped the reading.
-func (p *pcapReader) short(what string, n int) error {
-	if p.srcErr != nil && p.srcErr != io.EOF {
-		return p.srcErr
+func (w *window) short(what string, n int) error {
+	if w.srcErr != nil && w.srcErr != io.EOF {
+		return w.srcErr
 	}
-	return fmt.Errorf("truncated %s: got %d of %d bytes", what, len(p.buf)-p.pos, n)
+	return fmt.Errorf("truncated %s: got %d of %d bytes", what, len(w.buf)-w.pos, n)
 }
 
 func (p *pcapReader) u16(b []byte) uint16 {
@@ -295,154 +291,5 @@ func (p *pcapReader) describe(info *InputInfo) {
 	info.Snaplen = int(p.snaplen)
 	if len(info.LinkTypes) == 0 {
 		info.LinkTypes = []string{LinkTypeName(p.linkType)}
-	}
-}
-
-// pcapng block types the reader checks before pcapgo reads them.
-const (
-	ngBlockSHB = 0x0A0D0D0A
-	ngBlockPB  = 2
-	ngBlockSPB = 3
-	ngBlockEPB = 6
-)
-
-// ngReader reads pcapng files with pcapgo, checking each block header
-// first and tracking byte offsets.
-type ngReader struct {
-	r      *pcapgo.NgReader
-	br     *bufio.Reader
-	cr     *countingReader
-	big    bool
-	nIface int
-	ifaces []pcapgo.NgInterface
-}
-
-// newNgReader reads the section header. br must read from cr and be at
-// least 4096 bytes big, so that pcapgo uses it as it is and the consumed
-// byte count is cr.n - br.Buffered().
-func newNgReader(br *bufio.Reader, cr *countingReader) (*ngReader, error) {
-	n := &ngReader{br: br, cr: cr}
-	if err := n.checkBlock(); err != nil {
-		return nil, err
-	}
-	r, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("pcapng section header: %w", err)
-	}
-	n.r = r
-	return n, nil
-}
-
-func (n *ngReader) offset() int64 { return n.cr.n - int64(n.br.Buffered()) }
-
-// checkBlock validates the length fields of the next block, which pcapgo
-// trusts.
-func (n *ngReader) checkBlock() error {
-	h, err := n.br.Peek(12)
-	if len(h) < 8 {
-		if len(h) == 0 && err == io.EOF {
-			return nil // clean end: pcapgo reports io.EOF
-		}
-		if err == io.EOF {
-			return fmt.Errorf("truncated block header: got %d of 8 bytes", len(h))
-		}
-		return err
-	}
-	if binary.LittleEndian.Uint32(h[0:4]) == ngBlockSHB {
-		if len(h) < 12 {
-			return fmt.Errorf("truncated section header block")
-		}
-		switch {
-		case binary.BigEndian.Uint32(h[8:12]) == 0x1A2B3C4D:
-			n.big = true
-		case binary.LittleEndian.Uint32(h[8:12]) == 0x1A2B3C4D:
-			n.big = false
-		default:
-			return fmt.Errorf("bad byte-order magic % x in section header block", h[8:12])
-		}
-	}
-	u32 := binary.LittleEndian.Uint32
-	if n.big {
-		u32 = binary.BigEndian.Uint32
-	}
-	typ, length := u32(h[0:4]), u32(h[4:8])
-	limit := uint32(maxRecordLen)
-	if typ == ngBlockEPB || typ == ngBlockPB || typ == ngBlockSPB {
-		limit = maxSnaplen + 65536
-	}
-	if length < 12 || length%4 != 0 || length > limit {
-		return fmt.Errorf("corrupt pcapng block (type 0x%x): bad block length %d", typ, length)
-	}
-	if typ == ngBlockEPB || typ == ngBlockPB {
-		h, _ := n.br.Peek(28)
-		if len(h) == 28 {
-			if capLen := u32(h[20:24]); capLen > length-32 {
-				return fmt.Errorf("corrupt pcapng packet block: captured length %d exceeds block length %d", capLen, length)
-			}
-		}
-	}
-	return nil
-}
-
-func (n *ngReader) next(rec *record) error {
-	rec.offset = n.offset()
-	if err := n.checkBlock(); err != nil {
-		return err
-	}
-	data, ci, err := n.r.ZeroCopyReadPacketData()
-	if err != nil {
-		if err == io.EOF {
-			return io.EOF
-		}
-		if err == io.ErrUnexpectedEOF {
-			return fmt.Errorf("truncated pcapng block: %w", err)
-		}
-		return err
-	}
-	rec.data = data
-	rec.ts = ci.Timestamp
-	rec.wireLen = max(ci.Length, len(data))
-	rec.linkType = layers.LinkType(0xffff) // unknown until told
-	if len(ci.AncillaryData) > 0 {
-		if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-			rec.linkType = lt
-		}
-	}
-	rec.first = firstLayer(rec.linkType)
-	if k := n.r.NInterfaces(); k != n.nIface {
-		n.nIface = k
-		n.ifaces = n.ifaces[:0]
-		for i := range k {
-			if iface, err := n.r.Interface(i); err == nil {
-				n.ifaces = append(n.ifaces, iface)
-			}
-		}
-	}
-	return nil
-}
-
-func (n *ngReader) describe(info *InputInfo) {
-	info.Format = "pcapng"
-	info.LinkTypes = info.LinkTypes[:0]
-	info.Nanosecond = false
-	for i, iface := range n.ifaces {
-		if i == 0 {
-			info.Snaplen = int(iface.SnapLength)
-		}
-		res := iface.TimestampResolution
-		if (!res.Binary() && res.Exponent() > 6) || (res.Binary() && res.Exponent() > 20) {
-			info.Nanosecond = true
-		}
-		name := LinkTypeName(iface.LinkType)
-		dup := false
-		for _, have := range info.LinkTypes {
-			dup = dup || have == name
-		}
-		if !dup {
-			info.LinkTypes = append(info.LinkTypes, name)
-		}
 	}
 }

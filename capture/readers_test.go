@@ -93,7 +93,7 @@ func TestPCAPReaderRefills(t *testing.T) {
 			"half":     iotest.HalfReader(bytes.NewReader(file)),
 			"data+err": iotest.DataErrReader(bytes.NewReader(file)),
 		} {
-			p, err := newPCAPReader(r)
+			p, err := newPCAPReader(newWindow(r))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +111,7 @@ func TestPCAPReaderRefills(t *testing.T) {
 	// A reader failing for good after the header.
 	file := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
 	boom := errors.New("boom")
-	p, err := newPCAPReader(io.MultiReader(bytes.NewReader(file[:24+16+5]), iotest.ErrReader(boom)))
+	p, err := newPCAPReader(newWindow(io.MultiReader(bytes.NewReader(file[:24+16+5]), iotest.ErrReader(boom))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func readOutcome(p *pcapReader, err error) pcapOutcome {
 // wholePCAPReader reads a pcap file held whole in its window, the
 // reference the refilling reads are compared with.
 func wholePCAPReader(file []byte) (*pcapReader, error) {
-	p := &pcapReader{buf: append([]byte(nil), file...), src: bytes.NewReader(nil)}
+	p := &pcapReader{window: window{buf: append([]byte(nil), file...), src: bytes.NewReader(nil)}}
 	return p, p.readHeader()
 }
 
@@ -184,7 +184,7 @@ func comparePCAPReaders(t *testing.T, file []byte) {
 		"reader":   bytes.NewReader(file),
 		"one byte": iotest.OneByteReader(bytes.NewReader(file)),
 	} {
-		got := readOutcome(newPCAPReader(r))
+		got := readOutcome(newPCAPReader(newWindow(r)))
 		if got.err != want.err || got.offset != want.offset || len(got.recs) != len(want.recs) {
 			t.Fatalf("%s: %d records, error %q at %d; whole: %d records, error %q at %d", name, len(got.recs), got.err, got.offset, len(want.recs), want.err, want.offset)
 		}

@@ -11,10 +11,12 @@ import (
 // enough that moving it (munmap, mmap, the page faults of its first
 // reads) costs little against decoding its packets, small enough that
 // its pages, which count in the process's resident memory while mapped,
-// stay a few MiB. BenchmarkReadDecodeFile on the make bench capture, ns
-// a packet: 1 MiB 135-159, 2 MiB 129-148, 4 MiB 127-138, 8 MiB 121-131;
-// 4 MiB adds 0.6-1.7 MiB to the peak RSS.
-const mapWindow = 4 << 20
+// stay few: the peak RSS catches a window nearly whole (busy.pcap 3.3-3.5
+// MiB more with 4 MiB windows). BenchmarkReadDecodeFile on the make bench
+// capture, ns a packet, in a fast hour: 1 MiB 135-159, 2 MiB 129-148,
+// 4 MiB 127-138, 8 MiB 121-131; in a slow one, four rounds: read(2)
+// 233-241, 1 MiB 244-263, 2 MiB 205-223, 4 MiB 226-240.
+const mapWindow = 2 << 20
 
 // mmap is syscall.Mmap; tests make it fail.
 var mmap = syscall.Mmap

@@ -43,27 +43,6 @@ func randomRecords(n int, pageEnd bool) []testPkt {
 	return pkts
 }
 
-// readAllRecords reads every record of p.
-func readAllRecords(t *testing.T, p *pcapReader, err error) []record {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []record
-	for {
-		var rec record
-		err := p.next(&rec)
-		if err == io.EOF {
-			return recs
-		}
-		if err != nil {
-			t.Fatalf("record %d: %v", len(recs)+1, err)
-		}
-		rec.data = bytes.Clone(rec.data)
-		recs = append(recs, rec)
-	}
-}
-
 // TestMappedMatchesRead reads files of several mapped windows, records
 // of random lengths straddling their ends, both through a mapping and
 // with read(2), and compares every record.
@@ -92,12 +71,11 @@ func TestMappedMatchesRead(t *testing.T) {
 			t.Fatal("a regular file is not mapped")
 		}
 		defer mf.Close()
-		pr, err := newPCAPReader(newWindow(f1))
-		read := readAllRecords(t, pr, err)
-		pm, err := newPCAPReader(newMappedWindow(mf))
-		mapped := readAllRecords(t, pm, err)
-		if len(read) != len(pkts) || len(mapped) != len(pkts) {
-			t.Fatalf("pageEnd %v: %d records read, %d mapped, want %d", pageEnd, len(read), len(mapped), len(pkts))
+		ro := readOutcome(newPCAPReader(newWindow(f1)))
+		mo := readOutcome(newPCAPReader(newMappedWindow(mf)))
+		read, mapped := ro.recs, mo.recs
+		if ro.err != "" || mo.err != "" || len(read) != len(pkts) || len(mapped) != len(pkts) {
+			t.Fatalf("pageEnd %v: %d records read (%s), %d mapped (%s), want %d", pageEnd, len(read), ro.err, len(mapped), mo.err, len(pkts))
 		}
 		for i := range read {
 			a, m := read[i], mapped[i]
@@ -128,7 +106,11 @@ func TestMappedFallback(t *testing.T) {
 	mf := mapFile(f)
 	defer mf.Close()
 	p, err := newPCAPReader(newMappedWindow(mf))
-	recs := readAllRecords(t, p, err)
+	o := readOutcome(p, err)
+	recs := o.recs
+	if o.err != "" {
+		t.Fatal(o.err)
+	}
 	if calls != 3 || p.mf != nil {
 		t.Fatalf("%d mappings, still mapped %v; want the third to fail and reading to go on with read(2)", calls, p.mf != nil)
 	}

@@ -61,8 +61,8 @@ func (i *ngInterface) time(ts uint64) time.Time {
 // the two on every pcapng file the tests know.
 type ngReader struct {
 	window
-	big    bool
-	ifaces []ngInterface
+	byteOrder // the current section's
+	ifaces    []ngInterface
 }
 
 // newNgReader reads the first section header of the file w reads.
@@ -79,27 +79,6 @@ func newNgReader(w window) (*ngReader, error) {
 		return nil, fmt.Errorf("pcapng section header: %w", err)
 	}
 	return n, nil
-}
-
-func (n *ngReader) u16(b []byte) uint16 {
-	if n.big {
-		return binary.BigEndian.Uint16(b)
-	}
-	return binary.LittleEndian.Uint16(b)
-}
-
-func (n *ngReader) u32(b []byte) uint32 {
-	if n.big {
-		return binary.BigEndian.Uint32(b)
-	}
-	return binary.LittleEndian.Uint32(b)
-}
-
-func (n *ngReader) u64(b []byte) uint64 {
-	if n.big {
-		return binary.BigEndian.Uint64(b)
-	}
-	return binary.LittleEndian.Uint64(b)
 }
 
 // errNotPacket is readBlock's report of a block that holds no packet.

@@ -115,8 +115,8 @@ func (w *window) offset() int64 { return w.base + int64(w.pos) }
 // and copies no packet out of its window.
 type pcapReader struct {
 	window
+	byteOrder
 
-	big      bool
 	nano     bool
 	snaplen  uint32
 	linkType layers.LinkType
@@ -229,18 +229,29 @@ func (w *window) short(what string, n int) error {
 	return fmt.Errorf("truncated %s: got %d of %d bytes", what, len(w.buf)-w.pos, n)
 }
 
-func (p *pcapReader) u16(b []byte) uint16 {
-	if p.big {
+// byteOrder reads a file's integers in its byte order, big-endian when
+// big is set.
+type byteOrder struct{ big bool }
+
+func (o byteOrder) u16(b []byte) uint16 {
+	if o.big {
 		return binary.BigEndian.Uint16(b)
 	}
 	return binary.LittleEndian.Uint16(b)
 }
 
-func (p *pcapReader) u32(b []byte) uint32 {
-	if p.big {
+func (o byteOrder) u32(b []byte) uint32 {
+	if o.big {
 		return binary.BigEndian.Uint32(b)
 	}
 	return binary.LittleEndian.Uint32(b)
+}
+
+func (o byteOrder) u64(b []byte) uint64 {
+	if o.big {
+		return binary.BigEndian.Uint64(b)
+	}
+	return binary.LittleEndian.Uint64(b)
 }
 
 func (p *pcapReader) next(rec *record) error {

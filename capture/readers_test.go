@@ -139,7 +139,7 @@ func readRecords(t *testing.T, p *pcapReader) []record {
 	}
 }
 
-// pcapOutcome is what a pcapReader makes of a file: the records, and the
+// pcapOutcome is what a reader makes of a file: the records, and the
 // error that stopped it (with its offset).
 type pcapOutcome struct {
 	recs   []record
@@ -147,8 +147,8 @@ type pcapOutcome struct {
 	offset int64
 }
 
-// readOutcome reads file with p (nil when the file header is bad).
-func readOutcome(p *pcapReader, err error) pcapOutcome {
+// readOutcome reads a file with p (nil when the file header is bad).
+func readOutcome(p packetReader, err error) pcapOutcome {
 	var o pcapOutcome
 	if err != nil {
 		o.err = err.Error()

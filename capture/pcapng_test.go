@@ -211,3 +211,43 @@ func TestNgReaderMatchesPcapgo(t *testing.T) {
 		t.Errorf("hand-built file: %d packets, the third at %v, the last %d bytes; want 7, the third at 1700000100.011773109 (12345 units of 2^-20 s, 100 s offset), the last clipped to 40", len(hand.recs), hand.recs[2].ts, len(hand.recs[6].data))
 	}
 }
+
+// FuzzNgReaderMatchesPcapgo: on any input both pcapng readers read to its
+// end without an error, they read the same packets. (On damaged input
+// ours stops with an error where pcapgo may read on from the wrong
+// bytes: the block lengths are checked first.)
+func FuzzNgReaderMatchesPcapgo(f *testing.F) {
+	f.Add(handBuiltPcapng(f))
+	if b, err := os.ReadFile(mixFile(f, 20, true)); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, file []byte) {
+		if len(file) > fuzzInputLimit {
+			return
+		}
+		got := readOutcome(newNgReader(newWindow(bytes.NewReader(file))))
+		if got.err != "" {
+			return // pcapgo may allocate a block's bogus length, up to 4 GiB
+		}
+		for _, r := range got.recs {
+			if r.ts.IsZero() && len(r.data) < r.wireLen {
+				// A simple packet block shorter than its packet: pcapgo
+				// allocates and reads the whole packet, past the block.
+				return
+			}
+		}
+		want := readPcapgo(t, file)
+		if want.err != nil {
+			return
+		}
+		if len(got.recs) != len(want.recs) {
+			t.Fatalf("%d packets, pcapgo %d", len(got.recs), len(want.recs))
+		}
+		for i, g := range got.recs {
+			w := want.recs[i]
+			if !bytes.Equal(g.data, w.data) || g.wireLen != w.wireLen || g.linkType != w.linkType || g.ts.Unix() != w.ts.Unix() {
+				t.Fatalf("packet %d: ours %v %d/%d bytes %v, pcapgo %v %d/%d bytes %v", i+1, g.ts, len(g.data), g.wireLen, g.linkType, w.ts, len(w.data), w.wireLen, w.linkType)
+			}
+		}
+	})
+}

@@ -75,9 +75,10 @@ var (
 	magicPCAPNG      = [4]byte{0x0a, 0x0d, 0x0d, 0x0a}
 )
 
-// pcapBufSize is the size of a pcapReader's buffer over a file it reads
-// with read(2) (compressed, standard input, a pipe, or where mapping
-// fails). It stays in the CPU's cache while its packets are decoded.
+// pcapBufSize is the size of a window's buffer over a file it reads with
+// read(2) (compressed, standard input, a pipe, with a BPF filter, or where
+// mapping fails). It stays in the CPU's cache while its packets are
+// decoded; a pcapng block longer than it grows it.
 const pcapBufSize = 256 << 10
 
 // window is a reader's view of its file: the bytes from file offset

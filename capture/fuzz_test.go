@@ -84,6 +84,7 @@ func FuzzReadCapture(f *testing.F) {
 	f.Add(pcapBytes(layers.LinkTypeLinuxSLL2, pcapOpts{snaplen: 60}, pkts))
 	f.Add(good[:len(good)-7])
 	f.Add(pcapngBytes(f, []ngIface{{lt: layers.LinkTypeEthernet, pkts: pkts}, {lt: layers.LinkTypeRaw}}, [][2]int{{0, 0}, {0, 1}, {0, 2}}))
+	f.Add(handBuiltPcapng(f))
 	f.Add([]byte{})
 	f.Add([]byte("\x1f\x8b"))
 	for _, b := range labSeeds(f, 64<<10) {

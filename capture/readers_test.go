@@ -83,7 +83,7 @@ func TestPCAPReaderRefills(t *testing.T) {
 			// A record longer than the window.
 			file = pcapBytes(layers.LinkTypeEthernet, o, append(pkts, testPkt{ts: t0.Add(2 * time.Second), data: make([]byte, pcapBufSize+5000)}))
 		}
-		m, err := wholePCAPReader(file)
+		m, err := newPCAPReader(wholeWindow(file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,23 +168,32 @@ func readOutcome(p packetReader, err error) pcapOutcome {
 	}
 }
 
-// wholePCAPReader reads a pcap file held whole in its window, the
-// reference the refilling reads are compared with.
-func wholePCAPReader(file []byte) (*pcapReader, error) {
-	p := &pcapReader{window: window{buf: append([]byte(nil), file...), src: bytes.NewReader(nil)}}
-	return p, p.readHeader()
+// wholeWindow holds file whole, the reference the refilling reads are
+// compared with.
+func wholeWindow(file []byte) window {
+	return window{buf: append([]byte(nil), file...), src: bytes.NewReader(nil)}
 }
 
-// comparePCAPReaders reads file held whole in memory and through readers
-// that refill the window: the outcomes must be the same.
+// openReader starts the reader of file's format (pcapng by its magic,
+// else pcap) on w.
+func openReader(file []byte, w window) (packetReader, error) {
+	if len(file) >= 4 && [4]byte(file[:4]) == magicPCAPNG {
+		return newNgReader(w)
+	}
+	return newPCAPReader(w)
+}
+
+// comparePCAPReaders reads a pcap or pcapng file held whole in its window
+// and through readers that refill the window: the outcomes must be the
+// same.
 func comparePCAPReaders(t *testing.T, file []byte) {
 	t.Helper()
-	want := readOutcome(wholePCAPReader(file))
+	want := readOutcome(openReader(file, wholeWindow(file)))
 	for name, r := range map[string]io.Reader{
 		"reader":   bytes.NewReader(file),
 		"one byte": iotest.OneByteReader(bytes.NewReader(file)),
 	} {
-		got := readOutcome(newPCAPReader(newWindow(r)))
+		got := readOutcome(openReader(file, newWindow(r)))
 		if got.err != want.err || got.offset != want.offset || len(got.recs) != len(want.recs) {
 			t.Fatalf("%s: %d records, error %q at %d; whole: %d records, error %q at %d", name, len(got.recs), got.err, got.offset, len(want.recs), want.err, want.offset)
 		}
@@ -194,6 +203,19 @@ func comparePCAPReaders(t *testing.T, file []byte) {
 				t.Fatalf("%s: record %d differs", name, i)
 			}
 		}
+	}
+}
+
+// TestNgReaderCuts reads every prefix of the hand-built pcapng file (two
+// sections, both byte orders, every block kind) whole and through
+// readers.
+func TestNgReaderCuts(t *testing.T) {
+	file := handBuiltPcapng(t)
+	for n := 0; n <= len(file); n++ {
+		comparePCAPReaders(t, file[:n])
+	}
+	if o := readOutcome(openReader(file[:len(file)-1], newWindow(bytes.NewReader(file[:len(file)-1])))); len(o.recs) != 6 || !strings.Contains(o.err, "truncated pcapng block (type 0x3)") {
+		t.Fatalf("cut by a byte: %d packets, error %q; want 6, a truncated simple packet block", len(o.recs), o.err)
 	}
 }
 
@@ -217,7 +239,7 @@ func TestPCAPReaderCuts(t *testing.T) {
 		24 + 7:       "truncated record header: got 7 of 16 bytes",
 		24 + 16 + 20: "truncated packet data: got 20 of " + itoa(len(pkts[0].data)) + " bytes",
 	} {
-		o := readOutcome(wholePCAPReader(file[:n]))
+		o := readOutcome(newPCAPReader(wholeWindow(file[:n])))
 		if o.err != want {
 			t.Errorf("cut at %d: %q, want %q", n, o.err, want)
 		}

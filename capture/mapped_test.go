@@ -253,3 +253,45 @@ func TestMappedFileGrows(t *testing.T) {
 		t.Fatalf("%d packets, err %v; want %d", n, src.Err(), len(pkts))
 	}
 }
+
+// TestMappedFileShrinksBehind: a capture cut beyond the mapped window
+// ends at the next window move, with the same ReadError, without reading
+// past the cut: the mapping's size is checked at each move.
+func TestMappedFileShrinksBehind(t *testing.T) {
+	var pkts []testPkt
+	for i := range 30000 {
+		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
+	}
+	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
+	if len(b) < 3*mapWindow {
+		t.Fatalf("file of %d bytes: fewer than three windows", len(b))
+	}
+	path := writeFile(t, "cut.pcap", b)
+	src, err := Open([]string{path}, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var seg Segment
+	for range 10 {
+		if err := src.Next(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first window stays whole; the second would be mapped past
+	// the cut if its size were not looked at again.
+	if err := os.Truncate(path, 2*mapWindow+mapWindow/2); err != nil {
+		t.Fatal(err)
+	}
+	n := 10
+	for src.Next(&seg) == nil {
+		n++
+	}
+	var re *ReadError
+	if !errors.As(src.Err(), &re) {
+		t.Fatalf("err %v, want a ReadError", src.Err())
+	}
+	if !strings.Contains(re.Error(), "shrank while it was read") || strings.Contains(re.Error(), "fault") || re.Offset > mapWindow || re.Offset < mapWindow-200 || re.Packet != int64(n+1) {
+		t.Fatalf("after %d packets: %q (offset %d, packet %d); want the file shrank, found at the first window move (%d), packet %d", n, re.Error(), re.Offset, re.Packet, mapWindow, n+1)
+	}
+}

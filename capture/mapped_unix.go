@@ -52,14 +52,18 @@ func mapFile(f *os.File) *mappedFile {
 // window unmaps the current window and maps one that holds the bytes
 // from file offset off on, at least n of them when the file has them. It
 // returns the window and the file offset of its first byte (off rounded
-// down to a page); the window is nil at the end of the file.
+// down to a page); the window is nil at the end of the file. It fails
+// with errShrank when the file is shorter than it was.
 func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 	mf.unmap()
-	if off+int64(n) > mf.size {
-		// The file may have grown since (a capture still being written).
-		if st, err := mf.f.Stat(); err == nil {
-			mf.size = st.Size()
+	// The file may have grown since (a capture still being written), or
+	// shrunk: a window mapped past its end could fault, or, in a race
+	// with the truncation seen once, read zeros.
+	if st, err := mf.f.Stat(); err == nil {
+		if st.Size() < mf.size {
+			return nil, off, errShrank
 		}
+		mf.size = st.Size()
 	}
 	start := off &^ int64(os.Getpagesize()-1)
 	length := min(max(int64(mapWindow), off-start+int64(n)), mf.size-start)

@@ -394,7 +394,7 @@ func (s *fileSource) recovered(r any) {
 			s.info.Packets--
 			in.info.Packets--
 		}
-		s.fail(in, in.rec.offset, errors.New("the file shrank while it was read (a fault in its mapping)"))
+		s.fail(in, in.rec.offset, fmt.Errorf("%w (a fault in its mapping)", errShrank))
 		return
 	}
 	if decoding {

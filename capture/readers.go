@@ -42,6 +42,10 @@ type packetReader interface {
 	describe(info *InputInfo)
 }
 
+// errShrank is the error of a file that shrank while it was read through
+// a mapping.
+var errShrank = errors.New("the file shrank while it was read")
+
 // gzipError marks an error of the gzip layer, so it is not mistaken for a
 // truncated capture record.
 type gzipError struct{ err error }
@@ -199,12 +203,17 @@ func (w *window) fill(n int) bool {
 }
 
 // slide moves the mapped window to the first unread byte, with n bytes
-// from there when the file has them (p.srcErr is io.EOF when not). When
-// the file cannot be mapped it reports false, having switched p to
-// reading the file with read(2) from that byte on.
+// from there when the file has them (srcErr is io.EOF when not, errShrank
+// when the file shrank). When the file cannot be mapped it reports
+// false, having switched w to reading the file with read(2) from that
+// byte on.
 func (w *window) slide(n int) bool {
 	off := w.base + int64(w.pos)
 	m, start, err := w.mf.window(off, n)
+	if err == errShrank {
+		w.buf, w.pos, w.base, w.srcErr = nil, 0, off, err
+		return true
+	}
 	if err != nil {
 		f := w.mf.f
 		w.mf = nil

@@ -254,9 +254,10 @@ func TestMappedFileGrows(t *testing.T) {
 	}
 }
 
-// TestMappedFileShrinksBehind: a capture cut beyond the mapped window
-// ends at the next window move, with the same ReadError, without reading
-// past the cut: the mapping's size is checked at each move.
+// TestMappedFileShrinksBehind: a capture cut beyond the mapped window is
+// read up to the cut, where it ends with the same ReadError, without a
+// fault and without reading past the cut: the mapping's size is looked
+// at again at each move.
 func TestMappedFileShrinksBehind(t *testing.T) {
 	var pkts []testPkt
 	for i := range 30000 {
@@ -278,20 +279,28 @@ func TestMappedFileShrinksBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first window stays whole; the second would be mapped past
-	// the cut if its size were not looked at again.
-	if err := os.Truncate(path, 2*mapWindow+mapWindow/2); err != nil {
+	// The first window stays whole; the third would be mapped past the
+	// cut if the file's size were not looked at again.
+	cut := 2*mapWindow + mapWindow/2
+	if err := os.Truncate(path, int64(cut)); err != nil {
 		t.Fatal(err)
 	}
 	n := 10
 	for src.Next(&seg) == nil {
 		n++
 	}
+	whole, end := 0, 24 // the packets wholly before the cut, and where they end
+	for _, p := range pkts {
+		if end+16+len(p.data) > cut {
+			break
+		}
+		whole, end = whole+1, end+16+len(p.data)
+	}
 	var re *ReadError
 	if !errors.As(src.Err(), &re) {
 		t.Fatalf("err %v, want a ReadError", src.Err())
 	}
-	if !strings.Contains(re.Error(), "shrank while it was read") || strings.Contains(re.Error(), "fault") || re.Offset > mapWindow || re.Offset < mapWindow-200 || re.Packet != int64(n+1) {
-		t.Fatalf("after %d packets: %q (offset %d, packet %d); want the file shrank, found at the first window move (%d), packet %d", n, re.Error(), re.Offset, re.Packet, mapWindow, n+1)
+	if !strings.Contains(re.Error(), "shrank while it was read") || strings.Contains(re.Error(), "fault") || re.Offset != int64(end) || n != whole || re.Packet != int64(n+1) {
+		t.Fatalf("after %d packets: %q (offset %d, packet %d); want the %d packets before the cut, then the file shrank at offset %d", n, re.Error(), re.Offset, re.Packet, whole, end)
 	}
 }

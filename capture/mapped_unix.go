@@ -37,6 +37,8 @@ type mappedFile struct {
 	f    *os.File
 	size int64  // the file's size when last looked at
 	m    []byte // the mapped window, nil when none
+	// shrank is set once the file was found shorter than before.
+	shrank bool
 }
 
 // mapFile returns a mappedFile reading f, or nil when f is not a regular
@@ -52,17 +54,15 @@ func mapFile(f *os.File) *mappedFile {
 // window unmaps the current window and maps one that holds the bytes
 // from file offset off on, at least n of them when the file has them. It
 // returns the window and the file offset of its first byte (off rounded
-// down to a page); the window is nil at the end of the file. It fails
-// with errShrank when the file is shorter than it was.
+// down to a page); the window is nil at the end of the file. A file
+// found shorter than before sets shrank.
 func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 	mf.unmap()
 	// The file may have grown since (a capture still being written), or
 	// shrunk: a window mapped past its end could fault, or, in a race
 	// with the truncation seen once, read zeros.
 	if st, err := mf.f.Stat(); err == nil {
-		if st.Size() < mf.size {
-			return nil, off, errShrank
-		}
+		mf.shrank = mf.shrank || st.Size() < mf.size
 		mf.size = st.Size()
 	}
 	start := off &^ int64(os.Getpagesize()-1)

@@ -203,17 +203,13 @@ func (w *window) fill(n int) bool {
 }
 
 // slide moves the mapped window to the first unread byte, with n bytes
-// from there when the file has them (srcErr is io.EOF when not, errShrank
-// when the file shrank). When the file cannot be mapped it reports
-// false, having switched w to reading the file with read(2) from that
-// byte on.
+// from there when the file has them (srcErr is io.EOF when not, or
+// errShrank when the file was found shorter than before on the way).
+// When the file cannot be mapped it reports false, having switched w to
+// reading the file with read(2) from that byte on.
 func (w *window) slide(n int) bool {
 	off := w.base + int64(w.pos)
 	m, start, err := w.mf.window(off, n)
-	if err == errShrank {
-		w.buf, w.pos, w.base, w.srcErr = nil, 0, off, err
-		return true
-	}
 	if err != nil {
 		f := w.mf.f
 		w.mf = nil
@@ -226,6 +222,11 @@ func (w *window) slide(n int) bool {
 	w.buf, w.pos, w.base = m, int(off-start), start
 	if len(w.buf)-w.pos < n {
 		w.srcErr = io.EOF
+		if w.mf.shrank {
+			// The packets up to the new end are read; its end is not
+			// the capture's.
+			w.srcErr = errShrank
+		}
 	}
 	return true
 }

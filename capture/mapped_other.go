@@ -9,7 +9,10 @@ import (
 
 // mappedFile is not used where there is no mmap(2): files are read with
 // read(2).
-type mappedFile struct{ f *os.File }
+type mappedFile struct {
+	f      *os.File
+	shrank bool // never set
+}
 
 // mapFile returns nil: files are read, not mapped.
 func mapFile(f *os.File) *mappedFile { return nil }

@@ -165,27 +165,40 @@ func TestMappedTruncatedRecord(t *testing.T) {
 	}
 }
 
+// manyThreePackets returns count times threePackets, a second apart.
+func manyThreePackets(t *testing.T, count int) []testPkt {
+	var pkts []testPkt
+	for i := range count {
+		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
+	}
+	return pkts
+}
+
+// openAndRead opens path and reads its first n packets.
+func openAndRead(t *testing.T, path string, n int) (Source, *Segment) {
+	t.Helper()
+	src, err := Open([]string{path}, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	var seg Segment
+	for range n {
+		if err := src.Next(&seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src, &seg
+}
+
 // TestMappedFileShrinks: a capture truncated while it is read (its
 // mapped pages gone: a fault) ends in a ReadError naming the file and
 // the packet, after the packets before it, and does not crash, also when
 // another goroutine reads on.
 func TestMappedFileShrinks(t *testing.T) {
-	var pkts []testPkt
-	for i := range 3000 {
-		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
-	}
+	pkts := manyThreePackets(t, 3000)
 	path := writePCAP(t, layers.LinkTypeEthernet, pcapOpts{}, pkts)
-	src, err := Open([]string{path}, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var seg Segment
-	for range 10 {
-		if err := src.Next(&seg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src, seg := openAndRead(t, path, 10)
 	if err := os.Truncate(path, 4096); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +209,7 @@ func TestMappedFileShrinks(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for src.Next(&seg) == nil {
+		for src.Next(seg) == nil {
 			n++
 		}
 	}()
@@ -216,27 +229,14 @@ func TestMappedFileShrinks(t *testing.T) {
 // TestMappedFileGrows: packets appended to a capture while it is read
 // (tcpdump still writing it) are read, as read(2) would.
 func TestMappedFileGrows(t *testing.T) {
-	var pkts []testPkt
-	for i := range 200 {
-		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
-	}
+	pkts := manyThreePackets(t, 200)
 	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
 	half := 24
 	for _, p := range pkts[:300] {
 		half += 16 + len(p.data)
 	}
 	path := writeFile(t, "growing.pcap", b[:half])
-	src, err := Open([]string{path}, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var seg Segment
-	for range 100 {
-		if err := src.Next(&seg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src, seg := openAndRead(t, path, 100)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +246,7 @@ func TestMappedFileGrows(t *testing.T) {
 	}
 	f.Close()
 	n := 100
-	for src.Next(&seg) == nil {
+	for src.Next(seg) == nil {
 		n++
 	}
 	if n != len(pkts) || src.Err() != nil {
@@ -259,26 +259,13 @@ func TestMappedFileGrows(t *testing.T) {
 // fault and without reading past the cut: the mapping's size is looked
 // at again at each move.
 func TestMappedFileShrinksBehind(t *testing.T) {
-	var pkts []testPkt
-	for i := range 30000 {
-		pkts = append(pkts, threePackets(t, t0.Add(time.Duration(i)*time.Second))...)
-	}
+	pkts := manyThreePackets(t, 30000)
 	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
 	if len(b) < 3*mapWindow {
 		t.Fatalf("file of %d bytes: fewer than three windows", len(b))
 	}
 	path := writeFile(t, "cut.pcap", b)
-	src, err := Open([]string{path}, OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	var seg Segment
-	for range 10 {
-		if err := src.Next(&seg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src, seg := openAndRead(t, path, 10)
 	// The first window stays whole; the third would be mapped past the
 	// cut if the file's size were not looked at again.
 	cut := 2*mapWindow + mapWindow/2
@@ -286,7 +273,7 @@ func TestMappedFileShrinksBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 10
-	for src.Next(&seg) == nil {
+	for src.Next(seg) == nil {
 		n++
 	}
 	whole, end := 0, 24 // the packets wholly before the cut, and where they end

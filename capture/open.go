@@ -201,11 +201,10 @@ func (in *input) start(f io.Reader, file *os.File, mapOK bool) error {
 		}
 		return err
 	}
-	known, err := in.use([4]byte(magic), newWindow(br))
-	if !known {
+	if !knownMagic([4]byte(magic)) {
 		return fmt.Errorf("not a pcap or pcapng file (starts with % x)", magic)
 	}
-	return err
+	return in.use([4]byte(magic), newWindow(br))
 }
 
 // startPlain starts reading an uncompressed pcap or pcapng file in
@@ -224,8 +223,7 @@ func (in *input) startPlain(file *os.File, mapOK bool) (bool, error) {
 			w = newMappedWindow(mf)
 		}
 	}
-	_, err := in.use(magic, w)
-	return true, err
+	return true, in.use(magic, w)
 }
 
 // knownMagic reports whether a file starting with magic is a pcap or
@@ -238,22 +236,19 @@ func knownMagic(magic [4]byte) bool {
 	return false
 }
 
-// use starts the reader of the format magic names on w; known is false
-// for an unknown magic, err set for a bad file header.
-func (in *input) use(magic [4]byte, w window) (known bool, err error) {
-	switch magic {
-	case magicPCAPMicroLE, magicPCAPMicroBE, magicPCAPNanoLE, magicPCAPNanoBE:
-		return true, in.usePCAP(newPCAPReader(w))
-	case magicPCAPNG:
-		n, err := newNgReader(w)
-		if err != nil {
-			return true, err
-		}
-		in.rd = n
-		n.describe(&in.info)
-		return true, nil
+// use starts the reader of the format magic (a knownMagic) names on w;
+// the error is a bad file header's.
+func (in *input) use(magic [4]byte, w window) error {
+	if magic != magicPCAPNG {
+		return in.usePCAP(newPCAPReader(w))
 	}
-	return false, nil
+	n, err := newNgReader(w)
+	if err != nil {
+		return err
+	}
+	in.rd = n
+	n.describe(&in.info)
+	return nil
 }
 
 // usePCAP makes p, as newPCAPReader returned it with err, in's reader.

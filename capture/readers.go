@@ -208,7 +208,7 @@ func (w *window) fill(n int) bool {
 // When the file cannot be mapped it reports false, having switched w to
 // reading the file with read(2) from that byte on.
 func (w *window) slide(n int) bool {
-	off := w.base + int64(w.pos)
+	off := w.offset()
 	m, start, err := w.mf.window(off, n)
 	if err != nil {
 		f := w.mf.f
@@ -267,7 +267,7 @@ func (o byteOrder) u64(b []byte) uint64 {
 
 func (p *pcapReader) next(rec *record) error {
 	const hdrLen = 16
-	rec.offset = p.base + int64(p.pos)
+	rec.offset = p.offset()
 	if len(p.buf)-p.pos < hdrLen && !p.fill(hdrLen) {
 		if p.pos == len(p.buf) && (p.srcErr == nil || p.srcErr == io.EOF) {
 			return io.EOF

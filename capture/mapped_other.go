@@ -22,12 +22,6 @@ func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 	return nil, off, errors.New("file mapping is not supported on this system")
 }
 
-// mapped is never called (mapFile returns nil).
-func (mf *mappedFile) mapped() int { return 0 }
-
-// reveal is never called (mapFile returns nil).
-func (mf *mappedFile) reveal(pos, n int) []byte { return nil }
-
 // unmap does nothing.
 func (mf *mappedFile) unmap() {}
 

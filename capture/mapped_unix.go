@@ -21,9 +21,6 @@ const mapWindow = 2 << 20
 // mmap is syscall.Mmap; tests make it fail.
 var mmap = syscall.Mmap
 
-// dropPages is dontNeed; tests record its calls.
-var dropPages = dontNeed
-
 // mappedFile reads a regular file through a window of it mapped into
 // memory, moved along the file and unmapped behind. Decoding in place
 // saves the copy read(2) makes of every byte: on the 1.9 GB make bench
@@ -40,9 +37,6 @@ type mappedFile struct {
 	f    *os.File
 	size int64  // the file's size when last looked at
 	m    []byte // the mapped window, nil when none
-	// shown is how much of m the reader sees (see reveal), dropped how
-	// much of m's start was given back.
-	shown, dropped int
 	// shrank is set once the file was found shorter than before.
 	shrank bool
 }
@@ -64,7 +58,6 @@ func mapFile(f *os.File) *mappedFile {
 // found shorter than before sets shrank.
 func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 	mf.unmap()
-	mf.shown, mf.dropped = 0, 0
 	// The file may have grown since (a capture still being written), or
 	// shrunk: a window mapped past its end could fault, or, in a race
 	// with the truncation seen once, read zeros.
@@ -83,30 +76,6 @@ func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 	}
 	mf.m = m
 	return m, start, nil
-}
-
-// mapStep is how much more of a mapped window a reader is shown at a
-// time (reveal). The window's pages count in the process's resident
-// memory from their first read until they are given back: showing it
-// by steps, and giving back what was read before each step, keeps about
-// a step of it resident instead of the whole window (busy.pcap's peak
-// RSS, which caught a window nearly whole, 2026-12-07).
-const mapStep = 256 << 10
-
-// mapped returns the length of the current window.
-func (mf *mappedFile) mapped() int { return len(mf.m) }
-
-// reveal gives back the window's pages before pos, which the reader has
-// read, and returns the part of the window it is to see: the next step,
-// or the first n bytes from pos if they reach further (all the window at
-// most).
-func (mf *mappedFile) reveal(pos, n int) []byte {
-	if d := min(pos, len(mf.m)) &^ (os.Getpagesize() - 1); d > mf.dropped {
-		dropPages(mf.m[mf.dropped:d])
-		mf.dropped = d
-	}
-	mf.shown = min(len(mf.m), max(pos+n, mf.shown+mapStep))
-	return mf.m[:mf.shown]
 }
 
 // unmap unmaps the current window.

@@ -172,14 +172,7 @@ func (w *window) fill(n int) bool {
 		return true
 	}
 	if w.mf != nil {
-		// The window is read-only: never refilled in place, but shown
-		// by steps.
-		if len(w.buf) < w.mf.mapped() {
-			w.buf = w.mf.reveal(w.pos, n)
-			if len(w.buf)-w.pos >= n {
-				return true
-			}
-		}
+		// The window is read-only: never refilled in place.
 		if w.srcErr != nil {
 			return false
 		}
@@ -227,9 +220,6 @@ func (w *window) slide(n int) bool {
 		return false
 	}
 	w.buf, w.pos, w.base = m, int(off-start), start
-	if m != nil {
-		w.buf = w.mf.reveal(w.pos, n)
-	}
 	if len(w.buf)-w.pos < n {
 		w.srcErr = io.EOF
 		if w.mf.shrank {

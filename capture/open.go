@@ -36,6 +36,12 @@ type OpenOptions struct {
 	// of verifying the TCP checksum, which reads every payload byte: for
 	// a pass that only prints the packets without -v.
 	NoChecksums bool
+	// NoPayload cuts every TCP segment's Data at the end of its TCP
+	// header, CapLen still counting the bytes captured: for a pass that
+	// prints the packets without their payload or checksums, whose caller
+	// then copies the headers of each frame only (the annotated text's
+	// second pass copies the frames it formats on another core).
+	NoPayload bool
 }
 
 // packetFilter decides which packets pass a BPF filter.
@@ -68,6 +74,7 @@ func Open(names []string, opts OpenOptions) (Source, error) {
 	}
 	s := &fileSource{dec: newDecoder(), snaplen: opts.Snaplen}
 	s.dec.noChecksums = opts.NoChecksums
+	s.noPayload = opts.NoPayload
 	s.info.Dropped = -1
 	if opts.Filter != "" {
 		snap := opts.Snaplen
@@ -275,8 +282,10 @@ type fileSource struct {
 	snaplen int
 	// mapped is set when an input is read through a mappedFile.
 	mapped bool
-	info   Info
-	errs   []error
+	// noPayload is OpenOptions.NoPayload.
+	noPayload bool
+	info      Info
+	errs      []error
 	// limit, when positive, is how many packets Next reads at most (see
 	// LimitPackets).
 	limit int64
@@ -473,6 +482,13 @@ func (s *fileSource) deliver(in *input, seg *Segment) bool {
 	s.cur, s.decoding = in, true
 	res := s.dec.decode(rec.first, rec.data, seg)
 	s.decoding = false
+	// A header whose length field is below 20 bytes is kept with what
+	// follows it: the printer shows the bytes it claims.
+	if s.noPayload && res == resultTCP && !seg.HeaderTruncated && seg.TCPOffset > 0 && seg.DataOffset >= 20 {
+		if end := seg.TCPOffset + int(seg.DataOffset); end < len(seg.Data) {
+			seg.Data = seg.Data[:end:end]
+		}
+	}
 	return s.info.count(res, seg)
 }
 

@@ -248,17 +248,17 @@ func tcpExtent(seg *capture.Segment, r *raw) (avail, tcpLen int) {
 	avail = 1 << 30
 	tcpLen = seg.PayloadLen + int(seg.DataOffset)
 	if r.ok {
-		avail, tcpLen = len(r.tcp), r.tcpLen
+		avail, tcpLen = r.avail, r.tcpLen
 	} else if seg.HeaderTruncated {
 		avail = 20 + int(seg.OptionsLen)
 	}
 	return avail, tcpLen
 }
 
-// tcpHeaderLen returns seg's TCP header length; r.tcp must hold at least
-// 20 bytes when r.ok.
+// tcpHeaderLen returns seg's TCP header length, from the header in r
+// when it holds one.
 func tcpHeaderLen(seg *capture.Segment, r *raw) int {
-	if r.ok {
+	if r.ok && len(r.tcp) > 12 {
 		return int(r.tcp[12]>>4) * 4
 	}
 	return int(seg.DataOffset)
@@ -407,8 +407,12 @@ type raw struct {
 	// ipLen is the IP packet length from its header; wireLen the length
 	// of the IP packet on the wire (frame length minus link header).
 	ipLen, wireLen int
-	// tcp is the captured part of the TCP segment.
+	// tcp is the captured part of the TCP segment that Data holds.
 	tcp []byte
+	// avail is how many bytes of the TCP segment were captured: more than
+	// tcp holds when the source left the payload out of Data
+	// (capture.OpenOptions.NoPayload; Segment.CapLen counts them).
+	avail int
 	// tcpLen is the TCP segment length from the IP header.
 	tcpLen int
 }
@@ -478,14 +482,20 @@ func mkRaw(seg *capture.Segment, h []byte, hl, ipLen, off int) raw {
 	if seg.WireLen == 0 {
 		r.wireLen = len(h)
 	}
+	// captured counts the IP packet's bytes captured, in h or not.
+	captured := max(len(h), seg.CapLen-off)
 	if ipLen < len(h) && ipLen >= hl {
 		h = h[:ipLen]
+	}
+	if ipLen < captured && ipLen >= hl {
+		captured = ipLen
 	}
 	r.ip = h
 	if hl > len(h) {
 		return raw{}
 	}
 	r.tcp = h[hl:]
+	r.avail = captured - hl
 	r.tcpLen = ipLen - hl
 	if len(r.tcp) >= 4 && (binary.BigEndian.Uint16(r.tcp) != seg.SrcPort ||
 		binary.BigEndian.Uint16(r.tcp[2:]) != seg.DstPort) {
@@ -801,7 +811,9 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r *raw, st 
 	if hlen > 20 {
 		var opts []byte
 		if r.ok {
-			opts = r.tcp[20:min(hlen, avail)]
+			if n := min(hlen, avail, len(r.tcp)); n > 20 {
+				opts = r.tcp[20:n]
+			}
 		} else {
 			opts = seg.RawOptions[:min(int(seg.OptionsLen), len(seg.RawOptions))]
 			if !seg.HeaderTruncated {

@@ -396,7 +396,13 @@ const realworld = "/work/shared/pcaps/realworld"
 // copying each (Data included, so -v and truncation can be checked).
 func readSegments(t *testing.T, name string) []capture.Segment {
 	t.Helper()
-	src, err := capture.Open([]string{name}, capture.OpenOptions{})
+	return readSegmentsWith(t, name, capture.OpenOptions{})
+}
+
+// readSegmentsWith is readSegments with opts.
+func readSegmentsWith(t *testing.T, name string, opts capture.OpenOptions) []capture.Segment {
+	t.Helper()
+	src, err := capture.Open([]string{name}, opts)
 	if err != nil {
 		t.Errorf("open %s: %v", name, err)
 		return nil
@@ -795,6 +801,10 @@ func fixtures() map[string][]pkt {
 		pkt{src: a, dst: b, sport: 2, dport: 8, seq: 1, flags: 0x02, opts: []byte{1, 0, 2, 4, 5, 0xb4, 1, 1}},
 		pkt{src: a, dst: b, sport: 2, dport: 9, seq: 1, flags: 0x02, opts: []byte{5, 6, 0, 0, 0, 1, 254, 3, 1}},
 		pkt{src: a, dst: b, sport: 2, dport: 10, seq: 1, flags: 0x02, opts: []byte{2, 4, 1}},
+		// md5 on a segment with payload, captured whole: tcpdump says
+		// whether the capture cut it from the segment's length, which a
+		// pass reading the headers only must keep (TestTcpdumpWithoutPayload)
+		pkt{src: a, dst: b, sport: 2, dport: 11, seq: 1, ack: 1, flags: 0x18, opts: []byte{19, 18, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, payload: 20},
 		// mptcp
 		pkt{src: a, dst: b, sport: 3, dport: 1, seq: 1, flags: 0x02, opts: []byte{30, 12, 0x00, 0x81, 1, 2, 3, 4, 5, 6, 7, 8, 30, 4, 0x01, 0x01}},
 		pkt{src: a, dst: b, sport: 3, dport: 2, seq: 1, ack: 1, flags: 0x10, opts: []byte{30, 20, 0x00, 0x81, 1, 2, 3, 4, 5, 6, 7, 8, 8, 7, 6, 5, 4, 3, 2, 1}},
@@ -899,6 +909,50 @@ func pcapBytes(lt layers.LinkType, pkts []pcapPacket) ([]byte, error) {
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// TestTcpdumpWithoutPayload prints every capture the parity tests know,
+// read whole and read with capture.OpenOptions.NoPayload (frames cut at
+// the end of the TCP header, as the print-only passes read them), and
+// checks that the lines are the same in each mode that reads no payload,
+// and that the payload was left out.
+func TestTcpdumpWithoutPayload(t *testing.T) {
+	var lines, cut int
+	var wholeBytes, cutBytes int
+	for _, f := range parityCaptures(t) {
+		whole := readSegmentsWith(t, f, capture.OpenOptions{NoChecksums: true})
+		headers := readSegmentsWith(t, f, capture.OpenOptions{NoChecksums: true, NoPayload: true})
+		if len(whole) != len(headers) {
+			t.Errorf("%s: %d segments read whole, %d without payload", f, len(whole), len(headers))
+			continue
+		}
+		for i := range whole {
+			w, h := &whole[i], &headers[i]
+			wholeBytes += len(w.Data)
+			cutBytes += len(h.Data)
+			if len(h.Data) < len(w.Data) {
+				cut++
+			}
+			if h.CapLen != w.CapLen || !bytes.Equal(h.Data, w.Data[:len(h.Data)]) {
+				t.Fatalf("%s packet %d: without payload %d of %d bytes (CapLen %d), whole %d (CapLen %d): not a prefix",
+					f, w.Packet, len(h.Data), len(w.Data), h.CapLen, len(w.Data), w.CapLen)
+			}
+		}
+		for _, o := range []TcpdumpOptions{{Number: true, Timestamps: TimestampDate, Location: time.UTC}, {Absolute: true, Location: time.UTC}} {
+			pw, ph := NewTcpdumpPrinter(o), NewTcpdumpPrinter(o)
+			for i := range whole {
+				a, b := string(pw.AppendLine(nil, &whole[i])), string(ph.AppendLine(nil, &headers[i]))
+				if a != b {
+					t.Errorf("%s packet %d:\nwhole:   %s\nheaders: %s", f, whole[i].Packet, a, b)
+				}
+				lines++
+			}
+		}
+	}
+	t.Logf("%d lines compared; %d segments cut, %d of %d frame bytes kept", lines, cut, cutBytes, wholeBytes)
+	if cut == 0 || cutBytes >= wholeBytes {
+		t.Errorf("%d segments cut, %d of %d bytes kept: no payload was left out", cut, cutBytes, wholeBytes)
+	}
 }
 
 func TestAppendLineAllocatesNothingOnCaptures(t *testing.T) {

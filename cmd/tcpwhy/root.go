@@ -202,16 +202,22 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		files[i] = path
 	}
 	// open opens the inputs; a pass that only prints the packets
-	// (printOnly) leaves their checksums unverified unless -v prints them.
+	// (printOnly) leaves their checksums unverified and their payload out
+	// unless -v prints them.
 	open := func(printOnly bool) (capture.Source, error) {
-		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: printOnly && o.verbose == 0})
+		lines := printOnly && o.verbose == 0
+		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: lines, NoPayload: lines})
 		if err != nil {
 			return nil, err
 		}
 		return src, nil
 	}
-	// reopen is open for the second passes, which print packets.
+	// reopen is open for the reports' second passes, which print packets;
+	// reopenFrames for -w's, which writes them whole.
 	reopen := func() (capture.Source, error) { return open(true) }
+	reopenFrames := func() (capture.Source, error) {
+		return capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: true})
+	}
 	nin, err := loadNstat(&o.nstat)
 	if err != nil {
 		return err
@@ -340,7 +346,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if comments != nil {
-		if err := writeAnnotatedPcapng(o.write, a.Capture.Packets, comments, reopen); err != nil {
+		if err := writeAnnotatedPcapng(o.write, a.Capture.Packets, comments, reopenFrames); err != nil {
 			return err
 		}
 	}

@@ -482,8 +482,8 @@ func (s *fileSource) deliver(in *input, seg *Segment) bool {
 	s.cur, s.decoding = in, true
 	res := s.dec.decode(rec.first, rec.data, seg)
 	s.decoding = false
-	// A header whose length field is below 20 bytes is kept with what
-	// follows it: the printer shows the bytes it claims.
+	// A header whose length field says fewer than 20 bytes keeps what
+	// follows it: the printer reads the header's fields from the frame.
 	if s.noPayload && res == resultTCP && !seg.HeaderTruncated && seg.TCPOffset > 0 && seg.DataOffset >= 20 {
 		if end := seg.TCPOffset + int(seg.DataOffset); end < len(seg.Data) {
 			seg.Data = seg.Data[:end:end]

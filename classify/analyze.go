@@ -52,6 +52,14 @@ type Options struct {
 	// rows), which never read them. Their text costs about a microsecond
 	// for each failing flow.
 	NoAnnotations bool
+	// WantHeld, when set with Bounded, is called for each syn-timeout
+	// flow held to the end, before it is read back, with its final
+	// verdict: syn-timeout, or overflow when the listener diagnosis
+	// reclassified it. A flow it reports false for is neither read back
+	// nor handed to OnFlow (the caller counts it then): the summary lists
+	// a hundred failing flows and counts the rest, and a SYN flood holds
+	// millions.
+	WantHeld func(Verdict) bool
 	// OnTick, when set, is called when a live source reports that time
 	// passed without a packet (capture.ErrTick), after the flows idle by
 	// then were decided.
@@ -338,7 +346,16 @@ func Analyze(src capture.Source, opts Options) *Analysis {
 			// OnFlow keeps nothing of r (see Options.ReuseResults).
 			spare = new(FlowResult)
 		}
-		err := a.held.each(spare, func(r *FlowResult) {
+		var want func(id int64) bool
+		if opts.WantHeld != nil {
+			want = func(id int64) bool {
+				if a.agg.reclassified[id] {
+					return opts.WantHeld(Overflow)
+				}
+				return opts.WantHeld(SynTimeout)
+			}
+		}
+		err := a.held.each(spare, want, func(r *FlowResult) {
 			if a.agg.reclassified[r.ID] {
 				reclassifyOverflow(r)
 			}

@@ -94,7 +94,7 @@ func BenchmarkClassifySynTimeout(b *testing.B) {
 			h.add(r)
 		}
 		got := 0
-		if err := h.each(new(FlowResult), func(*FlowResult) { got++ }); err != nil || got != b.N {
+		if err := h.each(new(FlowResult), nil, func(*FlowResult) { got++ }); err != nil || got != b.N {
 			b.Fatalf("%d of %d flows back, err %v", got, b.N, err)
 		}
 	})

@@ -147,7 +147,7 @@ func testHeld(t *testing.T, want []FlowResult, budget int, spare *FlowResult) {
 	// Each flow is kept as Options.ReuseResults allows a consumer to
 	// (keptCopy).
 	var kept []FlowResult
-	err := h.each(spare, func(r *FlowResult) {
+	err := h.each(spare, nil, func(r *FlowResult) {
 		if spare != nil && r != spare {
 			t.Errorf("budget %d: flow %d not decoded into the spare", budget, len(kept))
 		}
@@ -158,6 +158,27 @@ func testHeld(t *testing.T, want []FlowResult, budget int, spare *FlowResult) {
 	}
 	if !reflect.DeepEqual(kept, want) {
 		t.Errorf("budget %d, spare %v: %d flows back, differ", budget, spare != nil, len(kept))
+	}
+	// Asked for the flows of odd IDs only, each skips the others, and
+	// reads each ID without decoding the rest.
+	var odd heldFlows
+	var wantOdd []FlowResult
+	for i := range want {
+		r := want[i]
+		odd.add(&r)
+		if r.ID%2 != 0 {
+			wantOdd = append(wantOdd, want[i])
+		}
+	}
+	asked := 0
+	kept = nil
+	err = odd.each(spare, func(id int64) bool { asked++; return id%2 != 0 }, func(r *FlowResult) { kept = append(kept, keptCopy(r)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != len(want) || !reflect.DeepEqual(kept, wantOdd) {
+		t.Errorf("budget %d, spare %v: asked about %d of %d flows, %d of the %d odd ones back, or they differ",
+			budget, spare != nil, asked, len(want), len(kept), len(wantOdd))
 	}
 }
 

@@ -80,8 +80,9 @@ func (h *heldFlows) add(r *FlowResult) {
 // each hands every held flow to fn in the order they were added (those
 // in memory first, then the file's) and releases them. With a spare
 // FlowResult, each flow is decoded into it (fn keeps nothing of it);
-// with nil, each gets its own.
-func (h *heldFlows) each(spare *FlowResult, fn func(*FlowResult)) error {
+// with nil, each gets its own. With want, a flow whose ID it reports
+// false for is skipped without being decoded.
+func (h *heldFlows) each(spare *FlowResult, want func(id int64) bool, fn func(*FlowResult)) error {
 	mem := h.mem
 	h.mem, h.buf = nil, nil
 	intern := map[string]string{}
@@ -90,11 +91,15 @@ func (h *heldFlows) each(spare *FlowResult, fn func(*FlowResult)) error {
 		if k <= 0 || n > uint64(len(mem)-k) {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", errCorrupt))
 		}
-		r, err := h.decode(spare, mem[k:k+int(n)], intern)
+		rec := mem[k : k+int(n)]
+		mem = mem[k+int(n):]
+		if want != nil && !want(heldID(rec)) {
+			continue
+		}
+		r, err := h.decode(spare, rec, intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
-		mem = mem[k+int(n):]
 		fn(r)
 	}
 	if h.file == nil {
@@ -127,6 +132,9 @@ func (h *heldFlows) each(spare *FlowResult, fn func(*FlowResult)) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
 		}
+		if want != nil && !want(heldID(buf)) {
+			continue
+		}
 		r, err := h.decode(spare, buf, intern)
 		if err != nil {
 			return errors.Join(h.err, fmt.Errorf("read held flows back: %w", err))
@@ -134,6 +142,13 @@ func (h *heldFlows) each(spare *FlowResult, fn func(*FlowResult)) error {
 		fn(r)
 	}
 	return h.err
+}
+
+// heldID returns the ID of the flow a held record encodes (its first
+// field), without decoding the rest; 0 for a record too short.
+func heldID(b []byte) int64 {
+	d := decoder{b: b}
+	return d.int()
 }
 
 // decode decodes one held record into spare, or into a new FlowResult

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/internal/gen"
 )
 
 // TestStreamsEqualWhole checks that JSONStream and SummaryStream, fed the
@@ -279,5 +281,51 @@ func TestSummaryListenersBounded(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d more are not described", n-maxListenerLines); !strings.Contains(md.String(), want) {
 		t.Errorf("markdown: no %q", want)
+	}
+}
+
+// TestSummaryWantHeld checks that a summary whose analysis skips the
+// held syn-timeout flows it would only count (classify.Options.WantHeld)
+// says the same as one handed every flow, with fewer flows handed over,
+// on captures whose held flows pass the listing's bound: a generated SYN
+// flood, then (merged after it, months later) the lab's overflow-abort0,
+// whose last attempt the listener diagnosis turns from syn-timeout into
+// overflow, a verdict listed already by then.
+func TestSummaryWantHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flood.pcap")
+	if _, err := gen.WriteFile(path, gen.Config{Connections: 3000, SYNFlood: 3000, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{path, "../testdata/pcaps/lab/overflow-abort0/server.pcap"}
+	summary := func(wantHeld bool) (string, int, *classify.Analysis) {
+		src, err := capture.Open(files, capture.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		var out bytes.Buffer
+		ss := NewSummaryStream(&out)
+		handed := 0
+		opts := classify.Options{Bounded: true, ReuseResults: true, NoAnnotations: true,
+			OnFlow: func(r *classify.FlowResult) { handed++; ss.Flow(r) }}
+		if wantHeld {
+			opts.WantHeld = ss.WantHeld
+		}
+		a := classify.Analyze(src, opts)
+		if err := ss.Close(a); err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), handed, a
+	}
+	all, handedAll, a := summary(false)
+	skipped, handedSkipped, _ := summary(true)
+	if skipped != all {
+		t.Fatalf("with WantHeld the summary differs:\n%s\n---\n%s", skipped, all)
+	}
+	held := a.Verdicts[classify.SynTimeout]
+	t.Logf("%d flows, %d syn-timeout and %d overflow; %d handed over, %d with WantHeld", a.FlowCount, held, a.Verdicts[classify.Overflow], handedAll, handedSkipped)
+	if held <= maxFailingLines || a.Verdicts[classify.Overflow] == 0 || handedSkipped >= handedAll-held/2 {
+		t.Errorf("%d syn-timeout and %d overflow flows, %d of %d flows handed over with WantHeld: the capture does not test the skipping",
+			held, a.Verdicts[classify.Overflow], handedSkipped, handedAll)
 	}
 }

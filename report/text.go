@@ -352,22 +352,34 @@ type failingList struct {
 // take reports whether r is a failing flow the summary lists, and counts
 // it when it is one that is not.
 func (l *failingList) take(r *classify.FlowResult) bool {
-	if !r.Verdict.Failing() {
+	if !l.lists(r.Verdict) {
+		l.count(r.Verdict)
 		return false
 	}
 	if l.verdicts == nil {
 		l.verdicts = map[classify.Verdict]bool{}
 	}
-	if l.listed < maxFailingLines || !l.verdicts[r.Verdict] {
-		l.listed++
-		l.verdicts[r.Verdict] = true
-		return true
+	l.listed++
+	l.verdicts[r.Verdict] = true
+	return true
+}
+
+// lists reports whether the summary would list the next flow of verdict
+// v: a failing flow among the first ones, or the first of its verdict.
+func (l *failingList) lists(v classify.Verdict) bool {
+	return v.Failing() && (l.listed < maxFailingLines || !l.verdicts[v])
+}
+
+// count counts a flow of verdict v that is not listed (none when v is
+// not failing).
+func (l *failingList) count(v classify.Verdict) {
+	if !v.Failing() {
+		return
 	}
 	if l.more == nil {
 		l.more = map[classify.Verdict]int{}
 	}
-	l.more[r.Verdict]++
-	return false
+	l.more[v]++
 }
 
 // appendMore writes the line that counts the failing flows not listed.
@@ -404,6 +416,17 @@ func (s *SummaryStream) Flow(r *classify.FlowResult) {
 	if s.failing.take(r) {
 		failingLine(s.bw, r)
 	}
+}
+
+// WantHeld is for classify.Options.WantHeld: it reports whether Flow
+// would list a held flow of verdict v, and counts the flow as Flow would
+// when it would not (the analysis then skips it).
+func (s *SummaryStream) WantHeld(v classify.Verdict) bool {
+	if s.failing.lists(v) {
+		return true
+	}
+	s.failing.count(v)
+	return false
 }
 
 // Close writes the summary of a with the spooled lines.

@@ -300,6 +300,10 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	case o.quiet:
 		ss := report.NewSummaryStream(stdout)
 		aopts.OnFlow = onFlow(ss.Flow)
+		if comments == nil {
+			// The held flows the summary only counts are not read back.
+			aopts.WantHeld = ss.WantHeld
+		}
 		a = classify.Analyze(src, aopts)
 		src.Close()
 		if err := ss.Close(a, reconcile(a, nin)...); err != nil {

@@ -44,3 +44,17 @@ func BenchmarkAppendUint(b *testing.B) {
 		buf = appendUint(buf, uint64(i&0xffff))
 	}
 }
+
+// TestAppendIntMatchesStrconv checks appendInt against strconv.AppendInt
+// at the edges and around every power of ten.
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	vs := []int64{0, 1, -1, 9, 10, -10, 99, 100, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for p := int64(1); p > 0 && p <= math.MaxInt64/10; p *= 10 {
+		vs = append(vs, p-1, p, p+1, -p+1, -p, -p-1)
+	}
+	for _, v := range vs {
+		if got, want := string(appendInt([]byte("x"), v)), "x"+strconv.FormatInt(v, 10); got != want {
+			t.Errorf("%d: got %s want %s", v, got, want)
+		}
+	}
+}

@@ -19,7 +19,7 @@ import (
 // a capture has hundreds of thousands of flows.
 func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 	b = append(b, `{"type":"flow","id":`...)
-	b = strconv.AppendInt(b, r.ID, 10)
+	b = appendInt(b, r.ID)
 	b = append(b, `,"client":`...)
 	b = appendAddrPort(b, r.Client)
 	b = append(b, `,"server":`...)
@@ -29,9 +29,9 @@ func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 	b = append(b, `,"verdict":`...)
 	b = appendJSONString(b, string(r.Verdict))
 	b = append(b, `,"syn_retransmits":`...)
-	b = strconv.AppendInt(b, int64(r.SYNRetransmits), 10)
+	b = appendInt(b, int64(r.SYNRetransmits))
 	b = append(b, `,"synack_retransmits":`...)
-	b = strconv.AppendInt(b, int64(r.SYNACKRetransmits), 10)
+	b = appendInt(b, int64(r.SYNACKRetransmits))
 	var gaps []float64
 	var sched []string
 	giveUp := 0.0
@@ -73,19 +73,19 @@ func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 		b = append(b, `,"accepted":`...)
 		b = strconv.AppendBool(b, rs.Accepted)
 		b = append(b, `,"packet":`...)
-		b = strconv.AppendInt(b, rs.Packet, 10)
+		b = appendInt(b, rs.Packet)
 		b = append(b, `,"injected_suspect":`...)
 		if in := rs.InjectedSuspect; in != nil {
 			b = append(b, `{"packet":`...)
-			b = strconv.AppendInt(b, in.Packet, 10)
+			b = appendInt(b, in.Packet)
 			b = append(b, `,"ttl":`...)
-			b = strconv.AppendUint(b, uint64(in.TTL), 10)
+			b = appendUint(b, uint64(in.TTL))
 			b = append(b, `,"sender_ttl_min":`...)
-			b = strconv.AppendUint(b, uint64(in.SenderTTLMin), 10)
+			b = appendUint(b, uint64(in.SenderTTLMin))
 			b = append(b, `,"sender_ttl_max":`...)
-			b = strconv.AppendUint(b, uint64(in.SenderTTLMax), 10)
+			b = appendUint(b, uint64(in.SenderTTLMax))
 			b = append(b, `,"ip_id":`...)
-			b = strconv.AppendUint(b, uint64(in.IPID), 10)
+			b = appendUint(b, uint64(in.IPID))
 			b = append(b, `,"evidence":`...)
 			b = appendStrings(b, in.Evidence)
 			b = append(b, '}')
@@ -105,27 +105,27 @@ func appendFlowRecord(b []byte, r *classify.FlowResult) []byte {
 	b = append(b, `,"server":`...)
 	b = appendCounters(b, r.ServerCounters)
 	b = append(b, `},"packets":[`...)
-	b = strconv.AppendInt(b, r.FirstPacket, 10)
+	b = appendInt(b, r.FirstPacket)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, r.LastPacket, 10)
+	b = appendInt(b, r.LastPacket)
 	b = append(b, `],"start":"`...)
 	b = appendTime(b, r.Start)
 	b = append(b, `","end":"`...)
 	b = appendTime(b, r.End)
 	b = append(b, `","client_packets":`...)
-	b = strconv.AppendInt(b, int64(r.ClientPackets), 10)
+	b = appendInt(b, int64(r.ClientPackets))
 	b = append(b, `,"server_packets":`...)
-	b = strconv.AppendInt(b, int64(r.ServerPackets), 10)
+	b = appendInt(b, int64(r.ServerPackets))
 	b = append(b, `,"client_bytes":`...)
-	b = strconv.AppendInt(b, r.ClientBytes, 10)
+	b = appendInt(b, r.ClientBytes)
 	b = append(b, `,"server_bytes":`...)
-	b = strconv.AppendInt(b, r.ServerBytes, 10)
+	b = appendInt(b, r.ServerBytes)
 	b = append(b, `,"evidence":[`...)
 	for i, p := range r.Evidence {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, p, 10)
+		b = appendInt(b, p)
 	}
 	b = append(b, `],"explanation":`...)
 	b = appendJSONString(b, r.Explanation)
@@ -184,15 +184,14 @@ func appendTime(b []byte, t time.Time) []byte {
 }
 
 // appendDigits appends v in exactly n decimal digits (0 <= v < 10^n).
-func appendDigits(b []byte, v, n int) []byte {
-	for i := n - 1; i >= 0; i-- {
-		b = append(b, 0)
+func appendDigits(b []byte, v, n int) []byte { return appendDecimal(b, uint64(v), n) }
+
+// appendInt appends v in decimal, as strconv.AppendInt(b, v, 10) does.
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return appendUint(append(b, '-'), uint64(-v))
 	}
-	for i := len(b) - 1; n > 0; i, n = i-1, n-1 {
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return b
+	return appendUint(b, uint64(v))
 }
 
 func appendFloats(b []byte, fs []float64) []byte {
@@ -236,7 +235,7 @@ func appendCounters(b []byte, c classify.Counters) []byte {
 		}
 		b = appendJSONString(b, k)
 		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(c[k]), 10)
+		b = appendInt(b, int64(c[k]))
 	}
 	return append(b, '}')
 }
@@ -359,7 +358,7 @@ func appendHostRecord(b []byte, h *classify.Host) []byte {
 		}
 		b = appendJSONString(b, p.text)
 		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(p.n), 10)
+		b = appendInt(b, int64(p.n))
 	}
 	return append(b, "}}\n"...)
 }

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/classify"
+	"github.com/tcpwhy/tcpwhy/internal/gen"
 )
 
 func encodingJSON(t *testing.T, r *classify.FlowResult) string {
@@ -116,4 +118,28 @@ func TestAppendHostRecordMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("host %s:\n got %s\nwant %s", h.IP, got, want)
 		}
 	}
+}
+
+// BenchmarkAppendFlowRecord encodes the flow records of a generated
+// capture of 2,000 connections, the mix make bench uses; one op is one
+// record.
+func BenchmarkAppendFlowRecord(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "gen.pcap")
+	if _, err := gen.WriteFile(path, gen.Config{Connections: 2000, Seed: 7}); err != nil {
+		b.Fatal(err)
+	}
+	src, err := capture.Open([]string{path}, capture.OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := classify.Analyze(src, classify.Options{NoAnnotations: true})
+	src.Close()
+	buf := make([]byte, 0, 4096)
+	n := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = appendFlowRecord(buf[:0], a.Flows[i%len(a.Flows)])
+		n += len(buf)
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "B/record")
 }

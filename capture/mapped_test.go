@@ -86,6 +86,53 @@ func TestMappedMatchesRead(t *testing.T) {
 	}
 }
 
+// TestMappedWindowsAligned: every window ends at a multiple of
+// mapWindow in the file or at the file's end (so that the kernel can map the
+// page cache's large folios with fewer faults), starts at a page, and
+// holds no more than mapWindow past the record it was mapped for.
+func TestMappedWindowsAligned(t *testing.T) {
+	pkts := randomRecords(12000, false)
+	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)
+	path := writeFile(t, "records.pcap", b)
+	type call struct {
+		off int64
+		n   int
+	}
+	var calls []call
+	defer func(m func(int, int64, int, int, int) ([]byte, error)) { mmap = m }(mmap)
+	mmap = func(fd int, off int64, n, prot, flags int) ([]byte, error) {
+		calls = append(calls, call{off, n})
+		return syscall.Mmap(fd, off, n, prot, flags)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := mapFile(f)
+	defer mf.Close()
+	o := readOutcome(newPCAPReader(newMappedWindow(mf)))
+	if o.err != "" || len(o.recs) != len(pkts) {
+		t.Fatalf("%d records (%s), want %d", len(o.recs), o.err, len(pkts))
+	}
+	if len(calls) < 3 {
+		t.Fatalf("%d windows for %d bytes", len(calls), len(b))
+	}
+	page := int64(os.Getpagesize())
+	for i, c := range calls {
+		end := c.off + int64(c.n)
+		switch {
+		case c.off%page != 0:
+			t.Errorf("window %d starts at %d, not at a page", i, c.off)
+		case end%mapWindow != 0 && end != int64(len(b)):
+			t.Errorf("window %d [%d, %d) ends neither at a multiple of %d nor at the file's end", i, c.off, end, mapWindow)
+		case i == len(calls)-1 && end != int64(len(b)):
+			t.Errorf("last window ends at %d, the file at %d", end, len(b))
+		case c.n > mapWindow+(71<<10)+int(page):
+			t.Errorf("window %d is %d bytes", i, c.n)
+		}
+	}
+}
+
 // TestMappedFallback: when a window cannot be mapped, the reader goes on
 // with read(2) from the first unread byte.
 func TestMappedFallback(t *testing.T) {

@@ -16,6 +16,19 @@ import (
 // capture, ns a packet, in a fast hour: 1 MiB 135-159, 2 MiB 129-148,
 // 4 MiB 127-138, 8 MiB 121-131; in a slow one, four rounds: read(2)
 // 233-241, 1 MiB 244-263, 2 MiB 205-223, 4 MiB 226-240.
+//
+// A window ends at a multiple of mapWindow in the file, and the next one
+// starts at the page of the record that crossed that end: nearly all of
+// it is then a whole 2 MiB block of the file, which the kernel places at
+// an address aligned as its file offset is, and whose large folios in
+// the page cache it maps with fewer faults. A program reading a byte of
+// each cache line of big.pcap through 2 MiB windows took 18,400 minor
+// faults with windows at multiples of 2 MiB, 19,300 with windows that
+// start a page before one, and 28,800 with windows at other page
+// offsets; 262 against 295 ms (medians of eight alternating runs).
+// Windows that start at the multiple of 2 MiB before the record would
+// map the block already read again, and the kernel maps its large folios
+// whole: 3.3 MiB more peak RSS on big.pcap.
 const mapWindow = 2 << 20
 
 // mmap is syscall.Mmap; tests make it fail.
@@ -66,7 +79,8 @@ func (mf *mappedFile) window(off int64, n int) ([]byte, int64, error) {
 		mf.size = st.Size()
 	}
 	start := off &^ int64(os.Getpagesize()-1)
-	length := min(max(int64(mapWindow), off-start+int64(n)), mf.size-start)
+	end := (off + int64(max(n, 1)) + mapWindow - 1) &^ (mapWindow - 1)
+	length := min(end, mf.size) - start
 	if length <= 0 {
 		return nil, start, nil
 	}

@@ -4,10 +4,13 @@
 #
 # It builds bin/tcpwhy and bin/gencap, generates testdata/bench/big.pcap
 # (200 000 connections, ~5 M packets) and small.pcap (10x smaller) unless
-# they exist and were made by the current generator, warms the page cache,
-# then runs every tool ROUNDS times, alternating tools within each round,
-# and prints the median wall time, packets/s, ratios against tcpdump and
-# tshark, and peak RSS.
+# they exist and were made by the current generator, then runs every tool
+# ROUNDS times, alternating tools within each round, and prints the median
+# wall time, packets/s, ratios against tcpdump and tshark, and peak RSS.
+# The capture is read into the page cache (cat, not timed) before every
+# run: these machines run DAMON, which pages out what was not touched for
+# a minute, and a run after tshark's 80 s would otherwise read part of the
+# file from disk (docs/performance.md, "The sixteenth session").
 #
 # Environment:
 #   ROUNDS=3              runs per tool and file
@@ -218,6 +221,7 @@ for name in $FILES; do
 			c=$(cmd_for "$t" "$f")
 			[ -n "$c" ] || continue
 			say "round $round/$ROUNDS  $name  $c"
+			cat "$f" >/dev/null
 			# shellcheck disable=SC2086
 			measure "$RES/$name.$t.$round" $c || rm -f "$RES/$name.$t.$round"
 		done
@@ -278,4 +282,4 @@ done
 if [ -n "$skip_tshark_big" ]; then
 	echo "* tshark was not run on big.pcap: seconds and RSS shown are the small file's; packets/s and ratios use its rate."
 fi
-echo "median of $ROUNDS alternating runs (cpu s = user+sys); page cache warm; $(nproc) CPUs; $(uname -r); load average before: $LOAD0"
+echo "median of $ROUNDS alternating runs (cpu s = user+sys); page cache warmed before each run; $(nproc) CPUs; $(uname -r); load average before: $LOAD0"

@@ -21,6 +21,10 @@
 # page: a run right after another reuses the first one's freed pages
 # cheaply, a run after a pause pays for every page it takes, as a run
 # on an idle machine does (docs/performance.md).
+#
+# WARM="file ..." reads those files (cat, not timed) before each run:
+# DAMON on these machines pages out file pages not touched for a minute,
+# so a capture left alone is partly read from disk by the next run.
 set -euo pipefail
 if [ $# -lt 3 ]; then
 	sed -n '2,15p' "$0" >&2
@@ -36,6 +40,7 @@ for ((r = 0; r < rounds; r++)); do
 	for ((j = 0; j < n; j++)); do
 		c=${cmds[$(((j + r) % n))]}
 		if [ -n "${PAUSE:-}" ]; then sleep "$PAUSE"; fi
+		if [ -n "${WARM:-}" ]; then cat $WARM >/dev/null; fi
 		/usr/bin/time -f "${c%%=*} %e %S %U" -a -o "$out" bash -c "${c#*=} >/dev/null"
 	done
 done

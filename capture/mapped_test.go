@@ -43,6 +43,22 @@ func randomRecords(n int, pageEnd bool) []testPkt {
 	return pkts
 }
 
+// openMapped opens path through a mappedFile, closed when t ends.
+func openMapped(t *testing.T, path string) *mappedFile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf := mapFile(f)
+	if mf == nil {
+		f.Close()
+		t.Fatal("a regular file is not mapped")
+	}
+	t.Cleanup(func() { mf.Close() })
+	return mf
+}
+
 // TestMappedMatchesRead reads files of several mapped windows, records
 // of random lengths straddling their ends, both through a mapping and
 // with read(2), and compares every record.
@@ -104,13 +120,7 @@ func TestMappedWindowsAligned(t *testing.T) {
 		calls = append(calls, call{off, n})
 		return syscall.Mmap(fd, off, n, prot, flags)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf := mapFile(f)
-	defer mf.Close()
-	o := readOutcome(newPCAPReader(newMappedWindow(mf)))
+	o := readOutcome(newPCAPReader(newMappedWindow(openMapped(t, path))))
 	if o.err != "" || len(o.recs) != len(pkts) {
 		t.Fatalf("%d records (%s), want %d", len(o.recs), o.err, len(pkts))
 	}
@@ -146,13 +156,7 @@ func TestMappedFallback(t *testing.T) {
 		}
 		return syscall.Mmap(fd, off, n, prot, flags)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mf := mapFile(f)
-	defer mf.Close()
-	p, err := newPCAPReader(newMappedWindow(mf))
+	p, err := newPCAPReader(newMappedWindow(openMapped(t, path)))
 	o := readOutcome(p, err)
 	recs := o.recs
 	if o.err != "" {

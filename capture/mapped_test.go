@@ -102,10 +102,10 @@ func TestMappedMatchesRead(t *testing.T) {
 	}
 }
 
-// TestMappedWindowsAligned: every window ends at a multiple of
-// mapWindow in the file or at the file's end (so that the kernel can map the
-// page cache's large folios with fewer faults), starts at a page, and
-// holds no more than mapWindow past the record it was mapped for.
+// TestMappedWindowsAligned: every window ends at a multiple of mapWindow
+// in the file or at the file's end (so that the kernel can map the page
+// cache's large folios with fewer faults), starts at a page, and holds
+// no more than mapWindow past the record it was mapped for.
 func TestMappedWindowsAligned(t *testing.T) {
 	pkts := randomRecords(12000, false)
 	b := pcapBytes(layers.LinkTypeEthernet, pcapOpts{}, pkts)

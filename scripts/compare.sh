@@ -27,7 +27,7 @@
 # so a capture left alone is partly read from disk by the next run.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-	sed -n '2,15p' "$0" >&2
+	sed -n '2,/^set /{/^set /d;p;}' "$0" >&2
 	exit 2
 fi
 rounds=$1
@@ -40,6 +40,7 @@ for ((r = 0; r < rounds; r++)); do
 	for ((j = 0; j < n; j++)); do
 		c=${cmds[$(((j + r) % n))]}
 		if [ -n "${PAUSE:-}" ]; then sleep "$PAUSE"; fi
+		# shellcheck disable=SC2086 # WARM is a list of files
 		if [ -n "${WARM:-}" ]; then cat $WARM >/dev/null; fi
 		/usr/bin/time -f "${c%%=*} %e %S %U" -a -o "$out" bash -c "${c#*=} >/dev/null"
 	done

@@ -78,17 +78,8 @@ func TestMappedMatchesRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f1.Close()
-		f2, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mf := mapFile(f2)
-		if mf == nil {
-			t.Fatal("a regular file is not mapped")
-		}
-		defer mf.Close()
 		ro := readOutcome(newPCAPReader(newWindow(f1)))
-		mo := readOutcome(newPCAPReader(newMappedWindow(mf)))
+		mo := readOutcome(newPCAPReader(newMappedWindow(openMapped(t, path))))
 		read, mapped := ro.recs, mo.recs
 		if ro.err != "" || mo.err != "" || len(read) != len(pkts) || len(mapped) != len(pkts) {
 			t.Fatalf("pageEnd %v: %d records read (%s), %d mapped (%s), want %d", pageEnd, len(read), ro.err, len(mapped), mo.err, len(pkts))

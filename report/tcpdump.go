@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -741,13 +742,9 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r *raw, st 
 		dst = appendAddr(dst, seg.Dst)
 		return append(dst, ": [|tcp]"...)
 	}
-	dst = appendAddr(dst, seg.Src)
-	dst = append(dst, '.')
-	dst = appendUint(dst, uint64(seg.SrcPort))
+	dst = appendEndpoint(dst, seg.Src, seg.SrcPort)
 	dst = append(dst, " > "...)
-	dst = appendAddr(dst, seg.Dst)
-	dst = append(dst, '.')
-	dst = appendUint(dst, uint64(seg.DstPort))
+	dst = appendEndpoint(dst, seg.Dst, seg.DstPort)
 	dst = append(dst, ": "...)
 	if avail < 20 {
 		return append(dst, " [|tcp]"...)
@@ -1152,6 +1149,20 @@ type optPrinter struct {
 // append appends ", options [...]". It returns false when tcpdump stops
 // printing the line inside the options (bad or truncated option).
 func (o *optPrinter) append(dst []byte) ([]byte, bool) {
+	if b := o.opts; o.hlen == 12 && len(b) == 12 && b[0] == optNOP && b[1] == optNOP && b[2] == optTS && b[3] == 10 {
+		// Linux's options on every segment after the handshake, as
+		// walk prints them (TestOptionsFastPath).
+		dst = append(dst, ", options [nop,nop,TS val "...)
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(b[4:])))
+		dst = append(dst, " ecr "...)
+		dst = appendUint(dst, uint64(binary.BigEndian.Uint32(b[8:])))
+		return append(dst, ']'), true
+	}
+	return o.walk(dst)
+}
+
+// walk is append without its shortcut.
+func (o *optPrinter) walk(dst []byte) ([]byte, bool) {
 	o.proto = "tcp"
 	b := o.opts
 	hlen := o.hlen
@@ -1775,6 +1786,42 @@ func appendAddr(dst []byte, a netip.Addr) []byte {
 	return a.AppendTo(dst)
 }
 
+// appendEndpoint appends a and port as tcpdump prints an endpoint:
+// the address (appendAddr), a dot and the port. An IPv4 address is
+// written from a table of the 256 octets, four bytes a store.
+func appendEndpoint(dst []byte, a netip.Addr, port uint16) []byte {
+	if !a.Is4() {
+		dst = appendAddr(dst, a)
+		dst = append(dst, '.')
+		return appendUint(dst, uint64(port))
+	}
+	b := a.As4()
+	l := len(dst)
+	if cap(dst)-l < 16+5 {
+		dst = slices.Grow(dst, 16+5)
+	}
+	d := dst[l : l+16]
+	i := 0
+	for _, o := range b {
+		// Each entry holds the octet's digits and a dot.
+		binary.LittleEndian.PutUint32(d[i:i+4], octetDot[o])
+		i += int(octetLen[o]) + 1
+	}
+	return appendUint(dst[:l+i], uint64(port))
+}
+
+// octetDot holds, for every octet value, its decimal digits followed by
+// a dot, little-endian in a uint32; octetLen the number of digits.
+var octetDot, octetLen = func() (dot [256]uint32, n [256]uint8) {
+	for v := range 256 {
+		s := strconv.Itoa(v) + "."
+		var b [4]byte
+		copy(b[:], s)
+		dot[v], n[v] = binary.LittleEndian.Uint32(b[:]), uint8(len(s)-1)
+	}
+	return dot, n
+}()
+
 // appendUint appends v in decimal. It writes the digits straight into
 // dst, two at a time: strconv.AppendUint formats into a buffer of its own
 // and copies, and that copy (a memmove call per number) was most of its
@@ -1816,24 +1863,55 @@ const digitPairs = "00010203040506070809" + "10111213141516171819" + "2021222324
 	"90919293949596979899"
 
 // appendDecimal appends v in exactly n decimal digits (v < 10^n).
+//
+// It writes eight digits at a time while v has more, as two independent
+// groups of four, then the rest two at a time, all in 32-bit arithmetic:
+// a sequence number or a timestamp value (ten digits) then waits for two
+// short chains of divisions instead of one of five 64-bit ones.
 func appendDecimal(dst []byte, v uint64, n int) []byte {
 	l := len(dst)
-	dst = slices.Grow(dst, n)[:l+n]
+	if cap(dst)-l < n {
+		dst = slices.Grow(dst, n)
+	}
+	dst = dst[:l+n]
 	b := dst[l:]
 	i := n
-	for v >= 100 && i >= 2 {
-		q := v / 100
-		r := (v - q*100) * 2
+	// v < 10^i throughout, so v fits 32 bits once this loop ends.
+	for v >= 1e8 && i >= 8 {
+		q := v / 1e8
+		r := uint32(v - q*1e8)
+		put4Digits(b[i-8:i-4], r/1e4)
+		put4Digits(b[i-4:i], r%1e4)
+		i -= 8
+		v = q
+	}
+	w := uint32(v)
+	for w >= 100 {
+		q := w / 100
+		r := (w - q*100) * 2
 		i -= 2
 		b[i], b[i+1] = digitPairs[r], digitPairs[r+1]
-		v = q
+		w = q
+	}
+	if w >= 10 {
+		i -= 2
+		b[i], b[i+1] = digitPairs[w*2], digitPairs[w*2+1]
+	} else if i > 0 {
+		i--
+		b[i] = byte('0' + w)
 	}
 	for i > 0 {
 		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
+		b[i] = '0'
 	}
 	return dst
+}
+
+// put4Digits writes v (< 10,000) as four decimal digits into b[:4].
+func put4Digits(b []byte, v uint32) {
+	_ = b[3]
+	hi, lo := (v/100)*2, (v%100)*2
+	b[0], b[1], b[2], b[3] = digitPairs[hi], digitPairs[hi+1], digitPairs[lo], digitPairs[lo+1]
 }
 
 const hexDigits = "0123456789abcdef"

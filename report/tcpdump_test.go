@@ -1092,3 +1092,56 @@ func BenchmarkRelativeMany(b *testing.B) {
 		b.Log(sum)
 	}
 }
+
+// TestRecentSeqsMatchMap resolves a long random stream of segments of
+// 20,000 IPv4 connections (more than recent4's slots, so that slots are
+// shared), with SYNs that reset a connection's base, FINs and RSTs that
+// close it, time that moves on by up to 200 s and at most 4,000
+// connections remembered (sweeps that forget idle connections), once
+// with the copies in recent4 and once from the map alone: every segment
+// must resolve to the same numbers.
+func TestRecentSeqsMatchMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	with := NewTcpdumpPrinter(TcpdumpOptions{Location: time.UTC, MaxConnections: 4000})
+	without := NewTcpdumpPrinter(TcpdumpOptions{Location: time.UTC, MaxConnections: 4000})
+	without.noRecent = true
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	for i := range 400000 {
+		c := rng.IntN(20000)
+		if rng.IntN(4) > 0 {
+			c %= 500 // most segments on a few hundred active connections
+		}
+		now = now.Add(time.Duration(rng.IntN(1000)) * time.Microsecond)
+		if i%100000 == 99999 {
+			now = now.Add(200 * time.Second)
+		}
+		fl := fA
+		switch rng.IntN(50) {
+		case 0:
+			fl = fS
+		case 1:
+			fl = fS | fA
+		case 2:
+			fl = fF | fA
+		case 3:
+			fl = fR
+		}
+		s := mkSeg("10.0.0.1", "10.9.9.9", uint16(1024+c), 443, fl, rng.Uint32(), rng.Uint32(), 100)
+		s.Src = netip.AddrFrom4([4]byte{10, byte(c >> 8), byte(c), 1})
+		if rng.IntN(2) == 0 {
+			s.Src, s.Dst, s.SrcPort, s.DstPort = s.Dst, s.Src, s.DstPort, s.SrcPort
+		}
+		s.Time = now
+		var a, b [5]uint32
+		var ra, rb bool
+		a[0], a[1], a[2], a[3], ra = with.relative(&s)
+		b[0], b[1], b[2], b[3], rb = without.relative(&s)
+		if a != b || ra != rb {
+			t.Fatalf("segment %d (connection %d, flags %v): with recent4 %v %v, from the map %v %v", i, c, fl, a, ra, b, rb)
+		}
+	}
+	if len(with.seqs4) != len(without.seqs4) {
+		t.Errorf("%d entries with recent4, %d without", len(with.seqs4), len(without.seqs4))
+	}
+}

@@ -139,6 +139,7 @@ func (n *ngReader) readBlock(rec *record) error {
 	}
 	b := n.buf[n.pos : n.pos+int(length) : n.pos+int(length)]
 	n.pos += int(length)
+	n.askAhead()
 	body := b[8 : length-4]
 	switch typ {
 	case ngBlockEPB, ngBlockPB:

@@ -34,6 +34,19 @@ func Read(p unsafe.Pointer, n uintptr) {
 	read(start, uintptr(p)+n-start)
 }
 
+// Stream asks for the cache lines of the n bytes at p for reading
+// once (PREFETCHNTA on amd64): data streamed through, such as a capture
+// file read in place, that should not push what is used again (the
+// flows) out of the larger caches. It never faults and has no effect on
+// the program's results.
+func Stream(p unsafe.Pointer, n uintptr) {
+	if n == 0 {
+		return
+	}
+	start := uintptr(p) &^ (lineSize - 1)
+	stream(start, uintptr(p)+n-start)
+}
+
 // Spare asks for the spare capacity of b that the next ahead bytes
 // appended to it will be written to, past the asked bytes of b's array
 // already asked for; it returns the new count of asked bytes. A writer

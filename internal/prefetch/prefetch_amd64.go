@@ -7,3 +7,6 @@ func write(p, n uintptr)
 
 // read issues PREFETCHT0 for each line of [p, p+n), p a line's start.
 func read(p, n uintptr)
+
+// stream issues PREFETCHNTA for each line of [p, p+n), p a line's start.
+func stream(p, n uintptr)

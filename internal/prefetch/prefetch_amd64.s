@@ -30,3 +30,17 @@ rloop:
 	JMP  rloop
 rdone:
 	RET
+
+// func stream(p, n uintptr)
+TEXT ·stream(SB), NOSPLIT|NOFRAME, $0-16
+	MOVQ p+0(FP), AX
+	MOVQ n+8(FP), CX
+	ADDQ AX, CX
+sloop:
+	CMPQ AX, CX
+	JAE  sdone
+	PREFETCHNTA (AX)
+	ADDQ $64, AX
+	JMP  sloop
+sdone:
+	RET

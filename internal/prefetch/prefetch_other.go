@@ -7,3 +7,6 @@ func write(p, n uintptr) {}
 
 // read does nothing on this architecture.
 func read(p, n uintptr) {}
+
+// stream does nothing on this architecture.
+func stream(p, n uintptr) {}

@@ -9,7 +9,7 @@ import (
 	"unsafe"
 )
 
-// TestWriteNeverFaults asks for lines (to write and to read) at every alignment, across the end
+// TestWriteNeverFaults asks for lines (to write, to read and to read once) at every alignment, across the end
 // of a readable page and into the inaccessible one after it: a hint must
 // not touch the memory.
 func TestWriteNeverFaults(t *testing.T) {
@@ -29,10 +29,12 @@ func TestWriteNeverFaults(t *testing.T) {
 		for _, n := range []uintptr{0, 1, 63, 64, 65, 312, uintptr(page)} {
 			Write(unsafe.Pointer(&m[off]), n)
 			Read(unsafe.Pointer(&m[off]), n)
+			Stream(unsafe.Pointer(&m[off]), n)
 		}
 	}
 	Write(unsafe.Pointer(&m[page-1]), uintptr(2*page))
 	Read(unsafe.Pointer(&m[page-1]), uintptr(2*page))
+	Stream(unsafe.Pointer(&m[page-1]), uintptr(2*page))
 	for i, b := range m {
 		if b != 0 {
 			t.Fatalf("byte %d is %d after prefetching: a hint wrote memory", i, b)

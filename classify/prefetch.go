@@ -120,6 +120,10 @@ func (p *prefetcher) fill(b *segBatch, keepData, remote bool) {
 		prefetch.Write(unsafe.Pointer(&all[0]), writeAhead*unsafe.Sizeof(all[0]))
 	}
 	asked := 0 // bytes of b.data's array asked for
+	// The source and the count are read from locals: the analysis's
+	// goroutine writes pos and cur, in the same cache line of p, for
+	// every segment it takes.
+	src, count := p.src, p.count
 	for len(b.segs) < batchSize {
 		if i := len(b.segs) + writeAhead; remote && i < len(all) {
 			prefetch.Write(unsafe.Pointer(&all[i]), unsafe.Sizeof(all[i]))
@@ -127,7 +131,7 @@ func (p *prefetcher) fill(b *segBatch, keepData, remote bool) {
 		if keepData {
 			asked = prefetch.Spare(b.data, asked, dataAhead)
 		}
-		if p.count > 0 && p.src.Info().Packets >= p.count {
+		if count > 0 && src.Info().Packets >= count {
 			b.err = errCountReached
 			return
 		}
@@ -136,7 +140,7 @@ func (p *prefetcher) fill(b *segBatch, keepData, remote bool) {
 		// cache lines twice.
 		b.segs = b.segs[:len(b.segs)+1]
 		s := &b.segs[len(b.segs)-1]
-		if err := p.src.Next(s); err != nil {
+		if err := src.Next(s); err != nil {
 			b.segs = b.segs[:len(b.segs)-1]
 			b.err = err
 			return

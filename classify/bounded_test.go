@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/tcpwhy/tcpwhy/capture"
 	"github.com/tcpwhy/tcpwhy/flows"
@@ -273,5 +274,19 @@ func TestNoAnnotations(t *testing.T) {
 	}
 	if annotations == 0 {
 		t.Error("no capture had an annotation")
+	}
+}
+
+// TestPrefetcherLayout checks that no cache line of a prefetcher holds
+// both a field the reading goroutine reads for every segment and one the
+// analysis's goroutine writes for every segment, wherever the struct
+// starts in a line.
+func TestPrefetcherLayout(t *testing.T) {
+	var p prefetcher
+	readEnd := max(unsafe.Offsetof(p.src)+unsafe.Sizeof(p.src), unsafe.Offsetof(p.count)+unsafe.Sizeof(p.count),
+		unsafe.Offsetof(p.full)+unsafe.Sizeof(p.full), unsafe.Offsetof(p.free)+unsafe.Sizeof(p.free))
+	writeStart := min(unsafe.Offsetof(p.cur), unsafe.Offsetof(p.pos))
+	if writeStart < readEnd+64 {
+		t.Errorf("the reader's fields end at byte %d and cur and pos start at %d: less than a cache line apart", readEnd, writeStart)
 	}
 }

@@ -69,17 +69,25 @@ type segBatch struct {
 // one it takes (see ahead). Segments lose their Data (the reader reuses
 // its buffer) unless keepData asks for a copy (printing needs them).
 type prefetcher struct {
-	src   capture.Source
-	full  chan *segBatch
-	free  chan *segBatch
-	cur   *segBatch
-	pos   int
-	done  bool
-	final error
+	// What the reading goroutine reads (src, count, full, free) comes
+	// first; what the analysis's goroutine writes for every segment it
+	// takes (cur, pos) comes after a cache line of padding, so that no
+	// line holds both (TestPrefetcherLayout). They shared a line until
+	// 2026-12-08, which sent it from one core to the other and back for
+	// every segment: -q on two cores took 1.48 s on big.pcap against
+	// 1.28 s (docs/performance.md, "The seventeenth session").
+	src  capture.Source
+	full chan *segBatch
+	free chan *segBatch
 	// count stops the reading after that many packets (0: no limit).
 	count int64
 	// inline is set for newBatchReader: next fills cur itself.
 	inline bool
+	_      [64]byte
+	cur    *segBatch
+	pos    int
+	done   bool
+	final  error
 }
 
 // release hands a batch the analysis is done with back to the reader.

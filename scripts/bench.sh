@@ -10,7 +10,10 @@
 # The capture is read into the page cache (cat, not timed) before every
 # run: these machines run DAMON, which pages out what was not touched for
 # a minute, and a run after tshark's 80 s would otherwise read part of the
-# file from disk (docs/performance.md, "The sixteenth session").
+# file from disk (docs/performance.md, "The sixteenth session"). Before
+# the first round it is dropped from the cache and read back, so that it
+# is cached as a capture read from disk is (in large folios), however it
+# came to be there.
 #
 # Environment:
 #   ROUNDS=3              runs per tool and file
@@ -210,7 +213,14 @@ median() { sort -n | awk '{a[NR]=$1} END{if(NR==0){print ""}else if(NR%2){print 
 skip_tshark_big=
 for name in $FILES; do
 	f=$DIR/$name.pcap
-	say "warming the page cache: $f"
+	# Dropped from the page cache and read back, the capture is cached in
+	# large folios as a file read from disk is, and mapped in fewer
+	# faults; a capture gencap has just written sits in small folios, and
+	# one-core -q took 12% longer on it (docs/performance.md, "The
+	# seventeenth session"). Every tool reads the same cache.
+	say "reading $f back from disk into the page cache"
+	sync "$f"
+	dd if="$f" iflag=nocache count=0 status=none
 	cat "$f" >/dev/null
 	if [ "$name" = big ] && [ -n "$skip_tshark_big" ]; then
 		say "tshark: skipped on $f (extrapolated > ${TSHARK_MAX}s); its small-file rate is used"

@@ -128,9 +128,8 @@ func (p *prefetcher) fill(b *segBatch, keepData, remote bool) {
 		prefetch.Write(unsafe.Pointer(&all[0]), writeAhead*unsafe.Sizeof(all[0]))
 	}
 	asked := 0 // bytes of b.data's array asked for
-	// The source and the count are read from locals: the analysis's
-	// goroutine writes pos and cur, in the same cache line of p, for
-	// every segment it takes.
+	// The source and the count are read from locals, so that the loop
+	// reads nothing of p for each segment (see prefetcher's layout).
 	src, count := p.src, p.count
 	for len(b.segs) < batchSize {
 		if i := len(b.segs) + writeAhead; remote && i < len(all) {

@@ -138,7 +138,10 @@ type seqKey4 struct {
 }
 
 // recentSize is the number of entries of TcpdumpPrinter.recent4.
-const recentSize = 1 << 13
+const (
+	recentBits = 13
+	recentSize = 1 << recentBits
+)
 
 // recentSeq is an entry of TcpdumpPrinter.recent4.
 type recentSeq struct {
@@ -151,7 +154,7 @@ type recentSeq struct {
 func recentIndex(k seqKey4) int {
 	h := (uint64(binary.LittleEndian.Uint32(k.src[:]))<<32 | uint64(binary.LittleEndian.Uint32(k.dst[:]))) ^ uint64(k.ports)*0x9e3779b97f4a7c15
 	h *= 0xff51afd7ed558ccd
-	return int(h >> (64 - 13))
+	return int(h >> (64 - recentBits))
 }
 
 // seqBase is what tcpdump remembers per connection: the sequence numbers

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1143,5 +1144,36 @@ func TestRecentSeqsMatchMap(t *testing.T) {
 	}
 	if len(with.seqs4) != len(without.seqs4) {
 		t.Errorf("%d entries with recent4, %d without", len(with.seqs4), len(without.seqs4))
+	}
+}
+
+// TestOptionsFastPath checks that optPrinter.append's shortcut for
+// NOP, NOP, timestamps prints what its walk of the options prints, for
+// that layout with timestamp values at the edges, and that the layouts
+// next to it (another length, kind or header length) take the walk.
+func TestOptionsFastPath(t *testing.T) {
+	ts := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}
+	cases := [][]byte{ts}
+	for _, v := range []uint32{0, 9, 10, 99999999, 100000000, 4294967295} {
+		b := slices.Clone(ts)
+		binary.BigEndian.PutUint32(b[4:], v)
+		binary.BigEndian.PutUint32(b[8:], ^v)
+		cases = append(cases, b)
+	}
+	for i, v := range []byte{0, 2, 9, 11} {
+		b := slices.Clone(ts)
+		b[i%4] = v
+		cases = append(cases, b, b[:11])
+	}
+	for _, b := range cases {
+		for _, hlen := range []int{len(b), 12, 16} {
+			o := optPrinter{opts: b, hlen: hlen, tcpLen: 100, avail: 100}
+			got, gotOK := o.append([]byte("x"))
+			w := optPrinter{opts: b, hlen: hlen, tcpLen: 100, avail: 100}
+			want, wantOK := w.walk([]byte("x"))
+			if string(got) != string(want) || gotOK != wantOK {
+				t.Errorf("options % x, hlen %d: append gives %q %v, walk %q %v", b, hlen, got, gotOK, want, wantOK)
+			}
+		}
 	}
 }

@@ -14,7 +14,8 @@ import (
 // TestFlowSlab allocates and frees flows in random order and checks the
 // slab's bookkeeping: every flow handed out is zeroed and distinct, the
 // fullest chunk with room serves first, a chunk whose last flow is freed
-// is unmapped (but one), and a flow freed twice panics.
+// is kept mapped (up to maxEmpty, and one after a sweep's trim), and a
+// flow freed twice panics.
 func TestFlowSlab(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, seq := range []bool{false, true} {
@@ -65,8 +66,12 @@ func TestFlowSlab(t *testing.T) {
 			s.free(live[len(live)-1])
 			live = live[:len(live)-1]
 		}
-		if s.chunks != 1 || s.empty == 0 {
-			t.Fatalf("seq %v: %d chunks mapped with no flow in use, want the one kept", seq, s.chunks)
+		if s.chunks != len(s.empty) || len(s.empty) != maxEmpty {
+			t.Fatalf("seq %v: %d chunks mapped with no flow in use, %d kept empty; want %d, all kept", seq, s.chunks, len(s.empty), maxEmpty)
+		}
+		s.trimEmpty(1)
+		if s.chunks != 1 || len(s.empty) != 1 {
+			t.Fatalf("seq %v: %d chunks mapped after a sweep's trim, want the one kept", seq, s.chunks)
 		}
 		f := s.alloc()
 		s.free(f)

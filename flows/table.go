@@ -572,6 +572,7 @@ func (t *Table) shrink() {
 	if n := len(t.links); n > minSlots && len(t.freeLinks)*4 > n*3 {
 		t.renumber()
 	}
+	t.slab.trimEmpty(1)
 	t.tidy()
 }
 

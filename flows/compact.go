@@ -3,7 +3,6 @@ package flows
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"unsafe"
@@ -154,6 +153,9 @@ type layout struct {
 	// bitmapLen is the length of the bitmap of nonzero leaves that
 	// starts a coding.
 	bitmapLen int
+	// maxCoding is the longest the coding of the leaves can be, after
+	// the bitmap.
+	maxCoding int
 }
 
 var (
@@ -213,6 +215,9 @@ func newLayout(t reflect.Type, name string, skip ...string) layout {
 		lo.add(f.Type, f.Offset, name+"."+f.Name)
 	}
 	lo.bitmapLen = (len(lo.leaves) + 7) / 8
+	for _, l := range lo.leaves {
+		lo.maxCoding += [...]int{leaf8: binary.MaxVarintLen64, leaf4: binary.MaxVarintLen64, leaf2: binary.MaxVarintLen32, leaf1: 1, leafBool: 0}[l.kind]
+	}
 	words := (t.Size() + 7) / 8
 	lo.words = make([]uint16, words+1)
 	w := uintptr(0)
@@ -403,12 +408,16 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 
 // encode appends the coding of the struct at base, of layout lo, to dst:
 // the bitmap of its nonzero leaves, then each of them coded against refs
-// or the previous nonzero leaf of its size.
+// or the previous nonzero leaf of its size. The coding is written into
+// room made at once for the longest it can be (maxCoding), not appended
+// a byte at a time.
 func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte {
-	bm := len(dst)
-	for range lo.bitmapLen {
-		dst = append(dst, 0)
-	}
+	at := len(dst)
+	dst = slices.Grow(dst, lo.bitmapLen+lo.maxCoding)
+	out := dst[at : at+lo.bitmapLen+lo.maxCoding]
+	bm := out[:lo.bitmapLen]
+	clear(bm)
+	n := lo.bitmapLen
 	// The last nonzero fields of each size.
 	var r8 recent[uint64]
 	var r4 recent[uint32]
@@ -427,7 +436,7 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 				if v == 0 {
 					continue
 				}
-				dst = append8(dst, v, refs, &r8)
+				n += put8(out[n:], v, refs, &r8)
 				r8.push(v)
 			case leaf4:
 				v := *(*uint32)(p)
@@ -435,17 +444,24 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 					continue
 				}
 				best, tag := uint64(v), uint64(0)
-				for j, r := range [4]uint32{refs.seq[0], refs.seq[1], r4.back(0), r4.back(1)} {
-					if z := zigzag(int64(int32(v - r))); z < best {
-						best, tag = z, uint64(j+1)
-					}
+				if z := zigzag(int64(int32(v - refs.seq[0]))); z < best {
+					best, tag = z, 1
+				}
+				if z := zigzag(int64(int32(v - refs.seq[1]))); z < best {
+					best, tag = z, 2
+				}
+				if z := zigzag(int64(int32(v - r4.back(0)))); z < best {
+					best, tag = z, 3
+				}
+				if z := zigzag(int64(int32(v - r4.back(1)))); z < best {
+					best, tag = z, 4
 				}
 				if best >= 1<<4 {
 					if j := r4.find(v); j > 0 {
 						best, tag = uint64(j), tagRecent4
 					}
 				}
-				dst = binary.AppendUvarint(dst, best<<3|tag)
+				n += binary.PutUvarint(out[n:], best<<3|tag)
 				r4.push(v)
 			case leaf2:
 				v := *(*uint16)(p)
@@ -453,47 +469,50 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 					continue
 				}
 				best, tag := uint64(v), uint64(0)
-				for j, r := range [2]uint16{r2.back(0), r2.back(1)} {
-					if z := zigzag(int64(int16(v - r))); z < best {
-						best, tag = z, uint64(j+1)
-					}
+				if z := zigzag(int64(int16(v - r2.back(0)))); z < best {
+					best, tag = z, 1
+				}
+				if z := zigzag(int64(int16(v - r2.back(1)))); z < best {
+					best, tag = z, 2
 				}
 				if best >= 1<<5 {
 					if j := r2.find(v); j > 0 {
 						best, tag = uint64(j), tagRecent2
 					}
 				}
-				dst = binary.AppendUvarint(dst, best<<2|tag)
+				n += binary.PutUvarint(out[n:], best<<2|tag)
 				r2.push(v)
 			case leaf1:
 				v := *(*uint8)(p)
 				if v == 0 {
 					continue
 				}
-				dst = append(dst, v)
+				out[n] = v
+				n++
 			default:
 				if !*(*bool)(p) {
 					continue
 				}
 			}
-			dst[bm+i/8] |= 1 << (i % 8)
+			bm[i/8] |= 1 << (i % 8)
 		}
 	}
-	return dst
+	return dst[:at+n]
 }
 
-// append8 appends the coding of the nonzero 64-bit field v; r holds the
-// nonzero 64-bit fields before it.
-func append8(dst []byte, v uint64, refs *flowRefs, r *recent[uint64]) []byte {
-	// The nearest reference; only its delta is tried in microseconds
-	// (a division is dearer than the rest).
-	best, tag := uint64(math.MaxUint64), 0
-	var delta int64
-	for j, ref := range [7]uint64{0, uint64(refs.number), uint64(refs.t), uint64(refs.t - stampBias), r.back(0), r.back(1), noTimeBits} {
-		if z := zigzag(int64(v - ref)); z < best {
-			best, tag, delta = z, j, int64(v-ref)
+// put8 writes the coding of the nonzero 64-bit field v at the start of
+// out and returns its length; r holds the nonzero 64-bit fields before
+// it.
+func put8(out []byte, v uint64, refs *flowRefs, r *recent[uint64]) int {
+	// The nearest reference (the first of equals); only its delta is
+	// tried in microseconds (a division is dearer than the rest).
+	best, ref, tag := zigzag(int64(v)), uint64(0), uint64(tagSelf)
+	for j, c := range [6]uint64{uint64(refs.number), uint64(refs.t), uint64(refs.t - stampBias), r.back(0), r.back(1), noTimeBits} {
+		if z := zigzag(int64(v - c)); z < best {
+			best, ref, tag = z, c, uint64(j+1)
 		}
 	}
+	delta := int64(v - ref)
 	micro := uint64(0)
 	if delta%1000 == 0 {
 		best, micro = zigzag(delta/1000), 8
@@ -501,14 +520,16 @@ func append8(dst []byte, v uint64, refs *flowRefs, r *recent[uint64]) []byte {
 	if best >= 1<<3 {
 		// Two bytes or more: one if an older field holds the same.
 		if j := r.find(v); j > 0 {
-			return append(dst, byte(j<<4|tagRecent))
+			out[0] = byte(j<<4 | tagRecent)
+			return 1
 		}
 	}
 	if best >= 1<<60 {
-		dst = append(dst, tagRaw8)
-		return binary.LittleEndian.AppendUint64(dst, v)
+		out[0] = tagRaw8
+		binary.LittleEndian.PutUint64(out[1:9], v)
+		return 9
 	}
-	return binary.AppendUvarint(dst, best<<4|micro|uint64(tag))
+	return binary.PutUvarint(out, best<<4|micro|tag)
 }
 
 // decodeFlow sets the scalar fields of f that encodeFlow codes, which

@@ -30,6 +30,30 @@ type codeBook struct {
 	// until then.
 	base    stamp
 	baseSet bool
+	// templates holds, by number, the first flow coded with each bitmap,
+	// its pointers cleared: the flows with that bitmap are coded against
+	// its fields (layout.encodeAgainst).
+	templates []*Flow
+}
+
+// template returns the template of the bitmap numbered id, made from f
+// (which has that bitmap) when the bitmap has none yet.
+func (b *codeBook) template(id uint32, f *Flow) *Flow {
+	if int(id) <= len(b.templates) {
+		return b.templates[id-1]
+	}
+	t := new(Flow)
+	*t = *f
+	base := unsafe.Pointer(t)
+	for _, off := range flowLayout.ptrs {
+		*(*unsafe.Pointer)(unsafe.Add(base, off)) = nil
+	}
+	for _, off := range rareOffsets {
+		*(*unsafe.Pointer)(unsafe.Add(base, off)) = nil
+	}
+	t.Seq = nil
+	b.templates = append(b.templates, t)
+	return t
 }
 
 // bitmapID returns the number of the bitmap bm, adding it to the book;

@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"reflect"
 	"slices"
 	"unsafe"
@@ -132,6 +133,9 @@ const (
 type leaf struct {
 	off  uintptr
 	kind leafKind
+	// mask selects the leaf's bytes in the 8-byte word that holds it
+	// (fields are aligned to their size), as the word is loaded.
+	mask uint64
 }
 
 // maxFlowPtrs bounds the pointers a closedFlow keeps: Flow's pointer
@@ -156,6 +160,8 @@ type layout struct {
 	// maxCoding is the longest the coding of the leaves can be, after
 	// the bitmap.
 	maxCoding int
+	// bools is the bitmap of the leaves that are bools.
+	bools []byte
 }
 
 var (
@@ -198,6 +204,9 @@ func init() {
 	if len(epRareLayout.ptrs) != 1 || len(flowRareLayout.ptrs) != 0 || len(packetLayout.ptrs) != 0 {
 		panic("flows: the rare state holds pointers its coding does not keep")
 	}
+	if flowLayout.bitmapLen > maxBitmapLen {
+		panic(fmt.Sprintf("flows: Flow's bitmap of nonzero fields takes %d bytes, encodeFlow has room for %d", flowLayout.bitmapLen, maxBitmapLen))
+	}
 	if len(seqLayout.ptrs) > 0 {
 		panic("flows: SeqAnalysis holds pointers, which its coding cannot keep")
 	}
@@ -215,7 +224,11 @@ func newLayout(t reflect.Type, name string, skip ...string) layout {
 		lo.add(f.Type, f.Offset, name+"."+f.Name)
 	}
 	lo.bitmapLen = (len(lo.leaves) + 7) / 8
-	for _, l := range lo.leaves {
+	lo.bools = make([]byte, lo.bitmapLen)
+	for i, l := range lo.leaves {
+		if l.kind == leafBool {
+			lo.bools[i/8] |= 1 << (i % 8)
+		}
 		lo.maxCoding += [...]int{leaf8: binary.MaxVarintLen64, leaf4: binary.MaxVarintLen64, leaf2: binary.MaxVarintLen32, leaf1: 1, leafBool: 0}[l.kind]
 	}
 	words := (t.Size() + 7) / 8
@@ -270,7 +283,15 @@ func (lo *layout) add(t reflect.Type, off uintptr, name string) {
 		default:
 			panic(fmt.Sprintf("flows: %s has size %d", name, t.Size()))
 		}
-		lo.leaves = append(lo.leaves, leaf{off: off, kind: k})
+		size := t.Size()
+		if off%size != 0 {
+			panic(fmt.Sprintf("flows: %s is not aligned to its size", name))
+		}
+		mask := uint64(1)<<(8*size) - 1
+		if size == 8 {
+			mask = ^uint64(0)
+		}
+		lo.leaves = append(lo.leaves, leaf{off: off, kind: k, mask: mask << (8 * (off % 8))})
 	default:
 		panic(fmt.Sprintf("flows: %s is a %s, which a closedFlow cannot keep", name, t.Kind()))
 	}
@@ -372,9 +393,11 @@ func refsOf(f *Flow) flowRefs {
 // encodeFlow appends the coding of f's scalar fields (but its endpoints'
 // addresses, ID, Last and idle-list fields, which the closedFlow keeps)
 // to dst and returns it: the references, then the fields. With a book,
-// the first time is coded against the book's base and the bitmap of
-// nonzero fields is named by its number in the book (0 when the book is
-// full, followed by the bitmap).
+// the first time is coded against the book's base, the bitmap of nonzero
+// fields is named by its number in the book, and the fields are coded
+// against the book's template for that bitmap (encodeAgainst); when the
+// book is full, a 0 and the bitmap follow instead, and the fields are
+// coded alone, as without a book.
 func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	refs := refsOf(f)
 	dst = binary.AppendUvarint(dst, zigzag(refs.number))
@@ -385,25 +408,158 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[0]))
 	dst = binary.AppendUvarint(dst, uint64(refs.seq[1]))
-	bm := len(dst)
-	dst = flowLayout.encode(dst, unsafe.Pointer(f), &refs)
 	if book == nil {
-		return dst
+		return flowLayout.encode(dst, unsafe.Pointer(f), &refs)
 	}
-	n := flowLayout.bitmapLen
-	id := book.bitmapID(dst[bm : bm+n])
+	var bits [maxBitmapLen]byte
+	bm := bits[:flowLayout.bitmapLen]
+	flowLayout.nonzero(bm, unsafe.Pointer(f))
+	id := book.bitmapID(bm)
 	if id == 0 {
-		// The bitmap stays, after a 0.
-		dst = append(dst, 0)
-		copy(dst[bm+1:], dst[bm:])
-		dst[bm] = 0
-		return dst
+		return flowLayout.encode(append(dst, 0), unsafe.Pointer(f), &refs)
 	}
-	var name [binary.MaxVarintLen32]byte
-	k := binary.PutUvarint(name[:], uint64(id))
-	copy(dst[bm+k:], dst[bm+n:])
-	copy(dst[bm:], name[:k])
-	return dst[:len(dst)-n+k]
+	dst = binary.AppendUvarint(dst, uint64(id))
+	return flowLayout.encodeAgainst(dst, unsafe.Pointer(f), unsafe.Pointer(book.template(id, f)), bm, &refs)
+}
+
+// maxBitmapLen bounds flowLayout's bitmapLen (checked at start-up).
+const maxBitmapLen = 64
+
+// nonzero sets bm, the bitmap of the struct at base (of layout lo), to
+// its nonzero leaves.
+func (lo *layout) nonzero(bm []byte, base unsafe.Pointer) {
+	clear(bm)
+	words := unsafe.Slice((*uint64)(base), len(lo.words)-1)
+	for w, word := range words {
+		if word == 0 {
+			continue
+		}
+		for i := int(lo.words[w]); i < int(lo.words[w+1]); i++ {
+			if word&lo.leaves[i].mask != 0 {
+				bm[i/8] |= 1 << (i % 8)
+			}
+		}
+	}
+}
+
+// leafValue returns the value of the leaf of kind k at p.
+func leafValue(p unsafe.Pointer, k leafKind) uint64 {
+	switch k {
+	case leaf8:
+		return *(*uint64)(p)
+	case leaf4:
+		return uint64(*(*uint32)(p))
+	case leaf2:
+		return uint64(*(*uint16)(p))
+	}
+	return uint64(*(*uint8)(p))
+}
+
+// encodeAgainst appends the coding of the struct at base (of layout lo),
+// whose nonzero leaves are those of the bitmap bm, against the template
+// tmpl, a struct with the same nonzero leaves: a bit for each nonzero
+// leaf but the bools (true in both), set when the leaf differs from the
+// template's, then the leaves that differ, each coded as encode codes it
+// against the leaves before it that differ. The leaves equal to the
+// template's cost their bit alone: a SYN flood's attempts differ in their
+// times, sequence numbers and packet numbers, not in their options,
+// states and counts.
+func (lo *layout) encodeAgainst(dst []byte, base, tmpl unsafe.Pointer, bm []byte, refs *flowRefs) []byte {
+	at := len(dst)
+	nd := lo.diffLen(bm)
+	dst = slices.Grow(dst, nd+lo.maxCoding)
+	out := dst[at : at+nd+lo.maxCoding]
+	diff := out[:nd]
+	clear(diff)
+	n := nd
+	var r8 recent[uint64]
+	var r4 recent[uint32]
+	var r2 recent[uint16]
+	k := 0 // the nonzero leaves but the bools before this one
+	for j, byt := range bm {
+		for byt &^= lo.bools[j]; byt != 0; k++ {
+			i := j*8 + bits.TrailingZeros8(byt)
+			byt &= byt - 1
+			l := lo.leaves[i]
+			w := l.off &^ 7
+			if (*(*uint64)(unsafe.Add(base, w))^*(*uint64)(unsafe.Add(tmpl, w)))&l.mask == 0 {
+				continue
+			}
+			diff[k/8] |= 1 << (k % 8)
+			p := unsafe.Add(base, l.off)
+			switch l.kind {
+			case leaf8:
+				v := *(*uint64)(p)
+				n += put8(out[n:], v, refs, &r8)
+				r8.push(v)
+			case leaf4:
+				v := *(*uint32)(p)
+				n += put4(out[n:], v, refs, &r4)
+				r4.push(v)
+			case leaf2:
+				v := *(*uint16)(p)
+				n += put2(out[n:], v, &r2)
+				r2.push(v)
+			default:
+				out[n] = *(*uint8)(p)
+				n++
+			}
+		}
+	}
+	return dst[:at+n]
+}
+
+// diffLen returns the length of encodeAgainst's bits for the bitmap bm.
+func (lo *layout) diffLen(bm []byte) int {
+	n := 0
+	for j, b := range bm {
+		n += bits.OnesCount8(b &^ lo.bools[j])
+	}
+	return (n + 7) / 8
+}
+
+// decodeAgainst sets the struct at base (of layout lo), which must be
+// zero, from the coding that encodeAgainst made with the bitmap bm and
+// the template tmpl at the start of b, and returns the rest of b; false
+// when b does not start with such a coding.
+func (lo *layout) decodeAgainst(bm, b []byte, base, tmpl unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
+	nd := lo.diffLen(bm)
+	if len(b) < nd {
+		return nil, false
+	}
+	diff := b[:nd]
+	b = b[nd:]
+	var r8 recent[uint64]
+	var r4 recent[uint32]
+	var r2 recent[uint16]
+	k := 0
+	for j, byt := range bm {
+		for i := j * 8; byt != 0; i, byt = i+1, byt>>1 {
+			if byt&1 == 0 {
+				continue
+			}
+			l := lo.leaves[i]
+			if l.kind == leafBool {
+				*(*bool)(unsafe.Add(base, l.off)) = true
+				continue
+			}
+			differs := diff[k/8]&(1<<(k%8)) != 0
+			k++
+			if !differs {
+				// f is zero: the template's bytes of the leaf.
+				w := l.off &^ 7
+				*(*uint64)(unsafe.Add(base, w)) |= *(*uint64)(unsafe.Add(tmpl, w)) & l.mask
+				continue
+			}
+			p := unsafe.Add(base, l.off)
+			var ok bool
+			if b, ok = getLeaf(b, p, l.kind, refs, &r8, &r4, &r2); !ok || leafValue(p, l.kind) == 0 {
+				// Not the coding of a nonzero leaf.
+				return nil, false
+			}
+		}
+	}
+	return b, true
 }
 
 // encode appends the coding of the struct at base, of layout lo, to dst:
@@ -443,44 +599,14 @@ func (lo *layout) encode(dst []byte, base unsafe.Pointer, refs *flowRefs) []byte
 				if v == 0 {
 					continue
 				}
-				best, tag := uint64(v), uint64(0)
-				if z := zigzag(int64(int32(v - refs.seq[0]))); z < best {
-					best, tag = z, 1
-				}
-				if z := zigzag(int64(int32(v - refs.seq[1]))); z < best {
-					best, tag = z, 2
-				}
-				if z := zigzag(int64(int32(v - r4.back(0)))); z < best {
-					best, tag = z, 3
-				}
-				if z := zigzag(int64(int32(v - r4.back(1)))); z < best {
-					best, tag = z, 4
-				}
-				if best >= 1<<4 {
-					if j := r4.find(v); j > 0 {
-						best, tag = uint64(j), tagRecent4
-					}
-				}
-				n += binary.PutUvarint(out[n:], best<<3|tag)
+				n += put4(out[n:], v, refs, &r4)
 				r4.push(v)
 			case leaf2:
 				v := *(*uint16)(p)
 				if v == 0 {
 					continue
 				}
-				best, tag := uint64(v), uint64(0)
-				if z := zigzag(int64(int16(v - r2.back(0)))); z < best {
-					best, tag = z, 1
-				}
-				if z := zigzag(int64(int16(v - r2.back(1)))); z < best {
-					best, tag = z, 2
-				}
-				if best >= 1<<5 {
-					if j := r2.find(v); j > 0 {
-						best, tag = uint64(j), tagRecent2
-					}
-				}
-				n += binary.PutUvarint(out[n:], best<<2|tag)
+				n += put2(out[n:], v, &r2)
 				r2.push(v)
 			case leaf1:
 				v := *(*uint8)(p)
@@ -532,6 +658,50 @@ func put8(out []byte, v uint64, refs *flowRefs, r *recent[uint64]) int {
 	return binary.PutUvarint(out, best<<4|micro|tag)
 }
 
+// put4 writes the coding of the nonzero 32-bit field v at the start of
+// out and returns its length; r holds the nonzero 32-bit fields before
+// it.
+func put4(out []byte, v uint32, refs *flowRefs, r *recent[uint32]) int {
+	best, tag := uint64(v), uint64(0)
+	if z := zigzag(int64(int32(v - refs.seq[0]))); z < best {
+		best, tag = z, 1
+	}
+	if z := zigzag(int64(int32(v - refs.seq[1]))); z < best {
+		best, tag = z, 2
+	}
+	if z := zigzag(int64(int32(v - r.back(0)))); z < best {
+		best, tag = z, 3
+	}
+	if z := zigzag(int64(int32(v - r.back(1)))); z < best {
+		best, tag = z, 4
+	}
+	if best >= 1<<4 {
+		if j := r.find(v); j > 0 {
+			best, tag = uint64(j), tagRecent4
+		}
+	}
+	return binary.PutUvarint(out, best<<3|tag)
+}
+
+// put2 writes the coding of the nonzero 16-bit field v at the start of
+// out and returns its length; r holds the nonzero 16-bit fields before
+// it.
+func put2(out []byte, v uint16, r *recent[uint16]) int {
+	best, tag := uint64(v), uint64(0)
+	if z := zigzag(int64(int16(v - r.back(0)))); z < best {
+		best, tag = z, 1
+	}
+	if z := zigzag(int64(int16(v - r.back(1)))); z < best {
+		best, tag = z, 2
+	}
+	if best >= 1<<5 {
+		if j := r.find(v); j > 0 {
+			best, tag = uint64(j), tagRecent2
+		}
+	}
+	return binary.PutUvarint(out, best<<2|tag)
+}
+
 // decodeFlow sets the scalar fields of f that encodeFlow codes, which
 // must be zero, from the coding b that encodeFlow made with book. It
 // reports false when b is not such a coding.
@@ -562,7 +732,6 @@ func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool
 	}
 	refs.number, refs.t = unzigzag(vals[0]), stamp(vals[1])
 	refs.seq = [2]uint32{uint32(vals[2]), uint32(vals[3])}
-	var bm []byte
 	if book != nil {
 		id, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -570,13 +739,15 @@ func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool
 		}
 		b = b[n:]
 		if id != 0 {
-			var ok bool
-			if bm, ok = book.bitmap(id, flowLayout.bitmapLen); !ok {
+			bm, ok := book.bitmap(id, flowLayout.bitmapLen)
+			if !ok || id > uint64(len(book.templates)) {
 				return nil, refs, false
 			}
+			b, ok = flowLayout.decodeAgainst(bm, b, unsafe.Pointer(f), unsafe.Pointer(book.templates[id-1]), &refs)
+			return b, refs, ok
 		}
 	}
-	b, ok := flowLayout.decodeWith(bm, b, unsafe.Pointer(f), &refs)
+	b, ok := flowLayout.decode(b, unsafe.Pointer(f), &refs)
 	return b, refs, ok
 }
 
@@ -614,89 +785,100 @@ func (lo *layout) decodeWith(bm, b []byte, base unsafe.Pointer, refs *flowRefs) 
 			*(*bool)(p) = true
 			continue
 		}
-		if l.kind == leaf1 {
-			if len(b) == 0 {
-				return nil, false
-			}
-			*(*uint8)(p), b = b[0], b[1:]
-			continue
-		}
-		if l.kind == leaf8 && len(b) > 0 && b[0] == tagRaw8 {
-			if len(b) < 9 {
-				return nil, false
-			}
-			v := binary.LittleEndian.Uint64(b[1:])
-			r8.push(v)
-			*(*uint64)(p), b = v, b[9:]
-			continue
-		}
-		u, n := binary.Uvarint(b)
-		if n <= 0 {
+		var ok bool
+		if b, ok = getLeaf(b, p, l.kind, refs, &r8, &r4, &r2); !ok {
 			return nil, false
 		}
-		b = b[n:]
-		switch l.kind {
-		case leaf8:
-			var r uint64
-			switch u & 7 {
-			case tagNumber:
-				r = uint64(refs.number)
-			case tagStamp:
-				r = uint64(refs.t)
-			case tagNanos:
-				r = uint64(refs.t - stampBias)
-			case tagPrev:
-				r = r8.back(0)
-			case tagPrev2:
-				r = r8.back(1)
-			case tagNoTime:
-				r = noTimeBits
-			case tagRecent:
-				v, ok := r8.older(u >> 4)
-				if !ok || u&8 != 0 {
-					return nil, false
-				}
-				r8.push(v)
-				*(*uint64)(p) = v
-				continue
+	}
+	return b, true
+}
+
+// getLeaf decodes the leaf of kind k (not a bool) that starts b into p,
+// as encode coded it, pushing it on the recent fields of its size, and
+// returns the rest of b; false when b does not start with such a coding.
+func getLeaf(b []byte, p unsafe.Pointer, kind leafKind, refs *flowRefs, r8 *recent[uint64], r4 *recent[uint32], r2 *recent[uint16]) ([]byte, bool) {
+	if kind == leaf1 {
+		if len(b) == 0 {
+			return nil, false
+		}
+		*(*uint8)(p), b = b[0], b[1:]
+		return b, true
+	}
+	if kind == leaf8 && len(b) > 0 && b[0] == tagRaw8 {
+		if len(b) < 9 {
+			return nil, false
+		}
+		v := binary.LittleEndian.Uint64(b[1:])
+		r8.push(v)
+		*(*uint64)(p), b = v, b[9:]
+		return b, true
+	}
+	u, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, false
+	}
+	b = b[n:]
+	switch kind {
+	case leaf8:
+		var r uint64
+		switch u & 7 {
+		case tagNumber:
+			r = uint64(refs.number)
+		case tagStamp:
+			r = uint64(refs.t)
+		case tagNanos:
+			r = uint64(refs.t - stampBias)
+		case tagPrev:
+			r = r8.back(0)
+		case tagPrev2:
+			r = r8.back(1)
+		case tagNoTime:
+			r = noTimeBits
+		case tagRecent:
+			v, ok := r8.older(u >> 4)
+			if !ok || u&8 != 0 {
+				return nil, false
 			}
-			d := unzigzag(u >> 4)
-			if u&8 != 0 {
-				d *= 1000
-			}
-			v := r + uint64(d)
 			r8.push(v)
 			*(*uint64)(p) = v
-		case leaf4:
-			v := uint32(u >> 3)
-			switch t := u & 7; {
-			case t == tagRecent4:
-				var ok bool
-				if v, ok = r4.older(u >> 3); !ok {
-					return nil, false
-				}
-			case t > tagRecent4:
-				return nil, false
-			case t != 0:
-				r := [4]uint32{refs.seq[0], refs.seq[1], r4.back(0), r4.back(1)}[t-1]
-				v = r + uint32(int32(unzigzag(u>>3)))
-			}
-			r4.push(v)
-			*(*uint32)(p) = v
-		default:
-			v := uint16(u >> 2)
-			switch t := u & 3; t {
-			case tagRecent2:
-				var ok bool
-				if v, ok = r2.older(u >> 2); !ok {
-					return nil, false
-				}
-			case 1, 2:
-				v = r2.back(int(t-1)) + uint16(int16(unzigzag(u>>2)))
-			}
-			r2.push(v)
-			*(*uint16)(p) = v
+			return b, true
 		}
+		d := unzigzag(u >> 4)
+		if u&8 != 0 {
+			d *= 1000
+		}
+		v := r + uint64(d)
+		r8.push(v)
+		*(*uint64)(p) = v
+	case leaf4:
+		v := uint32(u >> 3)
+		switch t := u & 7; {
+		case t == tagRecent4:
+			var ok bool
+			if v, ok = r4.older(u >> 3); !ok {
+				return nil, false
+			}
+		case t > tagRecent4:
+			return nil, false
+		case t != 0:
+			r := [4]uint32{refs.seq[0], refs.seq[1], r4.back(0), r4.back(1)}[t-1]
+			v = r + uint32(int32(unzigzag(u>>3)))
+		}
+		r4.push(v)
+		*(*uint32)(p) = v
+	default:
+		v := uint16(u >> 2)
+		switch t := u & 3; t {
+		case tagRecent2:
+			var ok bool
+			if v, ok = r2.older(u >> 2); !ok {
+				return nil, false
+			}
+		case 1, 2:
+			v = r2.back(int(t-1)) + uint16(int16(unzigzag(u>>2)))
+		}
+		r2.push(v)
+		*(*uint16)(p) = v
 	}
 	return b, true
 }

@@ -84,7 +84,9 @@ func TestCompactRoundTrip(t *testing.T) {
 }
 
 // TestCodeBookNamesBitmaps checks that flows with the same nonzero
-// fields share their bitmap: the coding names it in a byte.
+// fields share their bitmap, which the coding names in a byte, and that
+// the fields equal to those of the bitmap's template (the first flow
+// coded with it) cost their bit alone.
 func TestCodeBookNamesBitmaps(t *testing.T) {
 	var book codeBook
 	var f Flow
@@ -96,14 +98,26 @@ func TestCodeBookNamesBitmaps(t *testing.T) {
 	if len(book.ids) != 1 {
 		t.Fatalf("the book holds %d bitmaps, want 1", len(book.ids))
 	}
-	// The first time, against the base, takes 1 byte instead of 10; the
-	// bitmap 1 instead of its length.
-	if want := len(plain) - 9 - (flowLayout.bitmapLen - 1); len(first) != want || len(second) != want {
-		t.Errorf("codings of %d and %d bytes with the book, %d without; want %d", len(first), len(second), len(plain), want)
+	// Without the book: the references (the time in 10 bytes, the rest
+	// in a byte each), the bitmap, the three fields. With it: the time,
+	// against the base, in a byte; the bitmap's number in a byte; a byte
+	// of bits that name the fields that differ from the template's: none
+	// for the first flow, the template itself, all three for the second.
+	fields := len(plain) - 13 - flowLayout.bitmapLen
+	if want := 4 + 1 + 1; len(first) != want {
+		t.Errorf("the first coding takes %d bytes, want %d (%x)", len(first), want, first)
+	}
+	if want := len(first) + fields; len(second) != want {
+		t.Errorf("the second coding takes %d bytes, want %d (%x)", len(second), want, second)
 	}
 	var g Flow
 	if !decodeFlow(second, &g, &book) || g != f {
 		t.Errorf("the second coding gives back %+v", g)
+	}
+	f.Ep[0].Bytes, f.First.t, f.Ep[0].Packets = 7, f.First.t-5000, 3
+	g = Flow{}
+	if !decodeFlow(first, &g, &book) || g != f {
+		t.Errorf("the first coding gives back %+v", g)
 	}
 }
 
@@ -317,5 +331,91 @@ func TestAddrCoding(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTemplateRoundTrip codes flows that share a few bitmaps, each a
+// template's fields with some changed (to another nonzero value, so
+// that the bitmap stays), with one book, and checks that each decodes to
+// itself, that a cut coding does not decode, and that the codings of
+// flows nearer their template are shorter.
+func TestTemplateRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	nonzero := func(ref uint64) uint64 {
+		for {
+			var v uint64
+			switch rng.IntN(5) {
+			case 0:
+				v = uint64(rng.IntN(300))
+			case 1:
+				v = ref + uint64(rng.IntN(2_000_000)) - 1_000_000
+			case 2:
+				v = ref + uint64(rng.IntN(1000))*1000
+			case 3:
+				v = [...]uint64{1 << 63, 1<<64 - 1, 1 << 62, noTimeBits, 1 << 60, 1<<60 - 1}[rng.IntN(6)]
+			default:
+				v = rng.Uint64()
+			}
+			if v != 0 {
+				return v
+			}
+		}
+	}
+	// set gives leaf l of f a nonzero value that fits its size.
+	set := func(f *Flow, l leaf) {
+		base := unsafe.Pointer(f)
+		for {
+			switch l.kind {
+			case leaf8:
+				l.set(base, nonzero(uint64(f.First.t)))
+			case leaf4:
+				l.set(base, nonzero(uint64(f.Ep[0].NextSeq)))
+			default:
+				l.set(base, nonzero(0))
+			}
+			if leafValue(unsafe.Add(base, l.off), l.kind) != 0 {
+				return
+			}
+		}
+	}
+	var templates [4]Flow
+	for k := range templates {
+		for _, l := range flowLayout.leaves {
+			if rng.IntN(3) > 0 {
+				set(&templates[k], l)
+			}
+		}
+	}
+	var book codeBook
+	var sizes [2]struct{ n, bytes int }
+	for i := range 4000 {
+		f := templates[i%len(templates)]
+		// From one field changed in ten to every field.
+		changed := [2]int{10, 1}[rng.IntN(2)]
+		for _, l := range flowLayout.leaves {
+			if leafValue(unsafe.Add(unsafe.Pointer(&f), l.off), l.kind) != 0 && rng.IntN(changed) == 0 {
+				set(&f, l)
+			}
+		}
+		b := encodeFlow(nil, &f, &book)
+		var g Flow
+		if !decodeFlow(b, &g, &book) || f != g {
+			t.Fatalf("flow %d: round trip changed the flow:\n%+v\n%+v", i, f, g)
+		}
+		if decodeFlow(b[:len(b)-1], new(Flow), &book) {
+			t.Fatalf("flow %d: a cut coding decodes", i)
+		}
+		if i >= len(templates) {
+			s := &sizes[changed/10]
+			s.n++
+			s.bytes += len(b)
+		}
+	}
+	if len(book.ids) != len(templates) || len(book.templates) != len(templates) {
+		t.Errorf("the book holds %d bitmaps and %d templates, want %d", len(book.ids), len(book.templates), len(templates))
+	}
+	near, far := float64(sizes[1].bytes)/float64(sizes[1].n), float64(sizes[0].bytes)/float64(sizes[0].n)
+	if near >= far*0.7 {
+		t.Errorf("codings of flows one field in ten from their template take %.0f bytes, of flows with every field changed %.0f", near, far)
 	}
 }

@@ -30,28 +30,21 @@ type codeBook struct {
 	// until then.
 	base    stamp
 	baseSet bool
-	// templates holds, by number, the first flow coded with each bitmap,
-	// its pointers cleared: the flows with that bitmap are coded against
-	// its fields (layout.encodeAgainst).
-	templates []*Flow
+	// templates holds, by number, the template of each bitmap: the
+	// first flow coded with it (layout.encodeAgainst).
+	templates []*template
 }
 
-// template returns the template of the bitmap numbered id, made from f
+// template returns the template of the bitmap numbered id, made of f
 // (which has that bitmap) when the bitmap has none yet.
-func (b *codeBook) template(id uint32, f *Flow) *Flow {
+func (b *codeBook) template(id uint32, f *Flow) *template {
 	if int(id) <= len(b.templates) {
 		return b.templates[id-1]
 	}
-	t := new(Flow)
-	*t = *f
-	base := unsafe.Pointer(t)
-	for _, off := range flowLayout.ptrs {
-		*(*unsafe.Pointer)(unsafe.Add(base, off)) = nil
+	if int(id) != len(b.templates)+1 {
+		panic("flows: a bitmap numbered without its template")
 	}
-	for _, off := range rareOffsets {
-		*(*unsafe.Pointer)(unsafe.Add(base, off)) = nil
-	}
-	t.Seq = nil
+	t := newTemplate(f)
 	b.templates = append(b.templates, t)
 	return t
 }

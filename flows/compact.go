@@ -160,8 +160,9 @@ type layout struct {
 	// maxCoding is the longest the coding of the leaves can be, after
 	// the bitmap.
 	maxCoding int
-	// bools is the bitmap of the leaves that are bools.
-	bools []byte
+	// leafBytes selects, in each 8-byte word of the struct, the bytes of
+	// its leaves.
+	leafBytes []uint64
 }
 
 var (
@@ -224,11 +225,9 @@ func newLayout(t reflect.Type, name string, skip ...string) layout {
 		lo.add(f.Type, f.Offset, name+"."+f.Name)
 	}
 	lo.bitmapLen = (len(lo.leaves) + 7) / 8
-	lo.bools = make([]byte, lo.bitmapLen)
-	for i, l := range lo.leaves {
-		if l.kind == leafBool {
-			lo.bools[i/8] |= 1 << (i % 8)
-		}
+	lo.leafBytes = make([]uint64, (t.Size()+7)/8)
+	for _, l := range lo.leaves {
+		lo.leafBytes[l.off/8] |= l.mask
 		lo.maxCoding += [...]int{leaf8: binary.MaxVarintLen64, leaf4: binary.MaxVarintLen64, leaf2: binary.MaxVarintLen32, leaf1: 1, leafBool: 0}[l.kind]
 	}
 	words := (t.Size() + 7) / 8
@@ -411,6 +410,15 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	if book == nil {
 		return flowLayout.encode(dst, unsafe.Pointer(f), &refs)
 	}
+	// Most often the flow has the nonzero fields of the flow coded
+	// before it (a SYN flood's attempts all have the same).
+	if id := book.lastID; id != 0 && int(id) <= len(book.templates) {
+		at := len(dst)
+		if out, ok := flowLayout.encodeAgainst(binary.AppendUvarint(dst, uint64(id)), unsafe.Pointer(f), book.templates[id-1], &refs); ok {
+			return out
+		}
+		dst = dst[:at]
+	}
 	var bits [maxBitmapLen]byte
 	bm := bits[:flowLayout.bitmapLen]
 	flowLayout.nonzero(bm, unsafe.Pointer(f))
@@ -419,7 +427,8 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 		return flowLayout.encode(append(dst, 0), unsafe.Pointer(f), &refs)
 	}
 	dst = binary.AppendUvarint(dst, uint64(id))
-	return flowLayout.encodeAgainst(dst, unsafe.Pointer(f), unsafe.Pointer(book.template(id, f)), bm, &refs)
+	dst, _ = flowLayout.encodeAgainst(dst, unsafe.Pointer(f), book.template(id, f), &refs)
+	return dst
 }
 
 // maxBitmapLen bounds flowLayout's bitmapLen (checked at start-up).
@@ -455,18 +464,20 @@ func leafValue(p unsafe.Pointer, k leafKind) uint64 {
 	return uint64(*(*uint8)(p))
 }
 
-// encodeAgainst appends the coding of the struct at base (of layout lo),
-// whose nonzero leaves are those of the bitmap bm, against the template
-// tmpl, a struct with the same nonzero leaves: a bit for each nonzero
-// leaf but the bools (true in both), set when the leaf differs from the
-// template's, then the leaves that differ, each coded as encode codes it
-// against the leaves before it that differ. The leaves equal to the
-// template's cost their bit alone: a SYN flood's attempts differ in their
-// times, sequence numbers and packet numbers, not in their options,
-// states and counts.
-func (lo *layout) encodeAgainst(dst []byte, base, tmpl unsafe.Pointer, bm []byte, refs *flowRefs) []byte {
+// encodeAgainst appends the coding of the struct at base (of layout lo)
+// against the template t, a struct with the same nonzero leaves: a bit
+// for each of them but the bools (true in both), set when the leaf
+// differs from the template's, then the leaves that differ, each coded
+// as encode codes it against the leaves before it that differ. The
+// leaves equal to the template's cost their bit alone: a SYN flood's
+// attempts differ in their times, sequence numbers and packet numbers,
+// not in their options, states and counts. It walks the struct by 8-byte
+// words and looks at the leaves of those that differ from the
+// template's only. It returns dst unchanged and false when the struct's
+// nonzero leaves are not the template's.
+func (lo *layout) encodeAgainst(dst []byte, base unsafe.Pointer, t *template, refs *flowRefs) ([]byte, bool) {
 	at := len(dst)
-	nd := lo.diffLen(bm)
+	nd := (len(t.order) + 7) / 8
 	dst = slices.Grow(dst, nd+lo.maxCoding)
 	out := dst[at : at+nd+lo.maxCoding]
 	diff := out[:nd]
@@ -475,82 +486,79 @@ func (lo *layout) encodeAgainst(dst []byte, base, tmpl unsafe.Pointer, bm []byte
 	var r8 recent[uint64]
 	var r4 recent[uint32]
 	var r2 recent[uint16]
-	k := 0 // the nonzero leaves but the bools before this one
-	for j, byt := range bm {
-		for byt &^= lo.bools[j]; byt != 0; k++ {
-			i := j*8 + bits.TrailingZeros8(byt)
-			byt &= byt - 1
+	words := unsafe.Slice((*uint64)(base), len(lo.words)-1)
+	tw := unsafe.Slice((*uint64)(unsafe.Pointer(t.f)), len(lo.words)-1)
+	k := 0 // the template's nonzero leaves but the bools before this word
+	for w, word := range words {
+		d := word ^ tw[w]
+		if d == 0 {
+			k += int(t.count[w])
+			continue
+		}
+		for i := int(lo.words[w]); i < int(lo.words[w+1]); i++ {
 			l := lo.leaves[i]
-			w := l.off &^ 7
-			if (*(*uint64)(unsafe.Add(base, w))^*(*uint64)(unsafe.Add(tmpl, w)))&l.mask == 0 {
+			nz := word&l.mask != 0
+			if nz != (tw[w]&l.mask != 0) {
+				return dst[:at], false
+			}
+			if !nz || l.kind == leafBool {
 				continue
 			}
-			diff[k/8] |= 1 << (k % 8)
-			p := unsafe.Add(base, l.off)
-			switch l.kind {
-			case leaf8:
-				v := *(*uint64)(p)
-				n += put8(out[n:], v, refs, &r8)
-				r8.push(v)
-			case leaf4:
-				v := *(*uint32)(p)
-				n += put4(out[n:], v, refs, &r4)
-				r4.push(v)
-			case leaf2:
-				v := *(*uint16)(p)
-				n += put2(out[n:], v, &r2)
-				r2.push(v)
-			default:
-				out[n] = *(*uint8)(p)
-				n++
+			if d&l.mask != 0 {
+				diff[k/8] |= 1 << (k % 8)
+				p := unsafe.Add(base, l.off)
+				switch l.kind {
+				case leaf8:
+					v := *(*uint64)(p)
+					n += put8(out[n:], v, refs, &r8)
+					r8.push(v)
+				case leaf4:
+					v := *(*uint32)(p)
+					n += put4(out[n:], v, refs, &r4)
+					r4.push(v)
+				case leaf2:
+					v := *(*uint16)(p)
+					n += put2(out[n:], v, &r2)
+					r2.push(v)
+				default:
+					out[n] = *(*uint8)(p)
+					n++
+				}
 			}
+			k++
 		}
 	}
-	return dst[:at+n]
-}
-
-// diffLen returns the length of encodeAgainst's bits for the bitmap bm.
-func (lo *layout) diffLen(bm []byte) int {
-	n := 0
-	for j, b := range bm {
-		n += bits.OnesCount8(b &^ lo.bools[j])
-	}
-	return (n + 7) / 8
+	return dst[:at+n], true
 }
 
 // decodeAgainst sets the struct at base (of layout lo), which must be
-// zero, from the coding that encodeAgainst made with the bitmap bm and
-// the template tmpl at the start of b, and returns the rest of b; false
-// when b does not start with such a coding.
-func (lo *layout) decodeAgainst(bm, b []byte, base, tmpl unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
-	nd := lo.diffLen(bm)
+// zero, from the coding that encodeAgainst made with the template t at
+// the start of b, and returns the rest of b; false when b does not start
+// with such a coding.
+func (lo *layout) decodeAgainst(b []byte, base unsafe.Pointer, t *template, refs *flowRefs) ([]byte, bool) {
+	nd := (len(t.order) + 7) / 8
 	if len(b) < nd {
 		return nil, false
 	}
 	diff := b[:nd]
 	b = b[nd:]
+	// The template's leaves, then the ones that differ over them.
+	words := unsafe.Slice((*uint64)(base), len(lo.words)-1)
+	tw := unsafe.Slice((*uint64)(unsafe.Pointer(t.f)), len(lo.words)-1)
+	for w := range words {
+		words[w] |= tw[w] & lo.leafBytes[w]
+	}
 	var r8 recent[uint64]
 	var r4 recent[uint32]
 	var r2 recent[uint16]
-	k := 0
-	for j, byt := range bm {
-		for i := j * 8; byt != 0; i, byt = i+1, byt>>1 {
-			if byt&1 == 0 {
-				continue
+	for j, byt := range diff {
+		for byt != 0 {
+			k := j*8 + bits.TrailingZeros8(byt)
+			byt &= byt - 1
+			if k >= len(t.order) {
+				return nil, false
 			}
-			l := lo.leaves[i]
-			if l.kind == leafBool {
-				*(*bool)(unsafe.Add(base, l.off)) = true
-				continue
-			}
-			differs := diff[k/8]&(1<<(k%8)) != 0
-			k++
-			if !differs {
-				// f is zero: the template's bytes of the leaf.
-				w := l.off &^ 7
-				*(*uint64)(unsafe.Add(base, w)) |= *(*uint64)(unsafe.Add(tmpl, w)) & l.mask
-				continue
-			}
+			l := lo.leaves[t.order[k]]
 			p := unsafe.Add(base, l.off)
 			var ok bool
 			if b, ok = getLeaf(b, p, l.kind, refs, &r8, &r4, &r2); !ok || leafValue(p, l.kind) == 0 {
@@ -560,6 +568,36 @@ func (lo *layout) decodeAgainst(bm, b []byte, base, tmpl unsafe.Pointer, refs *f
 		}
 	}
 	return b, true
+}
+
+// template is a flow that the flows with the same nonzero fields are
+// coded against (layout.encodeAgainst).
+type template struct {
+	// f is the flow, its pointers cleared.
+	f *Flow
+	// order are its nonzero leaves but the bools, by index in
+	// flowLayout.leaves; count holds how many of them each 8-byte word
+	// of the flow holds.
+	order []uint16
+	count []uint8
+}
+
+// newTemplate returns a template made of f.
+func newTemplate(f *Flow) *template {
+	lo := &flowLayout
+	t := &template{f: new(Flow), count: make([]uint8, len(lo.words)-1)}
+	*t.f = *f
+	base := unsafe.Pointer(t.f)
+	for _, off := range lo.ptrs {
+		*(*unsafe.Pointer)(unsafe.Add(base, off)) = nil
+	}
+	for i, l := range lo.leaves {
+		if l.kind != leafBool && leafValue(unsafe.Add(base, l.off), l.kind) != 0 {
+			t.order = append(t.order, uint16(i))
+			t.count[l.off/8]++
+		}
+	}
+	return t
 }
 
 // encode appends the coding of the struct at base, of layout lo, to dst:
@@ -739,11 +777,10 @@ func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool
 		}
 		b = b[n:]
 		if id != 0 {
-			bm, ok := book.bitmap(id, flowLayout.bitmapLen)
-			if !ok || id > uint64(len(book.templates)) {
+			if id > uint64(len(book.templates)) {
 				return nil, refs, false
 			}
-			b, ok = flowLayout.decodeAgainst(bm, b, unsafe.Pointer(f), unsafe.Pointer(book.templates[id-1]), &refs)
+			b, ok := flowLayout.decodeAgainst(b, unsafe.Pointer(f), book.templates[id-1], &refs)
 			return b, refs, ok
 		}
 	}

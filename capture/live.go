@@ -47,6 +47,9 @@ type LiveOptions struct {
 	// Promisc puts the interface in promiscuous mode (off by default:
 	// tcpwhy looks at the host's own connections).
 	Promisc bool
+	// NoChecksums leaves every Segment's Checksum ChecksumUnknown, as
+	// OpenOptions.NoChecksums does.
+	NoChecksums bool
 	// Save, when set, receives every packet that passed the filter as a
 	// pcapng stream, written before the packet is decoded and flushed on
 	// every tick and on Close. A write error stops the saving, not the

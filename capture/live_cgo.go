@@ -132,6 +132,7 @@ func OpenLive(iface string, opts LiveOptions) (Live, error) {
 		in: InputInfo{Name: iface, Format: "live", Nanosecond: h.Resolution() == gopacket.TimestampResolutionNanosecond,
 			LinkTypes: []string{LinkTypeName(lt)}, Snaplen: h.SnapLen()}}
 	s.info.Dropped = 0
+	s.dec.noChecksums = opts.NoChecksums
 	if opts.Save != nil {
 		intf := pcapgo.DefaultNgInterface
 		intf.Name, intf.LinkType, intf.SnapLength = iface, lt, uint32(h.SnapLen())

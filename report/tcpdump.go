@@ -47,6 +47,9 @@ type TcpdumpOptions struct {
 	// described and the TCP checksum is verified; at 2 and above the
 	// sequence number of pure ACKs is printed too.
 	Verbose int
+	// NoChecksums leaves the IPv4 header's and the TCP checksums out of
+	// the -v lines, unverified (tcpdump -K).
+	NoChecksums bool
 	// Nano prints nanosecond timestamps (--time-stamp-precision=nano).
 	Nano bool
 	// Location is the time zone of the default and -tttt formats; nil
@@ -329,7 +332,7 @@ func (p *TcpdumpPrinter) appendLine(dst []byte, seg *capture.Segment, r *raw, st
 			dst = append(dst, " bytes missing! "...)
 		}
 		if p.opt.Verbose > 0 {
-			dst = appendIP4Verbose(dst, seg, *r)
+			dst = appendIP4Verbose(dst, seg, *r, !p.opt.NoChecksums)
 		}
 	}
 	return p.appendTCP(dst, seg, r, st)
@@ -534,8 +537,9 @@ func mkRaw(seg *capture.Segment, h []byte, hl, ipLen, off int) raw {
 	return r
 }
 
-// appendIP4Verbose appends ip_print's -v description of the IPv4 header.
-func appendIP4Verbose(dst []byte, seg *capture.Segment, r raw) []byte {
+// appendIP4Verbose appends ip_print's -v description of the IPv4 header;
+// with verify, a wrong header checksum is flagged.
+func appendIP4Verbose(dst []byte, seg *capture.Segment, r raw, verify bool) []byte {
 	tos, ttl, id, ipLen := seg.TOS, seg.TTL, seg.IPID, seg.IPLen
 	var off uint16
 	if seg.DF {
@@ -594,7 +598,7 @@ func appendIP4Verbose(dst []byte, seg *capture.Segment, r raw) []byte {
 		dst = appendIPOptions(dst, opts)
 		dst = append(dst, ')')
 	}
-	if r.ok {
+	if r.ok && verify {
 		if sum := checksum(0, r.ip[:r.ipHdrLen]); sum != 0 {
 			stored := binary.BigEndian.Uint16(r.ip[10:12])
 			dst = append(dst, ", bad cksum "...)
@@ -812,7 +816,7 @@ func (p *TcpdumpPrinter) appendTCP(dst []byte, seg *capture.Segment, r *raw, st 
 		dst = appendUint(dst, uint64(max(tcpLen, 0)))
 		return append(dst, ']')
 	}
-	if p.opt.Verbose > 0 {
+	if p.opt.Verbose > 0 && !p.opt.NoChecksums {
 		dst = appendTCPChecksum(dst, seg, *r, avail >= tcpLen)
 	}
 	length := uint32(tcpLen - hlen)

@@ -477,6 +477,8 @@ func printerFor(flags string) (TcpdumpOptions, bool) {
 			o.Verbose = 2
 		case "-S":
 			o.Absolute = true
+		case "-K":
+			o.NoChecksums = true
 		case "--nano":
 			o.Nano = true
 		case "SPECIAL_t":
@@ -604,7 +606,7 @@ func TestTcpdumpParityLive(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Skip("tcpdump is not installed: live parity comparison skipped")
 	}
-	variants := []string{"-tttt", "-tttt -v", "-tttt -S"}
+	variants := []string{"-tttt", "-tttt -v", "-tttt -S", "-tttt -v -K"}
 	if testing.Short() {
 		variants = variants[:1]
 	}

@@ -127,7 +127,7 @@ func runLive(o *options, lo *liveOptions, stdout, stderr io.Writer) error {
 	if err := checkFilter(o.filter); err != nil {
 		return err
 	}
-	lopts := capture.LiveOptions{Snaplen: lo.snaplen, Filter: o.filter, BufferSize: lo.bufferKiB << 10, Promisc: lo.promisc}
+	lopts := capture.LiveOptions{Snaplen: lo.snaplen, Filter: o.filter, BufferSize: lo.bufferKiB << 10, Promisc: lo.promisc, NoChecksums: o.noChecksums}
 	var saveFile *os.File
 	if o.write != "" {
 		// -w: live, the raw packets are saved as they are captured (the

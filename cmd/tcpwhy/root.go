@@ -42,6 +42,7 @@ type options struct {
 	timestamps    int
 	absolute      bool
 	verbose       int
+	noChecksums   bool
 	count         int64
 	quiet         bool
 	noAnnotations bool
@@ -109,6 +110,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	f.CountVarP(&o.timestamps, "timestamp", "t", "-t no time, -tt epoch, -ttt delta, -tttt date, -ttttt since first")
 	f.BoolVarP(&o.absolute, "absolute-tcp-sequence-numbers", "S", false, "print absolute sequence numbers")
 	f.CountVarP(&o.verbose, "verbose", "v", "print IP header details and checksums, like tcpdump -v")
+	f.BoolVarP(&o.noChecksums, "dont-verify-checksums", "K", false, "don't verify the TCP checksums (tcpdump -K, zeek -C): no notes on wrong ones, which checksum offload makes common in captures taken on a sending host; reads the headers only (faster)")
 	f.Int64VarP(&o.count, "count", "c", 0, "stop after `N` packets")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "print the summary only")
 	f.BoolVar(&o.noAnnotations, "no-annotations", false, "print only the packet lines, as tcpdump -n does")
@@ -206,7 +208,7 @@ func run(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	// unless -v prints them.
 	open := func(printOnly bool) (capture.Source, error) {
 		lines := printOnly && o.verbose == 0
-		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: lines, NoPayload: lines})
+		src, err := capture.Open(files, capture.OpenOptions{Filter: o.filter, Names: o.files, NoChecksums: lines || o.noChecksums, NoPayload: lines})
 		if err != nil {
 			return nil, err
 		}
@@ -475,5 +477,5 @@ func checkFilter(expr string) error {
 // tcpdumpOptions are the tcpdump flags o asks the packet lines for.
 func tcpdumpOptions(o *options) report.TcpdumpOptions {
 	return report.TcpdumpOptions{Absolute: o.absolute, Timestamps: o.timestamps, Number: o.number, Verbose: o.verbose,
-		Nano: o.nano, MaxConnections: o.maxFlows}
+		NoChecksums: o.noChecksums, Nano: o.nano, MaxConnections: o.maxFlows}
 }

@@ -24,9 +24,11 @@
 #                         extrapolates above this many seconds; the
 #                         small-file rate is then reported for it instead
 #   TCPWHY=path          time this tcpwhy binary instead of building ./cmd/tcpwhy
-#   TOOLS="tcpwhy-json tcpwhy-json-1cpu tcpwhy-q tcpwhy-q-1cpu tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"
+#   TOOLS="tcpwhy-json tcpwhy-json-1cpu tcpwhy-jsonK-1cpu tcpwhy-q tcpwhy-q-1cpu tcpwhy-qK-1cpu tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"
 #                         tcpwhy-json-1cpu and tcpwhy-q-1cpu are --json and -q
-#                         with GOMAXPROCS=1; gopacket
+#                         with GOMAXPROCS=1, the K variants the same with -K
+#                         (checksums not verified, as tcpdump -nn -r does
+#                         not verify them either); gopacket
 #                         and gopacket-flows are the machine's yardstick
 #                         (internal/cmd/gopacketloop, one core): the bare
 #                         gopacket read+decode loop issue 7 quotes, and the
@@ -61,7 +63,7 @@ ROUNDS=${ROUNDS:-3}
 FILES=${FILES:-"small big"}
 BIG_CONNS=${BIG_CONNS:-200000}
 TSHARK_MAX=${TSHARK_MAX:-120}
-TOOLS=${TOOLS:-"tcpwhy-json tcpwhy-json-1cpu tcpwhy-q tcpwhy-q-1cpu tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"}
+TOOLS=${TOOLS:-"tcpwhy-json tcpwhy-json-1cpu tcpwhy-jsonK-1cpu tcpwhy-q tcpwhy-q-1cpu tcpwhy-qK-1cpu tcpwhy-text gopacket gopacket-flows tcpdump tshark tcptrace"}
 DIR=${BENCH_DIR:-testdata/bench}
 GO=${GO:-go}
 
@@ -165,10 +167,12 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 	case $1 in
 	tcpwhy-json) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --json$cap" ;;
 	tcpwhy-json-1cpu) [ -n "$HAVE_TCPWHY" ] && echo "env GOMAXPROCS=1 $BIN -r $2 --json$cap" ;;
+	tcpwhy-jsonK-1cpu) [ -n "$HAVE_TCPWHY" ] && echo "env GOMAXPROCS=1 $BIN -r $2 --json -K$cap" ;;
 	gopacket) echo "env GOMAXPROCS=1 bin/gopacketloop $2" ;;
 	gopacket-flows) echo "env GOMAXPROCS=1 bin/gopacketloop -flows $2" ;;
 	tcpwhy-q) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 -q$cap" ;;
 	tcpwhy-q-1cpu) [ -n "$HAVE_TCPWHY" ] && echo "env GOMAXPROCS=1 $BIN -r $2 -q$cap" ;;
+	tcpwhy-qK-1cpu) [ -n "$HAVE_TCPWHY" ] && echo "env GOMAXPROCS=1 $BIN -r $2 -q -K$cap" ;;
 	tcpwhy-text) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2" ;;
 	tcpwhy-markdown) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format markdown$cap" ;;
 	tcpwhy-html) [ -n "$HAVE_TCPWHY" ] && echo "$BIN -r $2 --format html$cap" ;;
@@ -182,6 +186,7 @@ cmd_for() { # tool file -> command words on stdout, empty when unavailable
 mode_of() {
 	case $1 in
 	tcpwhy-json) echo "--json" ;; tcpwhy-json-1cpu) echo "--json, 1 core" ;; tcpwhy-q) echo "-q (summary)" ;; tcpwhy-q-1cpu) echo "-q, 1 core" ;; tcpwhy-text) echo "annotated text" ;;
+	tcpwhy-jsonK-1cpu) echo "--json -K, 1 core" ;; tcpwhy-qK-1cpu) echo "-q -K, 1 core" ;;
 	tcpwhy-markdown) echo "--format markdown" ;; tcpwhy-html) echo "--format html" ;;
 	gopacket) echo "decode loop, 1 core" ;; gopacket-flows) echo "+ flow map, 1 core" ;;
 	tcpdump) echo "-nn -r" ;; tcpdump-S) echo "-S -nn -r" ;; tshark) echo "-r (summary lines)" ;; tcptrace) printf "%s\n" "-n" ;;

@@ -26,6 +26,9 @@ type codeBook struct {
 	// comparison finds sooner than the map's hash of 34 bytes.
 	last   string
 	lastID uint32
+	// repeats is set when the last flow coded had the bitmap of the
+	// flow coded before it (encodeFlow).
+	repeats bool
 	// base is the first time of the first flow coded; baseSet is false
 	// until then.
 	base    stamp

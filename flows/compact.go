@@ -410,9 +410,12 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	if book == nil {
 		return flowLayout.encode(dst, unsafe.Pointer(f), &refs)
 	}
-	// Most often the flow has the nonzero fields of the flow coded
-	// before it (a SYN flood's attempts all have the same).
-	if id := book.lastID; id != 0 && int(id) <= len(book.templates) {
+	// While flows come with the nonzero fields of the flow coded before
+	// them (a SYN flood's attempts all have the same), the last bitmap's
+	// template is tried first, which spares the bitmap's pass. Where
+	// they come mixed (busy.pcap's connections), the try would mostly
+	// fail, after walking part of the flow.
+	if id := book.lastID; book.repeats && id != 0 && int(id) <= len(book.templates) {
 		at := len(dst)
 		if out, ok := flowLayout.encodeAgainst(binary.AppendUvarint(dst, uint64(id)), unsafe.Pointer(f), book.templates[id-1], &refs); ok {
 			return out
@@ -422,7 +425,9 @@ func encodeFlow(dst []byte, f *Flow, book *codeBook) []byte {
 	var bits [maxBitmapLen]byte
 	bm := bits[:flowLayout.bitmapLen]
 	flowLayout.nonzero(bm, unsafe.Pointer(f))
+	last := book.lastID
 	id := book.bitmapID(bm)
+	book.repeats = id == last
 	if id == 0 {
 		return flowLayout.encode(append(dst, 0), unsafe.Pointer(f), &refs)
 	}

@@ -40,16 +40,8 @@ func TestCompactRoundTrip(t *testing.T) {
 	for range 2000 {
 		var f Flow
 		f.First.t = stamp(rng.Uint64())
-		base := unsafe.Pointer(&f)
 		for _, l := range flowLayout.leaves {
-			switch l.kind {
-			case leaf8:
-				l.set(base, value(uint64(f.First.t)))
-			case leaf4:
-				l.set(base, value(uint64(f.Ep[0].NextSeq)))
-			default:
-				l.set(base, value(0))
-			}
+			setLeaf(&f, l, value)
 		}
 		// The closedFlow keeps these, not the coding.
 		f.Ep[0].addr, f.Ep[1].addr = epAddr{}, epAddr{}
@@ -254,6 +246,20 @@ func TestRareCodingRoundTrip(t *testing.T) {
 	}
 }
 
+// setLeaf sets leaf l of f to value(ref), ref the value the coding
+// likely codes it against: the flow's first time for 64-bit leaves, a
+// sequence number for 32-bit ones, 0 for the rest.
+func setLeaf(f *Flow, l leaf, value func(ref uint64) uint64) {
+	var ref uint64
+	switch l.kind {
+	case leaf8:
+		ref = uint64(f.First.t)
+	case leaf4:
+		ref = uint64(f.Ep[0].NextSeq)
+	}
+	l.set(unsafe.Pointer(f), value(ref))
+}
+
 // set stores v, cut to the leaf's size, in the leaf of the struct at
 // base.
 func (l leaf) set(base unsafe.Pointer, v uint64) {
@@ -363,17 +369,9 @@ func TestTemplateRoundTrip(t *testing.T) {
 	}
 	// set gives leaf l of f a nonzero value that fits its size.
 	set := func(f *Flow, l leaf) {
-		base := unsafe.Pointer(f)
 		for {
-			switch l.kind {
-			case leaf8:
-				l.set(base, nonzero(uint64(f.First.t)))
-			case leaf4:
-				l.set(base, nonzero(uint64(f.Ep[0].NextSeq)))
-			default:
-				l.set(base, nonzero(0))
-			}
-			if leafValue(unsafe.Add(base, l.off), l.kind) != 0 {
+			setLeaf(f, l, nonzero)
+			if leafValue(unsafe.Add(unsafe.Pointer(f), l.off), l.kind) != 0 {
 				return
 			}
 		}

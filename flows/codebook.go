@@ -1,9 +1,6 @@
 package flows
 
-import (
-	"encoding/binary"
-	"unsafe"
-)
+import "encoding/binary"
 
 // maxBitmaps bounds a codeBook's bitmaps: past it, a coding carries its
 // bitmap itself. A capture shows few patterns of nonzero fields (108 in
@@ -74,16 +71,6 @@ func (b *codeBook) bitmapID(bm []byte) uint32 {
 	b.keys = append(b.keys, key)
 	b.last, b.lastID = key, id
 	return id
-}
-
-// bitmap returns the bitmap numbered id, which must be n bytes long, to
-// read only; false when the book has no such bitmap.
-func (b *codeBook) bitmap(id uint64, n int) ([]byte, bool) {
-	if id == 0 || id > uint64(len(b.keys)) || len(b.keys[id-1]) != n {
-		return nil, false
-	}
-	k := b.keys[id-1]
-	return unsafe.Slice(unsafe.StringData(k), n), true
 }
 
 // appendTime appends the coding of the time t against the book's base

@@ -797,18 +797,10 @@ func decodeFlowPrefix(b []byte, f *Flow, book *codeBook) ([]byte, flowRefs, bool
 // the coding that encode made at the start of b, and returns the rest of
 // b; false when b does not start with such a coding.
 func (lo *layout) decode(b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
-	return lo.decodeWith(nil, b, base, refs)
-}
-
-// decodeWith is decode with the bitmap bm, or, when bm is nil, the
-// bitmap at the start of b.
-func (lo *layout) decodeWith(bm, b []byte, base unsafe.Pointer, refs *flowRefs) ([]byte, bool) {
-	if bm == nil {
-		if len(b) < lo.bitmapLen {
-			return nil, false
-		}
-		bm, b = b[:lo.bitmapLen], b[lo.bitmapLen:]
+	if len(b) < lo.bitmapLen {
+		return nil, false
 	}
+	bm, b := b[:lo.bitmapLen], b[lo.bitmapLen:]
 	var r8 recent[uint64]
 	var r4 recent[uint32]
 	var r2 recent[uint16]

@@ -127,7 +127,8 @@ func (s *flowSlab) seqOf(f *Flow) *SeqAnalysis {
 }
 
 // free gives back f, which alloc returned and nothing may use after. A
-// chunk left empty is unmapped, unless maxEmpty are not kept already.
+// chunk left empty stays mapped while fewer than maxEmpty empty ones do,
+// and is unmapped otherwise.
 func (s *flowSlab) free(f *Flow) {
 	k, i := slotOf(f)
 	c := &s.chunk[k]

@@ -556,9 +556,9 @@ func (t *Table) Flush() {
 // arena's free blocks leave empty, once they are a quarter of it: see
 // closedStore.wasteful), the hash table while it is less than an eighth
 // full (down to a quarter full), and the idle lists' links while fewer
-// than a quarter are in use; and the blocks of rare state (the resets
-// and retransmissions of whole flows: a port scan's) that a past peak left
-// free (keepPool.trim).
+// than a quarter are in use; the blocks of rare state (the resets and
+// retransmissions of whole flows: a port scan's) that a past peak left
+// free (keepPool.trim); and the slab's empty chunks but one.
 func (t *Table) shrink() {
 	t.store.trim()
 	trimKeepPools()
